@@ -1,0 +1,81 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "accessgw",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "accessgw", targets: ["accessgw"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries, one system-library target each; exactly one Swift target imports each.
+        .systemLibrary(name: "CModbus", pkgConfig: "libmodbus", providers: [.apt(["libmodbus-dev"])]),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // The event model: raw records, normalised events, CloudEvents JSON, text codecs.
+        .target(name: "AccessModel"),
+        // Device profiles (YAML) and the pure decoding of registers into events.
+        .target(name: "DeviceProfiles", dependencies: ["AccessModel", .product(name: "Yams", package: "Yams")]),
+        // Modbus TCP and RTU client over libmodbus.
+        .target(name: "ModbusTransport", dependencies: ["CModbus"]),
+        // The lock-free single-producer single-consumer ring between a bus poller and the journal writer.
+        .target(name: "EventRing", dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
+        // The SQLite journal: every event durable before it is acknowledged to its device.
+        .target(name: "Journal", dependencies: ["CSQLite", "AccessModel"]),
+        // MQTT publishing over libmosquitto: QoS 1, PUBACK tracking, retained state, Last Will.
+        .target(name: "MQTTPublisher", dependencies: [
+            "CMosquitto", "AccessModel", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Device simulators serving the register maps over Modbus TCP and RTU.
+        .target(name: "Simulators", dependencies: [
+            "AccessModel", "DeviceProfiles", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Bus pollers: the scheduler, the event FIFO reader and device online/offline state machines.
+        .target(name: "BusPolling", dependencies: [
+            "AccessModel", "DeviceProfiles", "ModbusTransport", "EventRing",
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The daemon wiring: configuration, services, metrics, systemd integration.
+        .target(name: "Gateway", dependencies: [
+            "AccessModel", "DeviceProfiles", "ModbusTransport", "BusPolling", "EventRing", "Journal",
+            "MQTTPublisher", "Simulators",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The thin command-line executable.
+        .executableTarget(name: "accessgw", dependencies: [
+            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // A C reference ring for the ring benchmark, compiled and run in the same benchmark.
+        .target(name: "CReferenceRing", path: "Benchmarks/CReferenceRing"),
+        .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing"], path: "Benchmarks/RingBenchmark"),
+
+        .target(name: "TestSupport", dependencies: ["AccessModel"], path: "Tests/TestSupport"),
+        .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
+        .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "TestSupport"]),
+        .testTarget(name: "EventRingTests", dependencies: ["EventRing"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "AccessModel", "TestSupport"]),
+        .testTarget(name: "MQTTPublisherTests", dependencies: ["MQTTPublisher", "AccessModel", "TestSupport"]),
+        .testTarget(name: "BusPollingTests", dependencies: ["BusPolling", "Simulators", "DeviceProfiles", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Simulators", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

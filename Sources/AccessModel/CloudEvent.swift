@@ -1,0 +1,81 @@
+/// Where events come from: the site, the gateway and one device with its place in the community.
+public struct EventSource: Sendable, Equatable {
+    public var site: String
+    public var gateway: String
+    public var device: String
+    /// The device kind (profile kind), such as `face-door`; `gateway` for the gateway's own events.
+    public var kind: String
+    /// Free-form location keys from the configuration, in the order written.
+    public var location: [(String, String)]
+
+    public init(site: String, gateway: String, device: String, kind: String, location: [(String, String)] = []) {
+        self.site = site
+        self.gateway = gateway
+        self.device = device
+        self.kind = kind
+        self.location = location
+    }
+
+    public static func == (lhs: EventSource, rhs: EventSource) -> Bool {
+        lhs.site == rhs.site && lhs.gateway == rhs.gateway && lhs.device == rhs.device && lhs.kind == rhs.kind
+            && lhs.location.elementsEqual(rhs.location, by: ==)
+    }
+}
+
+/// CloudEvents 1.0 structured JSON for a normalised event (SPEC section 4).
+public enum CloudEvent {
+    /// The CloudEvents `id`: `{site}/{device}/{boot}/{seq}` for device records, stable across redelivery and
+    /// gateway replacement; `{site}/{device}/g/{gateway}/{journalSeq}` for the gateway's own events.
+    public static func id(of event: NormalisedEvent, source: EventSource, journalSeq: Int64) -> String {
+        switch event.origin {
+        case let .device(boot, seq): "\(source.site)/\(source.device)/\(boot)/\(seq)"
+        case .gateway: "\(source.site)/\(source.device)/g/\(source.gateway)/\(journalSeq)"
+        }
+    }
+
+    /// The MQTT topic the event is published on: `{prefix}/{site}/{device}/event/{type}`.
+    public static func topic(of event: NormalisedEvent, source: EventSource, prefix: String) -> String {
+        "\(prefix)/\(source.site)/\(source.device)/event/\(event.type)"
+    }
+
+    /// The whole CloudEvent as one line of JSON.
+    public static func json(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64) -> String {
+        envelope(event, source: source, journalSeq: journalSeq).serialized
+    }
+
+    public static func envelope(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64) -> JSONValue {
+        var data: [(String, JSONValue)] = [
+            ("site", .string(source.site)),
+            ("gateway", .string(source.gateway)),
+            ("device", .string(source.device)),
+            ("kind", .string(source.kind)),
+        ]
+        if !source.location.isEmpty {
+            data.append(("location", .object(source.location.map { ($0.0, .string($0.1)) })))
+        }
+        if case let .device(boot, seq) = event.origin {
+            data.append(("seq", .int(Int64(seq))))
+            data.append(("boot", .int(Int64(boot))))
+        }
+        data.append(("alarm", .bool(event.alarm)))
+        data += event.fields
+        if let raw = event.raw {
+            data.append(("raw", .object([
+                ("code", .int(Int64(raw.code))), ("point", .int(Int64(raw.point))),
+                ("direction", .int(Int64(raw.direction))), ("value", .int(Int64(raw.value))),
+                ("extra", .int(Int64(raw.extra))), ("flags", .int(Int64(raw.flags))),
+            ])))
+        }
+        return .object([
+            ("specversion", .string("1.0")),
+            ("id", .string(id(of: event, source: source, journalSeq: journalSeq))),
+            ("source", .string("/accessgw/\(source.site)/\(source.device)")),
+            ("type", .string(event.type)),
+            ("time", .string(event.time.rfc3339)),
+            ("subject", .string(source.device)),
+            ("recordedtime", .string(event.recordedTime.rfc3339)),
+            ("datacontenttype", .string("application/json")),
+            ("data", .object(data)),
+        ])
+    }
+}

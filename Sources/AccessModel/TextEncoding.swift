@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The string encodings device registers use. GB18030 goes through the C library's iconv.
+public enum TextEncoding: String, Sendable, CaseIterable {
+    case ascii
+    case utf8 = "utf-8"
+    case gb18030
+
+    /// Why bytes could not become text, or text could not become bytes.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var encoding: TextEncoding
+        public var byteOffset: Int
+        public var description: String {
+            "invalid \(encoding.rawValue) byte sequence at byte \(byteOffset)"
+        }
+    }
+
+    /// Decodes NUL-padded bytes: everything from the first NUL on is padding.
+    public func decode(_ bytes: some Collection<UInt8>) throws(Failure) -> String {
+        let text = Array(bytes.prefix { $0 != 0 })
+        if let bad = text.firstIndex(where: { $0 >= 0x80 }) {
+            switch self {
+            case .ascii: throw Failure(encoding: self, byteOffset: bad)
+            case .utf8:
+                guard let s = String(validating: text, as: UTF8.self) else {
+                    throw Failure(encoding: self, byteOffset: TextEncoding.firstInvalidUTF8Offset(text))
+                }
+                return s
+            case .gb18030:
+                let utf8 = try Iconv.convert(text, from: "GB18030", to: "UTF-8", encoding: self)
+                return String(decoding: utf8, as: UTF8.self)
+            }
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Encodes `text` and NUL-pads or truncates it to `length` bytes (never splitting a character).
+    public func encode(_ text: String, length: Int) throws(Failure) -> [UInt8] {
+        var bytes: [UInt8]
+        switch self {
+        case .ascii:
+            bytes = Array(text.utf8)
+            if let bad = bytes.firstIndex(where: { $0 >= 0x80 }) { throw Failure(encoding: self, byteOffset: bad) }
+        case .utf8:
+            bytes = []
+            for ch in text where bytes.count + ch.utf8.count <= length { bytes += ch.utf8 }
+        case .gb18030:
+            bytes = []
+            for ch in text {
+                let encoded = try Iconv.convert(Array(String(ch).utf8), from: "UTF-8", to: "GB18030", encoding: self)
+                guard bytes.count + encoded.count <= length else { break }
+                bytes += encoded
+            }
+        }
+        if bytes.count > length { bytes.removeLast(bytes.count - length) }
+        return bytes + [UInt8](repeating: 0, count: length - bytes.count)
+    }
+
+    private static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int {
+        var offset = 0
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case let .scalarValue(scalar): offset += UTF8.width(scalar)
+            case .emptyInput: return offset
+            case .error: return offset
+            }
+        }
+    }
+}
+
+/// A one-shot iconv conversion (`iconv_open`, `iconv`, `iconv_close`).
+enum Iconv {
+    static func convert(_ input: [UInt8], from: String, to: String, encoding: TextEncoding) throws(TextEncoding.Failure) -> [UInt8] {
+        guard let cd = iconv_open(to, from), cd != iconv_t(bitPattern: -1) else {
+            throw TextEncoding.Failure(encoding: encoding, byteOffset: 0)
+        }
+        defer { iconv_close(cd) }
+        var source = input.map { CChar(bitPattern: $0) }
+        var output = [CChar](repeating: 0, count: input.count * 4 + 8)
+        let capacity = output.count
+        let result: (rc: Int, inLeft: Int, outLeft: Int) = source.withUnsafeMutableBufferPointer { src in
+            output.withUnsafeMutableBufferPointer { dst in
+                var inPtr: UnsafeMutablePointer<CChar>? = src.baseAddress
+                var inLeft = src.count
+                var outPtr: UnsafeMutablePointer<CChar>? = dst.baseAddress
+                var outLeft = dst.count
+                let rc = iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft)
+                return (rc, inLeft, outLeft)
+            }
+        }
+        guard result.rc != -1, result.inLeft == 0 else {
+            throw TextEncoding.Failure(encoding: encoding, byteOffset: input.count - result.inLeft)
+        }
+        return output.prefix(capacity - result.outLeft).map { UInt8(bitPattern: $0) }
+    }
+}

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A UTC instant with millisecond resolution, as devices and CloudEvents carry it.
+public struct Timestamp: Sendable, Hashable, Comparable {
+    public var millisecondsSinceEpoch: Int64
+
+    public init(millisecondsSinceEpoch: Int64) { self.millisecondsSinceEpoch = millisecondsSinceEpoch }
+
+    public init(seconds: UInt32, millis: UInt16) {
+        millisecondsSinceEpoch = Int64(seconds) * 1000 + Int64(min(millis, 999))
+    }
+
+    /// The gateway's wall clock now.
+    public static var now: Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(millisecondsSinceEpoch: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
+    }
+
+    public var seconds: Int64 { millisecondsSinceEpoch.floorDiv(1000) }
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
+        lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch
+    }
+
+    /// RFC 3339 in UTC with milliseconds: `2026-11-27T08:01:02.345Z`.
+    public var rfc3339: String {
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        let ms = Int(millisecondsSinceEpoch - seconds * 1000)
+        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
+            + "T\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(ms, 3))Z"
+    }
+
+    /// Parses the `rfc3339` form back (UTC, optional milliseconds).
+    public init?(rfc3339 text: String) {
+        let digits = text.utf8.map { $0 }
+        func number(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= digits.count else { return nil }
+            var n = 0
+            for i in from..<(from + count) {
+                let d = Int(digits[i]) - 48
+                guard (0...9).contains(d) else { return nil }
+                n = n * 10 + d
+            }
+            return n
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2) else { return nil }
+        let millis = digits.count > 20 && digits[19] == UInt8(ascii: ".") ? number(20, 3) ?? 0 : 0
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        millisecondsSinceEpoch = Int64(timegm(&parts)) * 1000 + Int64(millis)
+    }
+}
+
+private func pad(_ value: Int, _ width: Int) -> String {
+    let s = String(value)
+    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+}
+
+extension Int64 {
+    func floorDiv(_ d: Int64) -> Int64 {
+        let q = self / d
+        return (self % d != 0 && (self < 0) != (d < 0)) ? q - 1 : q
+    }
+}
