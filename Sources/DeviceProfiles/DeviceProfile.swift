@@ -1,0 +1,133 @@
+import AccessModel
+
+/// A device's register map and event table as data: what the gateway reads, and what each record means.
+/// A new vendor's device is a new profile file, not new code (see `Devices/README.md`).
+public struct DeviceProfile: Sendable {
+    /// The profile's name, such as `face-door`.
+    public var name: String
+    /// The device kind reported in events (`data.kind`).
+    public var kind: String
+    public var description: String
+    /// The value the identity block's `kind` field must hold; nil when the device has none.
+    public var kindCode: Int64?
+    public var layout: WordLayout
+    public var identity: RegisterBlock?
+    /// The register holding the writable clock (u32 Unix seconds, written with function 16).
+    public var clockRegister: UInt16?
+    public var state: RegisterBlock?
+    public var commands: CommandBlock?
+    /// The event log; nil for a state-only device.
+    public var eventLog: EventLogLayout?
+    public var events: [UInt16: EventRule]
+    /// The file the profile was loaded from.
+    public var file: String
+}
+
+/// A contiguous block of holding registers read with one function 03 request.
+public struct RegisterBlock: Sendable {
+    public var address: UInt16
+    public var count: UInt16
+    public var fields: [FieldLayout]
+}
+
+/// A named value inside a block or record, at a register offset.
+public struct FieldLayout: Sendable {
+    public enum ValueType: String, Sendable, CaseIterable {
+        case u16, i16, u32, i32, bool, string
+    }
+
+    /// How the value is shown.
+    public enum Presentation: Sendable {
+        case number
+        /// Multiplied by a factor: a float.
+        case scaled(Double)
+        /// A code mapped to a word; codes outside the table become `unknown_<n>`.
+        case words([Int64: String])
+        /// A bit set as the names of the bits that are set.
+        case flags([Int: String])
+        /// `major << 16 | minor` as `major.minor`.
+        case version
+        /// Unix seconds as an RFC 3339 time.
+        case unixTime
+    }
+
+    public var name: String
+    public var offset: UInt16
+    public var type: ValueType
+    /// For strings: the length in bytes (two per register).
+    public var length: Int
+    public var encoding: TextEncoding
+    /// Bits kept after shifting (`mask: 0xFF` keeps the low byte).
+    public var mask: UInt32?
+    public var shift: Int
+    public var presentation: Presentation
+
+    /// Registers the field spans.
+    public var registerCount: Int {
+        switch type {
+        case .u16, .i16, .bool: 1
+        case .u32, .i32: 2
+        case .string: (length + 1) / 2
+        }
+    }
+}
+
+/// Byte order inside a register and register order of 32-bit values.
+public struct WordLayout: Sendable, Equatable {
+    public enum ByteOrder: String, Sendable, CaseIterable { case big, little }
+    public enum WordOrder: String, Sendable, CaseIterable {
+        case highFirst = "high_first"
+        case lowFirst = "low_first"
+    }
+
+    public var byteOrder: ByteOrder
+    public var wordOrder: WordOrder
+
+    public static let modbusStandard = WordLayout(byteOrder: .big, wordOrder: .highFirst)
+}
+
+/// The command block: a code, an argument and a command id written with one function 16.
+public struct CommandBlock: Sendable {
+    public var address: UInt16
+    /// Command names to their codes and what the argument means.
+    public var commands: [(name: String, code: UInt16, argument: String?)]
+}
+
+/// Where the event log's header, acknowledgement register and record window are, and the record layout.
+public struct EventLogLayout: Sendable {
+    public var address: UInt16
+    public var headSeq: UInt16
+    public var tailSeq: UInt16
+    public var bootID: UInt16
+    public var windowCount: UInt16
+    public var ackSeq: UInt16
+    public var unread: UInt16
+    public var logFlags: UInt16
+    /// Registers from `address` up to the first record: what a header-only read covers.
+    public var headerCount: UInt16
+    public var windowOffset: UInt16
+    public var windowRecords: Int
+    public var recordSize: Int
+    public var record: RecordLayout
+
+    /// Registers a full read (header and window) covers.
+    public var fullReadCount: UInt16 { windowOffset + UInt16(windowRecords * recordSize) }
+}
+
+/// The fields of one event record by role; `seq`, `time` and `code` are always present.
+public struct RecordLayout: Sendable {
+    public var fields: [RecordRole: FieldLayout]
+
+    public subscript(role: RecordRole) -> FieldLayout? { fields[role] }
+}
+
+/// What one event code becomes: its normalised type and the `data` fields it carries.
+public struct EventRule: Sendable {
+    public var code: UInt16
+    public var type: String
+    public var alarm: Bool
+    /// Fixed fields such as `method: face`.
+    public var constants: [(String, JSONValue)]
+    /// Fields taken from the record, in order.
+    public var fields: [(String, FieldSource)]
+}

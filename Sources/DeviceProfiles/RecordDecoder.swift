@@ -1,0 +1,100 @@
+import AccessModel
+
+/// One record's fields as numbers and text, before an event rule gives them meaning.
+public struct DecodedRecord: Sendable {
+    var numbers: [Int64]
+    public var subject: String?
+    /// Set when the subject's bytes were not valid in the profile's encoding.
+    public var subjectFailure: TextEncoding.Failure?
+    public var subjectBytes: [UInt8]
+
+    public subscript(role: RecordRole) -> Int64 {
+        numbers[RecordRole.allCases.firstIndex(of: role)!]
+    }
+}
+
+/// Something wrong with a record that did not stop it from becoming an event.
+public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+    public var description: String { "\(field): \(message)" }
+}
+
+/// Turns event records into normalised events through a profile's record layout and event table.
+public struct RecordDecoder: Sendable {
+    public let profile: DeviceProfile
+    let record: RecordLayout
+    let rolesInOrder: [(RecordRole, FieldLayout?)]
+
+    public init?(profile: DeviceProfile) {
+        guard let log = profile.eventLog else { return nil }
+        self.profile = profile
+        record = log.record
+        rolesInOrder = RecordRole.allCases.map { ($0, log.record[$0]) }
+    }
+
+    /// Reads the fields of the record at `base` in `words`.
+    public func fields(of words: UnsafeBufferPointer<UInt16>, base: Int = 0) -> DecodedRecord {
+        let reading = RegisterReading(words: words, layout: profile.layout)
+        var decoded = DecodedRecord(numbers: [], subject: nil, subjectFailure: nil, subjectBytes: [])
+        decoded.numbers.reserveCapacity(rolesInOrder.count)
+        for (role, field) in rolesInOrder {
+            guard let field else {
+                decoded.numbers.append(0)
+                continue
+            }
+            if role == .subject {
+                decoded.numbers.append(0)
+                decoded.subjectBytes = reading.bytes(field, base: base)
+                do { decoded.subject = try field.encoding.decode(decoded.subjectBytes) } catch {
+                    decoded.subjectFailure = error
+                    decoded.subject = String(decoding: decoded.subjectBytes.prefix { $0 != 0 }, as: UTF8.self)
+                }
+            } else {
+                decoded.numbers.append(reading.integer(field, base: base))
+            }
+        }
+        return decoded
+    }
+
+    /// The normalised event for a record of device `device` read at `observedAt` while the device had boot id `boot`.
+    /// Unknown codes become `device.unknown_event`; a bad subject is kept lossily and reported, never dropped.
+    public func event(of words: UnsafeBufferPointer<UInt16>, base: Int = 0, device: String, boot: UInt16,
+                      observedAt: Timestamp) -> (event: NormalisedEvent, problems: [RecordProblem]) {
+        let decoded = fields(of: words, base: base)
+        var problems: [RecordProblem] = []
+        let code = UInt16(truncatingIfNeeded: decoded[.code])
+        let rule = profile.events[code]
+        var fields: [(String, JSONValue)] = rule?.constants ?? []
+        if let rule {
+            for (name, source) in rule.fields {
+                if let value = source.value(in: decoded) { fields.append((name, value)) }
+            }
+        } else if let subject = decoded.subject, !subject.isEmpty {
+            fields.append(("subject", .string(subject)))
+        }
+        if let failure = decoded.subjectFailure {
+            let hex = decoded.subjectBytes.prefix { $0 != 0 }.map { byte in
+                let h = String(byte, radix: 16)
+                return h.count == 1 ? "0" + h : h
+            }.joined()
+            fields.append(("subject_hex", .string(hex)))
+            problems.append(RecordProblem(field: "subject", message: "\(failure); kept as subject_hex \(hex)"))
+        }
+        let raw = NormalisedEvent.RawRecord(
+            code: code, point: Int16(truncatingIfNeeded: decoded[.point]),
+            direction: UInt8(truncatingIfNeeded: decoded[.direction]), value: UInt32(truncatingIfNeeded: decoded[.value]),
+            extra: UInt32(truncatingIfNeeded: decoded[.extra]), flags: UInt8(truncatingIfNeeded: decoded[.flags]))
+        let time = Timestamp(seconds: UInt32(truncatingIfNeeded: decoded[.time]), millis: UInt16(truncatingIfNeeded: decoded[.millis]))
+        let event = NormalisedEvent(
+            device: device, origin: .device(boot: boot, seq: UInt32(truncatingIfNeeded: decoded[.seq])),
+            type: rule?.type ?? "device.unknown_event", alarm: rule?.alarm ?? false,
+            time: time, recordedTime: observedAt, fields: fields, raw: raw)
+        return (event, problems)
+    }
+
+    /// The seq of the record at `base`, read without decoding the rest.
+    public func seq(of words: UnsafeBufferPointer<UInt16>, base: Int = 0) -> UInt32 {
+        UInt32(truncatingIfNeeded: RegisterReading(words: words, layout: profile.layout).integer(record.fields[.seq]!, base: base))
+    }
+}

@@ -1,0 +1,78 @@
+import AccessModel
+
+/// Reads typed values out of registers as a profile lays them out.
+public struct RegisterReading {
+    public let words: UnsafeBufferPointer<UInt16>
+    public let layout: WordLayout
+
+    public init(words: UnsafeBufferPointer<UInt16>, layout: WordLayout) {
+        self.words = words
+        self.layout = layout
+    }
+
+    /// The register at `offset` with its bytes in big-endian order.
+    @inline(__always)
+    func word(_ offset: Int) -> UInt16 {
+        let w = offset < words.count ? words[offset] : 0
+        return layout.byteOrder == .big ? w : w.byteSwapped
+    }
+
+    /// The field as an integer (strings read as 0). Registers past the end read as 0.
+    public func integer(_ field: FieldLayout, base: Int = 0) -> Int64 {
+        let at = base + Int(field.offset)
+        var value: Int64
+        switch field.type {
+        case .u16, .bool: value = Int64(word(at))
+        case .i16: value = Int64(Int16(bitPattern: word(at)))
+        case .u32, .i32:
+            let (hi, lo) = layout.wordOrder == .highFirst ? (word(at), word(at + 1)) : (word(at + 1), word(at))
+            let u = UInt32(hi) << 16 | UInt32(lo)
+            value = field.type == .u32 ? Int64(u) : Int64(Int32(bitPattern: u))
+        case .string: return 0
+        }
+        if field.shift > 0 { value >>= Int64(field.shift) }
+        if let mask = field.mask { value &= Int64(mask) }
+        return value
+    }
+
+    /// The field's bytes, first byte from the high half of each register (after byte-order correction).
+    public func bytes(_ field: FieldLayout, base: Int = 0) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(field.length)
+        let at = base + Int(field.offset)
+        for i in 0..<field.registerCount {
+            let w = word(at + i)
+            out.append(UInt8(w >> 8))
+            out.append(UInt8(w & 0xFF))
+        }
+        return Array(out.prefix(field.length))
+    }
+
+    /// The field as text in its encoding; invalid bytes throw with the byte offset.
+    public func text(_ field: FieldLayout, base: Int = 0) throws(TextEncoding.Failure) -> String {
+        try field.encoding.decode(bytes(field, base: base))
+    }
+
+    /// The field presented for people and JSON: enum words, flag names, versions, times, scaled numbers.
+    public func presented(_ field: FieldLayout, base: Int = 0) -> JSONValue {
+        if field.type == .string {
+            do { return .string(try text(field, base: base)) } catch {
+                return .string(String(decoding: bytes(field, base: base).prefix { $0 != 0 }, as: UTF8.self))
+            }
+        }
+        let n = integer(field, base: base)
+        switch field.presentation {
+        case .number: return field.type == .bool ? .bool(n != 0) : .int(n)
+        case let .scaled(factor): return .double(Double(n) * factor)
+        case let .words(table): return .string(table[n] ?? "unknown_\(n)")
+        case let .flags(bits): return .array(bits.keys.sorted().filter { n & (1 << Int64($0)) != 0 }.map { .string(bits[$0]!) })
+        case .version: return .string("\(n >> 16).\(n & 0xFFFF)")
+        case .unixTime: return .string(Timestamp(millisecondsSinceEpoch: n * 1000).rfc3339)
+        }
+    }
+
+    /// Every field of a block, presented, in profile order.
+    public func presented(_ block: RegisterBlock) -> [(String, JSONValue)] {
+        block.fields.map { ($0.name, presented($0)) }
+    }
+}

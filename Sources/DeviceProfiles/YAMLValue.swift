@@ -1,0 +1,182 @@
+import AccessModel
+import Foundation
+import Yams
+
+/// A node of a YAML file that knows where it is (file, line, key path), with typed accessors that
+/// report a located problem instead of throwing.
+public struct YAMLValue {
+    public let node: Node
+    public let file: String
+    public let path: String
+
+    public var line: Int { node.mark?.line ?? 1 }
+
+    /// Parses `path`; a syntax error or an unreadable file becomes a problem and nil.
+    public static func load(path: String, log: ProblemLog) -> YAMLValue? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            log.report(path, 0, "", "cannot read the file")
+            return nil
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            log.report(path, 0, "", "the file is not UTF-8 text")
+            return nil
+        }
+        return parse(text, file: path, log: log)
+    }
+
+    public static func parse(_ text: String, file: String, log: ProblemLog) -> YAMLValue? {
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                log.report(file, 1, "", "the file is empty")
+                return nil
+            }
+            return YAMLValue(node: node, file: file, path: "")
+        } catch let error as YamlError {
+            switch error {
+            case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+                log.report(file, mark.line, "", "YAML syntax: \(problem)")
+            default:
+                log.report(file, 1, "", "YAML syntax: \(error)")
+            }
+            return nil
+        } catch {
+            log.report(file, 1, "", "YAML syntax: \(error)")
+            return nil
+        }
+    }
+
+    func child(_ node: Node, key: String) -> YAMLValue {
+        YAMLValue(node: node, file: file, path: path.isEmpty ? key : "\(path).\(key)")
+    }
+
+    /// The entries of a mapping, in file order; keys outside `allowed` are reported as unknown.
+    public func mapping(_ log: ProblemLog, allowed: [String]? = nil) -> YAMLMapping? {
+        guard case let .mapping(mapping) = node else {
+            log.report(at: self, "expected a mapping of keys to values")
+            return nil
+        }
+        var entries: [(String, YAMLValue)] = []
+        for (keyNode, valueNode) in mapping {
+            let key = keyNode.scalar?.string ?? "\(keyNode)"
+            let value = child(valueNode, key: key)
+            if entries.contains(where: { $0.0 == key }) {
+                log.report(file, keyNode.mark?.line ?? line, value.path, "duplicate key")
+                continue
+            }
+            if let allowed, !allowed.contains(key) {
+                let hint = allowed.min { editDistance($0, key) < editDistance($1, key) }
+                    .flatMap { editDistance($0, key) <= 2 ? " (did you mean '\($0)'?)" : nil } ?? ""
+                log.report(file, keyNode.mark?.line ?? line, value.path, "unknown key\(hint)")
+                continue
+            }
+            entries.append((key, value))
+        }
+        return YAMLMapping(owner: self, entries: entries)
+    }
+
+    public func sequence(_ log: ProblemLog) -> [YAMLValue]? {
+        guard case let .sequence(sequence) = node else {
+            log.report(at: self, "expected a list")
+            return nil
+        }
+        return sequence.enumerated().map { index, node in
+            YAMLValue(node: node, file: file, path: "\(path)[\(index)]")
+        }
+    }
+
+    /// The scalar's text, or nil (reported) for a mapping or list.
+    public func string(_ log: ProblemLog) -> String? {
+        guard case let .scalar(scalar) = node else {
+            log.report(at: self, "expected a single value")
+            return nil
+        }
+        return scalar.string
+    }
+
+    /// A whole number within `range`; `0x` hexadecimal is accepted.
+    public func int(_ log: ProblemLog, in range: ClosedRange<Int64> = Int64.min...Int64.max) -> Int64? {
+        guard let text = string(log) else { return nil }
+        let value = text.hasPrefix("0x") ? Int64(text.dropFirst(2), radix: 16) : Int64(text)
+        guard let value else {
+            log.report(at: self, "expected a whole number, found '\(text)'")
+            return nil
+        }
+        guard range.contains(value) else {
+            log.report(at: self, "\(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    public func double(_ log: ProblemLog) -> Double? {
+        guard let text = string(log) else { return nil }
+        guard let value = Double(text), value.isFinite else {
+            log.report(at: self, "expected a number, found '\(text)'")
+            return nil
+        }
+        return value
+    }
+
+    public func bool(_ log: ProblemLog) -> Bool? {
+        guard let text = string(log) else { return nil }
+        switch text {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            log.report(at: self, "expected true or false, found '\(text)'")
+            return nil
+        }
+    }
+
+    /// A duration such as `200ms`, `5s`, `10m`, `7d`, in milliseconds.
+    public func milliseconds(_ log: ProblemLog) -> Int64? {
+        guard let text = string(log) else { return nil }
+        guard let ms = DurationText.milliseconds(text) else {
+            log.report(at: self, "'\(text)' is not a duration (examples: 200ms, 5s, 10m, 7d)")
+            return nil
+        }
+        return ms
+    }
+
+    /// One of a closed set of words.
+    public func choice<T: RawRepresentable & CaseIterable>(_ log: ProblemLog, _: T.Type = T.self) -> T? where T.RawValue == String {
+        guard let text = string(log) else { return nil }
+        guard let value = T(rawValue: text) else {
+            log.report(at: self, "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return value
+    }
+}
+
+/// The key-value entries of a YAML mapping, in file order.
+public struct YAMLMapping {
+    public let owner: YAMLValue
+    public let entries: [(key: String, value: YAMLValue)]
+
+    public subscript(key: String) -> YAMLValue? {
+        entries.first { $0.key == key }?.value
+    }
+
+    /// The value of `key`, reporting its absence.
+    public func required(_ key: String, _ log: ProblemLog) -> YAMLValue? {
+        if let value = self[key] { return value }
+        log.report(owner.file, owner.line, owner.path.isEmpty ? key : "\(owner.path).\(key)", "missing required key")
+        return nil
+    }
+}
+
+private func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    var row = Array(0...b.count)
+    for i in 1...max(a.count, 1) where !a.isEmpty {
+        var previous = row[0]
+        row[0] = i
+        for j in stride(from: 1, through: b.count, by: 1) {
+            let current = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+            previous = current
+        }
+    }
+    return row[b.count]
+}
