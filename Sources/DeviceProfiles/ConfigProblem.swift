@@ -45,6 +45,8 @@ public final class ProblemLog {
 
     /// Throws everything collected, if anything.
     public func throwIfAny() throws(ConfigurationError) {
-        if !problems.isEmpty { throw ConfigurationError(problems) }
+        guard !problems.isEmpty else { return }
+        let ordered = problems.enumerated().sorted { ($0.element.file, $0.element.line, $0.offset) < ($1.element.file, $1.element.line, $1.offset) }
+        throw ConfigurationError(ordered.map(\.element))
     }
 }

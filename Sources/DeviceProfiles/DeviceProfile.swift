@@ -83,6 +83,11 @@ public struct WordLayout: Sendable, Equatable {
     public var byteOrder: ByteOrder
     public var wordOrder: WordOrder
 
+    public init(byteOrder: ByteOrder, wordOrder: WordOrder) {
+        self.byteOrder = byteOrder
+        self.wordOrder = wordOrder
+    }
+
     public static let modbusStandard = WordLayout(byteOrder: .big, wordOrder: .highFirst)
 }
 
