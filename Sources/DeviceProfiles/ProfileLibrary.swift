@@ -10,14 +10,15 @@ public final class ProfileLibrary {
     public static var defaultDirectories: [String] {
         var dirs = ["/etc/accessgw/devices", "/usr/share/accessgw/devices"]
         if let env = ProcessInfo.processInfo.environment["ACCESSGW_PROFILE_DIR"] { dirs.insert(env, at: 0) }
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        let executableDir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        dirs.append(executableDir.deletingLastPathComponent().appendingPathComponent("share/accessgw/devices").path)
+        var dir = executableDir
         for _ in 0..<6 {
             let candidate = dir.appendingPathComponent("Devices").path
             if FileManager.default.fileExists(atPath: candidate + "/face-door.yaml") {
                 dirs.append(candidate)
                 break
             }
-            dirs.append(dir.appendingPathComponent("share/accessgw/devices").path)
             dir = dir.deletingLastPathComponent()
         }
         return dirs

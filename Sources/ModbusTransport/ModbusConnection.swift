@@ -104,7 +104,6 @@ public final class ModbusConnection: @unchecked Sendable {
         do { try connect() } catch {
             var located = error
             located.unit = unit
-            located.address = address
             throw located
         }
         modbus_set_slave(context, Int32(unit))

@@ -1,0 +1,58 @@
+import AccessModel
+import ArgumentParser
+import DeviceProfiles
+import ModbusTransport
+
+/// Options that name one device directly: a profile and a TCP or RTU endpoint with a unit.
+struct DeviceTargetOptions: ParsableArguments {
+    @Option(help: "Profile name (a file in the profile directories, without .yaml) or path.") var profile: String
+    @Option(help: "Modbus TCP endpoint HOST:PORT.") var tcp: String?
+    @Option(help: "Serial device of an RS-485 line.") var rtu: String?
+    @Option(help: "Baud rate of the serial line.") var baud = 9600
+    @Option(help: "Parity of the serial line: N, E or O.") var parity = "N"
+    @Option(help: "Modbus unit id.") var unit: UInt8 = 1
+
+    struct Resolved {
+        var profile: DeviceProfile
+        var endpoint: BusEndpoint
+        var unit: UInt8
+        var device: String
+        var bus: String
+    }
+
+    func resolve() throws -> Resolved {
+        let endpoint: BusEndpoint
+        switch (tcp, rtu) {
+        case let (tcp?, nil): endpoint = try Self.tcpEndpoint(tcp)
+        case let (nil, rtu?):
+            guard let parity = SerialLine.Parity(rawValue: parity.uppercased()) else {
+                throw ValidationError("--parity must be N, E or O, not '\(parity)'")
+            }
+            endpoint = .rtu(SerialLine(device: rtu, baud: baud, parity: parity))
+        default: throw ValidationError("give exactly one of --tcp HOST:PORT and --rtu DEVICE")
+        }
+        let loaded: DeviceProfile
+        do { loaded = try ProfileLibrary().profile(profile) } catch { throw ConfigFailure(error.description) }
+        return Resolved(profile: loaded, endpoint: endpoint, unit: unit, device: loaded.name, bus: endpoint.description)
+    }
+
+    static func tcpEndpoint(_ text: String) throws -> BusEndpoint {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ValidationError("'\(text)' is not HOST:PORT")
+        }
+        return .tcp(host: String(text[..<colon]), port: port)
+    }
+}
+
+/// A runtime failure: one sentence on stderr, exit 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A configuration error: the problems on stderr, exit 78 (EX_CONFIG).
+struct ConfigFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
