@@ -1,0 +1,139 @@
+import DeviceProfiles
+
+/// The event FIFO reader of one device (SPEC 3.4 and 5.1) as a pure state machine: it decides what to read,
+/// which records of a window are new, what was lost, and when `ack_seq` may be written. No I/O.
+///
+/// The cycle is read → emit → wait for the journal commit → write ack → read again; while a device waits for
+/// its commit the bus serves the other devices.
+public struct EventLogStateMachine: Sendable {
+    /// What a poll of the log reads.
+    public enum Read: Sendable, Equatable {
+        /// The header registers alone: enough to see whether anything is unread (cheap on RTU).
+        case header
+        /// Header and window in one request.
+        case full
+    }
+
+    /// The next step at this device's turn.
+    public enum Step: Sendable, Equatable {
+        case read(Read)
+        /// Everything emitted up to this seq is committed: write it to `ack_seq`.
+        case writeAck(UInt32)
+        /// Emitted records are not committed yet; serve other devices meanwhile.
+        case waitForCommit
+    }
+
+    /// What a read of the log means.
+    public struct Outcome: Sendable, Equatable {
+        /// Window indices of the records to put on the ring, in order.
+        public var emit: Range<Int> = 0..<0
+        /// Seqs the device overwrote before the gateway read them.
+        public var lost: ClosedRange<UInt32>?
+        /// The device's seq counter restarted (new boot_id); no loss is implied.
+        public var bootChanged = false
+        /// Only the header was read and there is something to read: read the window now.
+        public var readWindowNow = false
+        /// Records that did not fit the FIFO's rules; they and those after them are read again later.
+        public var problems: [String] = []
+    }
+
+    public let windowRecords: Int
+    /// Over TCP a full read costs no more than a header read, so the header is never read alone.
+    public let alwaysReadFull: Bool
+    public private(set) var boot: UInt16?
+    /// The highest seq of `boot` put on the ring.
+    public private(set) var lastEmitted: UInt32 = 0
+    /// Emitted but not yet acknowledged to the device.
+    public private(set) var pendingAck: UInt32?
+    /// Whether the last header said more is unread than was emitted.
+    public private(set) var moreUnread = false
+
+    public init(windowRecords: Int, alwaysReadFull: Bool) {
+        self.windowRecords = windowRecords
+        self.alwaysReadFull = alwaysReadFull
+    }
+
+    /// The step for this turn, given the journal's highest committed seq for this device and boot.
+    public func nextStep(committed: (boot: UInt16, seq: UInt32)?) -> Step {
+        if let target = pendingAck {
+            guard let committed, committed.boot == boot, committed.seq >= target else { return .waitForCommit }
+            return .writeAck(target)
+        }
+        return .read(alwaysReadFull || moreUnread ? .full : .header)
+    }
+
+    /// Whether the device has work beyond its next regular poll (a backlog to drain or an ack to write).
+    public var hasBacklog: Bool { pendingAck != nil || moreUnread }
+
+    public mutating func ackWritten(_ seq: UInt32) {
+        if pendingAck == seq { pendingAck = nil }
+    }
+
+    /// The device refused the ack (exception 03: above head_seq, so it restarted meanwhile); re-read the header.
+    public mutating func ackRejected() {
+        pendingAck = nil
+        moreUnread = true
+    }
+
+    /// Interprets a header, and the seqs of the window's records when the window was read.
+    public mutating func logRead(_ header: EventLogHeader, windowSeqs: [UInt32]?) -> Outcome {
+        var outcome = Outcome()
+        if boot == nil {
+            boot = header.bootID
+            lastEmitted = header.ackSeq
+        } else if boot != header.bootID {
+            outcome.bootChanged = true
+            boot = header.bootID
+            lastEmitted = header.ackSeq
+            pendingAck = nil
+        } else if header.headSeq < lastEmitted {
+            outcome.problems.append("head_seq went back from \(lastEmitted) to \(header.headSeq) without a new boot_id; resynchronised")
+            lastEmitted = header.ackSeq
+            pendingAck = nil
+        }
+        // Events another reader acknowledged are not ours to read again.
+        if header.ackSeq > lastEmitted { lastEmitted = header.ackSeq }
+
+        guard let windowSeqs else {
+            moreUnread = header.headSeq > lastEmitted
+            outcome.readWindowNow = moreUnread && pendingAck == nil
+            return outcome
+        }
+        let available = min(Int(header.windowCount), windowRecords, windowSeqs.count)
+        if Int(header.windowCount) > windowRecords {
+            outcome.problems.append("window_count \(header.windowCount) exceeds the \(windowRecords) records of the window")
+        }
+        var first: Int?
+        var last = lastEmitted
+        for index in 0..<available {
+            let seq = windowSeqs[index]
+            if seq <= last && first == nil { continue }  // already emitted, awaiting its ack
+            if seq > header.headSeq || seq == 0 {
+                outcome.problems.append("record \(index) has seq \(seq) outside the log (head_seq \(header.headSeq))")
+                break
+            }
+            if first == nil {
+                if seq > last + 1 {
+                    if seq >= header.tailSeq || header.overwroteSinceAck {
+                        outcome.lost = (last + 1)...(seq - 1)
+                    } else {
+                        outcome.problems.append("record \(index) has seq \(seq), expected \(last + 1)")
+                        break
+                    }
+                }
+                first = index
+            } else if seq != last + 1 {
+                outcome.problems.append("record \(index) has seq \(seq), expected \(last + 1)")
+                break
+            }
+            last = seq
+        }
+        if let first {
+            outcome.emit = first..<(first + Int(last - (windowSeqs[first])) + 1)
+            lastEmitted = last
+            pendingAck = last
+        }
+        moreUnread = header.headSeq > lastEmitted
+        return outcome
+    }
+}
