@@ -45,6 +45,7 @@ let package = Package(
             "AccessModel", "DeviceProfiles", "ModbusTransport", "EventRing",
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // The daemon wiring: configuration, services, metrics, systemd integration.
         .target(name: "Gateway", dependencies: [

@@ -1,0 +1,40 @@
+import DeviceProfiles
+import ModbusTransport
+
+/// One bus as configured: how it is reached and its timing.
+public struct BusConfiguration: Sendable {
+    public var id: String
+    public var endpoint: BusEndpoint
+    public var timeoutMillis: Int64
+    /// Silent time between a response and the next request.
+    public var turnaroundMillis: Int64
+
+    public init(id: String, endpoint: BusEndpoint, timeoutMillis: Int64, turnaroundMillis: Int64) {
+        self.id = id
+        self.endpoint = endpoint
+        self.timeoutMillis = timeoutMillis
+        self.turnaroundMillis = turnaroundMillis
+    }
+}
+
+/// One device as configured on a bus.
+public struct DeviceConfiguration: Sendable {
+    public var id: String
+    /// The device's index in the gateway's device table, carried by every ring entry.
+    public var slot: UInt16
+    public var unit: UInt8
+    public var profile: DeviceProfile
+    public var pollMillis: Int64
+    public var statePollMillis: Int64
+    public var timeSync: Bool
+
+    public init(id: String, slot: UInt16, unit: UInt8, profile: DeviceProfile, pollMillis: Int64, statePollMillis: Int64, timeSync: Bool) {
+        self.id = id
+        self.slot = slot
+        self.unit = unit
+        self.profile = profile
+        self.pollMillis = pollMillis
+        self.statePollMillis = statePollMillis
+        self.timeSync = timeSync
+    }
+}

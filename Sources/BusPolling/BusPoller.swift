@@ -1,0 +1,96 @@
+import AccessModel
+import Atomics
+import DeviceProfiles
+import EventRing
+import Foundation
+import Logging
+import Metrics
+import ModbusTransport
+
+/// Polls every device of one bus on a thread of its own with its own libmodbus context: event logs into the
+/// ring, acks after the journal commits, state blocks onto the board, clocks checked and set.
+///
+/// Scheduling: the device whose turn is due soonest goes next. A device with a backlog is due again at once,
+/// but only after the others already due, so a drain interleaves with everyone's regular polls; a device
+/// waiting for its journal commit costs no bus time; an offline device is retried with backoff.
+public final class BusPoller: @unchecked Sendable {
+    // @unchecked: `devices`, `connection` and `buffer` are touched only by the poller thread after `start()`;
+    // everything shared with other threads is atomic (`stopRequested`, `progress`, the links) or Sendable.
+    public let bus: BusConfiguration
+    let connection: ModbusConnection
+    var devices: [PolledDevice]
+    let ring: EventRing<EventRecord>
+    let journalBell: RingDoorbell
+    /// Rung by the journal writer after a commit, so a device waiting to ack is served at once.
+    public let wakeBell = RingDoorbell()
+    let board: DeviceStateBoard
+    let logger: Logger
+    let metrics: BusMetrics
+    let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: 125)
+    let stopRequested = ManagedAtomic(false)
+    let progress = ManagedAtomic<Int64>(0)
+    let finished = DispatchSemaphore(value: 0)
+    var lastTransactionEnd: Int64 = 0
+
+    public init(bus: BusConfiguration, devices: [DeviceConfiguration], links: [DeviceLink], ring: EventRing<EventRecord>,
+                journalBell: RingDoorbell, board: DeviceStateBoard, logger: Logger) throws(ModbusError) {
+        self.bus = bus
+        connection = try ModbusConnection(bus: bus.id, endpoint: bus.endpoint, responseTimeoutMillis: Int(bus.timeoutMillis))
+        let alwaysReadFull = !bus.endpoint.isSerial
+        self.devices = zip(devices, links).map { PolledDevice(config: $0, link: $1, alwaysReadFull: alwaysReadFull) }
+        self.ring = ring
+        self.journalBell = journalBell
+        self.board = board
+        var logger = logger
+        logger[metadataKey: "bus"] = "\(bus.id)"
+        self.logger = logger
+        metrics = BusMetrics(bus: bus.id)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Starts the poller thread.
+    public func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "bus-\(bus.id)"
+        thread.start()
+    }
+
+    /// Asks the thread to stop after its current transaction and waits for it.
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        wakeBell.ring()
+        finished.wait()
+        connection.disconnect()
+    }
+
+    /// Monotonic milliseconds of the loop's last iteration: the watchdog's proof that this bus makes progress.
+    public var lastProgressMillis: Int64 { progress.load(ordering: .relaxed) }
+
+    func run() {
+        logger.info("polling \(devices.count) device(s) on \(bus.endpoint)")
+        while !stopRequested.load(ordering: .acquiring) {
+            let now = monotonicMillis()
+            progress.store(now, ordering: .relaxed)
+            guard let next = devices.indices.min(by: { devices[$0].nextDue < devices[$1].nextDue }) else {
+                _ = wakeBell.wait(timeout: .seconds(1)) { stopRequested.load(ordering: .relaxed) }
+                continue
+            }
+            let due = devices[next].nextDue
+            if due > now {
+                _ = wakeBell.wait(timeout: .milliseconds(min(due - now, 1000))) {
+                    stopRequested.load(ordering: .relaxed) || devices.contains { $0.nextDue > now && $0.fifo?.pendingAck != nil && !$0.waitsForCommit }
+                }
+                for index in devices.indices where devices[index].fifo?.pendingAck != nil && !devices[index].waitsForCommit {
+                    devices[index].nextDue = min(devices[index].nextDue, monotonicMillis())
+                }
+                continue
+            }
+            serve(next, now: now)
+        }
+        logger.info("stopped polling")
+    }
+}

@@ -1,0 +1,42 @@
+import DeviceProfiles
+import Metrics
+
+/// A device's polling state, confined to its bus poller's thread.
+struct PolledDevice {
+    let config: DeviceConfiguration
+    let link: DeviceLink
+    let decoder: RecordDecoder?
+    var fifo: EventLogStateMachine?
+    var health = DeviceHealthStateMachine()
+    /// Monotonic milliseconds when the device's next turn is due.
+    var nextDue: Int64 = 0
+    var nextStatePoll: Int64 = 0
+    var nextClockCheck: Int64 = 0
+    /// The last problem logged, so a failing device logs once per kind of failure, not once per poll.
+    var lastLoggedFailure: String?
+    let up: Gauge
+
+    init(config: DeviceConfiguration, link: DeviceLink, alwaysReadFull: Bool) {
+        self.config = config
+        self.link = link
+        decoder = RecordDecoder(profile: config.profile)
+        fifo = config.profile.eventLog.map { EventLogStateMachine(windowRecords: $0.windowRecords, alwaysReadFull: alwaysReadFull) }
+        up = Gauge(label: "accessgw_device_up", dimensions: [("device", config.id), ("bus", link.bus)])
+    }
+
+    var waitsForCommit: Bool {
+        guard let fifo else { return false }
+        return fifo.nextStep(committed: link.committed) == .waitForCommit
+    }
+}
+
+/// Milliseconds on the monotonic clock, for scheduling.
+func monotonicMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
