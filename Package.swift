@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "TestSupport"]),
-        .testTarget(name: "EventRingTests", dependencies: ["EventRing"]),
+        .testTarget(name: "EventRingTests", dependencies: ["EventRing", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "AccessModel", "TestSupport"]),
         .testTarget(name: "MQTTPublisherTests", dependencies: ["MQTTPublisher", "AccessModel", "TestSupport"]),
         .testTarget(name: "BusPollingTests", dependencies: ["BusPolling", "Simulators", "DeviceProfiles", "TestSupport"]),
