@@ -64,7 +64,7 @@ let package = Package(
 
         // A C reference ring for the ring benchmark, compiled and run in the same benchmark.
         .target(name: "CReferenceRing", path: "Benchmarks/CReferenceRing"),
-        .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing"], path: "Benchmarks/RingBenchmark"),
+        .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing", "AccessModel", "Journal"], path: "Benchmarks/RingBenchmark"),
 
         .target(name: "TestSupport", dependencies: ["AccessModel"], path: "Tests/TestSupport"),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),

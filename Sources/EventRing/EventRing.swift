@@ -67,7 +67,10 @@ public final class EventRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Appends `element`, waiting for room up to `timeout`; returns false only if the ring stayed full that long.
     ///
     /// A bus poller must not drop events: it calls this in a loop, checking for shutdown between attempts. The wait
-    /// spins briefly, then sleeps on the ring's space doorbell, which the consumer rings after it frees slots.
+    /// spins briefly, then sleeps on the ring's space doorbell, which the consumer rings after it frees slots. The
+    /// consumer checks for a sleeper with a plain load, without the fence `RingDoorbell.ring()` pays, to keep popping
+    /// cheap; a wake-up missed that way costs the producer at most one 1 ms sleep slice, and only when the ring was
+    /// already full, i.e. when the journal writer is the bottleneck anyway.
     @inlinable
     public func push(_ element: Element, timeout: Duration) -> Bool {
         if tryPush(element) { return true }
@@ -130,7 +133,7 @@ public final class EventRing<Element: BitwiseCopyable>: @unchecked Sendable {
         // The slots stay owned by the consumer until the release store below, even if `body` throws midway.
         defer {
             consumerTail.store(index, ordering: .releasing)
-            spaceBell.ring()
+            if spaceBell.hasSleeperHint { spaceBell.wakeAll() }
         }
         while index != end {
             let element = (slots + (index & mask)).pointee
