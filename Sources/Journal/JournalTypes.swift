@@ -20,12 +20,22 @@ public struct AppendOutcome: Sendable, Equatable {
         /// The entry's position in the appended array.
         public var entryIndex: Int
         public var journalSeq: Int64
+
+        public init(entryIndex: Int, journalSeq: Int64) {
+            self.entryIndex = entryIndex
+            self.journalSeq = journalSeq
+        }
     }
 
     /// The entries stored now, in the order given.
     public var stored: [Stored]
     /// Positions of device records that were already in the journal by (device, boot, seq) and were not stored again.
     public var duplicates: [Int]
+
+    public init(stored: [Stored], duplicates: [Int]) {
+        self.stored = stored
+        self.duplicates = duplicates
+    }
 }
 
 /// A journalled event as the publisher, `tail` and `status` read it.
@@ -46,6 +56,21 @@ public struct StoredEvent: Sendable, Equatable {
     public var payload: String
     /// When the broker acknowledged it (PUBACK); nil while pending.
     public var publishedAt: Timestamp?
+
+    public init(journalSeq: Int64, device: String, boot: UInt16?, seq: UInt32?, type: String, alarm: Bool,
+                time: Timestamp, recordedTime: Timestamp, topic: String, payload: String, publishedAt: Timestamp? = nil) {
+        self.journalSeq = journalSeq
+        self.device = device
+        self.boot = boot
+        self.seq = seq
+        self.type = type
+        self.alarm = alarm
+        self.time = time
+        self.recordedTime = recordedTime
+        self.topic = topic
+        self.payload = payload
+        self.publishedAt = publishedAt
+    }
 }
 
 /// What `Journal.enforceRetention` deleted.
@@ -67,6 +92,12 @@ public struct DeviceCursor: Sendable, Equatable {
     public var boot: UInt16
     public var seq: UInt32
     public var updatedAt: Timestamp
+
+    public init(boot: UInt16, seq: UInt32, updatedAt: Timestamp) {
+        self.boot = boot
+        self.seq = seq
+        self.updatedAt = updatedAt
+    }
 }
 
 /// Which events `JournalReader.events(filter:)` returns.
