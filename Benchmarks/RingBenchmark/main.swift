@@ -1,7 +1,7 @@
 // The ring benchmark (SPEC section 8): the Swift EventRing against the C reference ring, in one process.
 //
 //   ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY]    ring throughput, default 50,000,000 records × 5
-//   ring-benchmark journal [EVENTS]                      journal appends/s with synchronous=FULL
+//   ring-benchmark journal [EVENTS] [DIRECTORY]          journal appends/s with synchronous=FULL, default 2000 events
 //
 // Each run has one producer thread and one consumer thread. Both rings carry a 64-byte record and do the same work
 // per record: the producer writes a sequence number and seven payload words (seq + k) and retries while the ring is
@@ -210,11 +210,12 @@ func ringBenchmark(records: UInt64, repetitions: Int, capacity: Int) {
 
 let arguments = CommandLine.arguments.dropFirst()
 if arguments.first == "journal" {
-    journalBenchmark(events: arguments.dropFirst().first.flatMap { Int($0) } ?? 2000)
+    let rest = Array(arguments.dropFirst())
+    journalBenchmark(events: rest.first.flatMap { Int($0) } ?? 2000, directory: rest.dropFirst().first)
 } else {
     let numbers = arguments.map { Int(String($0.filter { $0 != "_" })) }
     guard numbers.allSatisfy({ $0 != nil && $0! > 0 }) else {
-        print("usage: ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY] | ring-benchmark journal [EVENTS]")
+        print("usage: ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY] | ring-benchmark journal [EVENTS] [DIRECTORY]")
         exit(64)
     }
     ringBenchmark(records: UInt64(numbers.first.flatMap { $0 } ?? 50_000_000),

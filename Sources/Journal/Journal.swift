@@ -56,6 +56,7 @@ public final class Journal: Sendable {
             let outcome = try connection.transaction {
                 var outcome = AppendOutcome(stored: [], duplicates: [])
                 outcome.stored.reserveCapacity(entries.count)
+                var cursors = BatchCursors()
                 for (index, entry) in entries.enumerated() {
                     let event = entry.event
                     var boot = SQLiteValue.null, seq = SQLiteValue.null
@@ -76,15 +77,19 @@ public final class Journal: Sendable {
                     } else {
                         outcome.duplicates.append(index)
                     }
-                    if case .device = event.origin {
-                        // A new boot id replaces the cursor; within a boot only a higher seq does.
-                        try connection.run("""
-                            INSERT INTO device_cursor (device, boot, seq, updated_ms) VALUES (?, ?, ?, ?)
-                            ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq,
-                                updated_ms = excluded.updated_ms
-                            WHERE excluded.boot != device_cursor.boot OR excluded.seq > device_cursor.seq
-                            """, [.text(event.device), boot, seq, .int(event.recordedTime.millisecondsSinceEpoch)])
+                    if case let .device(b, s) = event.origin {
+                        cursors.advance(event.device, boot: b, seq: s, at: event.recordedTime)
                     }
+                }
+                for (device, cursor) in cursors.byDevice {
+                    // A new boot id replaces the stored cursor; within a boot only a higher seq does.
+                    try connection.run("""
+                        INSERT INTO device_cursor (device, boot, seq, updated_ms) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq,
+                            updated_ms = excluded.updated_ms
+                        WHERE excluded.boot != device_cursor.boot OR excluded.seq > device_cursor.seq
+                        """, [.text(device), .int(Int64(cursor.boot)), .int(Int64(cursor.seq)),
+                              .int(cursor.updatedAt.millisecondsSinceEpoch)])
                 }
                 return outcome
             }
@@ -203,5 +208,15 @@ public final class Journal: Sendable {
             deleted += removed
         }
         return deleted
+    }
+}
+
+/// The device cursors of one batch, folded in memory so each device costs one upsert per commit.
+private struct BatchCursors {
+    var byDevice: [String: DeviceCursor] = [:]
+
+    mutating func advance(_ device: String, boot: UInt16, seq: UInt32, at time: Timestamp) {
+        if let current = byDevice[device], current.boot == boot, current.seq >= seq { return }
+        byDevice[device] = DeviceCursor(boot: boot, seq: seq, updatedAt: time)
     }
 }
