@@ -65,14 +65,14 @@ let package = Package(
 
         // A C reference ring for the ring benchmark, compiled and run in the same benchmark.
         .target(name: "CReferenceRing", path: "Benchmarks/CReferenceRing"),
-        .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing"], path: "Benchmarks/RingBenchmark"),
+        .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing", "AccessModel", "Journal"], path: "Benchmarks/RingBenchmark"),
 
         .target(name: "TestSupport", dependencies: ["AccessModel"], path: "Tests/TestSupport"),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "TestSupport"]),
-        .testTarget(name: "EventRingTests", dependencies: ["EventRing"]),
+        .testTarget(name: "EventRingTests", dependencies: ["EventRing", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "AccessModel", "TestSupport"]),
         .testTarget(name: "MQTTPublisherTests", dependencies: ["MQTTPublisher", "AccessModel", "TestSupport"]),
         .testTarget(name: "BusPollingTests", dependencies: ["BusPolling", "Simulators", "DeviceProfiles", "TestSupport"]),

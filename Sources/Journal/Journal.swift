@@ -1,0 +1,222 @@
+import AccessModel
+import Foundation
+import Synchronization
+
+/// The gateway's durable event journal (SQLite in WAL mode): every event is committed with synchronous=FULL before
+/// its device is acknowledged, and stays until the broker has it and retention removes it.
+///
+/// Used by the journal-writer thread (append) and the MQTT publisher (unpublished, markPublished) at once. One
+/// connection behind a mutex serves both: SQLite admits one writer per database anyway, so a second connection would
+/// only trade the mutex for SQLITE_BUSY retries (busy_timeout sleeps in millisecond steps), and the next journal
+/// sequence number is state of this process that must change with the commit. WAL readers (`JournalReader`, other
+/// processes) are never blocked. Every method blocks on disk I/O: call it from a dedicated thread, never from Swift's
+/// cooperative pool.
+public final class Journal: Sendable {
+    private struct Writer {
+        let connection: SQLiteConnection
+        /// The number the next stored event gets.
+        var nextJournalSeq: Int64
+    }
+
+    /// The database file.
+    public let path: String
+    private let writer: Mutex<Writer>
+
+    /// Opens the journal at `path`, creating it and its parent directory if needed.
+    public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
+        self.path = path
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        }
+        let connection = try SQLiteConnection(path: path, readOnly: false)
+        try connection.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000
+                                                           + busyTimeout.components.attoseconds / 1_000_000_000_000_000))
+        try connection.execute(JournalSchema.connectionPragmas)
+        let mode = try connection.query("PRAGMA journal_mode") { $0.text(0) }.first
+        guard mode == "wal" else {
+            throw SQLiteError(code: 0, message: "journal_mode is \(mode ?? "unknown"), WAL is required",
+                              statement: "PRAGMA journal_mode = WAL", path: path)
+        }
+        try JournalSchema.migrate(connection)
+        let next = try connection.latestJournalSeq() + 1
+        writer = Mutex(Writer(connection: connection, nextJournalSeq: next))
+    }
+
+    // MARK: Journal writer
+
+    /// Stores `entries` in one transaction and returns after COMMIT (synchronous=FULL): only then may the caller
+    /// acknowledge the devices. Device records already journalled by (device, boot, seq) are not stored again.
+    /// The per-device cursor (highest boot/seq) is updated in the same transaction.
+    public func append(_ entries: [JournalEntry]) throws -> AppendOutcome {
+        if entries.isEmpty { return AppendOutcome(stored: [], duplicates: []) }
+        return try writer.withLock { writer in
+            let connection = writer.connection
+            var next = writer.nextJournalSeq
+            let outcome = try connection.transaction {
+                var outcome = AppendOutcome(stored: [], duplicates: [])
+                outcome.stored.reserveCapacity(entries.count)
+                var cursors = BatchCursors()
+                for (index, entry) in entries.enumerated() {
+                    let event = entry.event
+                    var boot = SQLiteValue.null, seq = SQLiteValue.null
+                    if case let .device(b, s) = event.origin {
+                        boot = .int(Int64(b))
+                        seq = .int(Int64(s))
+                    }
+                    let payload = CloudEvent.json(event, source: entry.source, journalSeq: next)
+                    let inserted = try connection.run("""
+                        INSERT INTO events (jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, boot, seq) DO NOTHING
+                        """, [.int(next), .text(event.device), boot, seq, .text(event.type), .int(event.alarm ? 1 : 0),
+                              .int(event.time.millisecondsSinceEpoch), .int(event.recordedTime.millisecondsSinceEpoch),
+                              .text(entry.topic), .text(payload)])
+                    if inserted == 1 {
+                        outcome.stored.append(.init(entryIndex: index, journalSeq: next))
+                        next += 1
+                    } else {
+                        outcome.duplicates.append(index)
+                    }
+                    if case let .device(b, s) = event.origin {
+                        cursors.advance(event.device, boot: b, seq: s, at: event.recordedTime)
+                    }
+                }
+                for (device, cursor) in cursors.byDevice {
+                    // A new boot id replaces the stored cursor; within a boot only a higher seq does.
+                    try connection.run("""
+                        INSERT INTO device_cursor (device, boot, seq, updated_ms) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq,
+                            updated_ms = excluded.updated_ms
+                        WHERE excluded.boot != device_cursor.boot OR excluded.seq > device_cursor.seq
+                        """, [.text(device), .int(Int64(cursor.boot)), .int(Int64(cursor.seq)),
+                              .int(cursor.updatedAt.millisecondsSinceEpoch)])
+                }
+                return outcome
+            }
+            writer.nextJournalSeq = next
+            return outcome
+        }
+    }
+
+    /// The highest (boot, seq) committed per device: where a restarted gateway stands with each device's log.
+    public func deviceCursors() throws -> [String: DeviceCursor] {
+        try writer.withLock { try $0.connection.deviceCursors() }
+    }
+
+    /// The highest journal sequence number handed out so far (0 for an empty journal).
+    public func latestJournalSeq() throws -> Int64 {
+        writer.withLock { $0.nextJournalSeq - 1 }
+    }
+
+    /// Stores `value` under `key` in `gateway_state` (the daemon's status JSON, for `accessgw status`).
+    public func setState(key: String, value: String, now: Timestamp = .now) throws {
+        try writer.withLock { writer in
+            _ = try writer.connection.run("""
+                INSERT INTO gateway_state (key, value, updated_ms) VALUES (?, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms
+                """, [.text(key), .text(value), .int(now.millisecondsSinceEpoch)])
+        }
+    }
+
+    // MARK: Publisher
+
+    /// Up to `limit` unpublished events after `afterJournalSeq`, in journal order.
+    public func unpublished(afterJournalSeq: Int64 = 0, limit: Int) throws -> [StoredEvent] {
+        try writer.withLock { try $0.connection.unpublished(afterJournalSeq: afterJournalSeq, limit: limit) }
+    }
+
+    /// Marks events published (their PUBACK arrived) in one transaction; returns how many were pending.
+    @discardableResult
+    public func markPublished(_ journalSeqs: [Int64], at time: Timestamp = .now) throws -> Int {
+        if journalSeqs.isEmpty { return 0 }
+        return try writer.withLock { writer in
+            let connection = writer.connection
+            return try connection.transaction {
+                var marked = 0
+                for jseq in journalSeqs {
+                    marked += try connection.run(
+                        "UPDATE events SET published_ms = ? WHERE jseq = ? AND published_ms IS NULL",
+                        [.int(time.millisecondsSinceEpoch), .int(jseq)])
+                }
+                return marked
+            }
+        }
+    }
+
+    /// The number of events not yet published.
+    public func pendingCount() throws -> Int {
+        try writer.withLock { try $0.connection.pendingCount() }
+    }
+
+    /// The oldest event not yet published, or nil when the broker has everything.
+    public func oldestPending() throws -> StoredEvent? {
+        try writer.withLock { try $0.connection.oldestPending() }
+    }
+
+    // MARK: Retention
+
+    /// Bytes of the database in use (pages in use × page size; see `enforceRetention`).
+    public func sizeInUse() throws -> Int64 {
+        try writer.withLock { try $0.connection.sizeInUse() }
+    }
+
+    /// Deletes published events recorded before `now - maxAge`; then, while the journal uses more than `maxBytes`,
+    /// the oldest published events, and only if that is not enough the oldest unpublished ones, reported in
+    /// `unpublishedDropped`.
+    ///
+    /// Size is measured in pages in use ((page_count - freelist_count) × page_size): it is what the file really needs,
+    /// indexes and overhead included, and freed pages are reused before the file grows; `PRAGMA incremental_vacuum`
+    /// then hands them back to the file system. Rows are deleted in chunks sized from the average row size, and the
+    /// size is measured again after each chunk.
+    public func enforceRetention(maxAge: Duration, maxBytes: Int64, now: Timestamp = .now) throws -> RetentionOutcome {
+        try writer.withLock { writer in
+            let connection = writer.connection
+            let cutoff = now.millisecondsSinceEpoch - Int64(maxAge.components.seconds * 1000)
+                - maxAge.components.attoseconds / 1_000_000_000_000_000
+            let bytesBefore = try connection.sizeInUse()
+            var outcome = RetentionOutcome(expired: 0, publishedDroppedForSize: 0, unpublishedDropped: 0,
+                                           bytesBefore: bytesBefore, bytesAfter: bytesBefore)
+            try connection.transaction {
+                outcome.expired = try connection.run(
+                    "DELETE FROM events WHERE published_ms IS NOT NULL AND recorded_ms < ?", [.int(cutoff)])
+                outcome.publishedDroppedForSize = try deleteOldestWhileOver(
+                    maxBytes, connection, where: "published_ms IS NOT NULL")
+                outcome.unpublishedDropped = try deleteOldestWhileOver(
+                    maxBytes, connection, where: "published_ms IS NULL")
+            }
+            if outcome.expired + outcome.publishedDroppedForSize + outcome.unpublishedDropped > 0 {
+                try connection.execute("PRAGMA incremental_vacuum")
+            }
+            outcome.bytesAfter = try connection.sizeInUse()
+            return outcome
+        }
+    }
+
+    private func deleteOldestWhileOver(_ maxBytes: Int64, _ connection: SQLiteConnection, where condition: String) throws -> Int {
+        var deleted = 0
+        while true {
+            let used = try connection.sizeInUse()
+            guard used > maxBytes else { break }
+            let rows = try connection.scalar("SELECT count(*) FROM events") ?? 0
+            guard rows > 0 else { break }
+            let average = max(1, used / rows)
+            let chunk = max(1, (used - maxBytes + average - 1) / average)
+            let removed = try connection.run(
+                "DELETE FROM events WHERE jseq IN (SELECT jseq FROM events WHERE \(condition) ORDER BY jseq LIMIT ?)",
+                [.int(chunk)])
+            if removed == 0 { break }
+            deleted += removed
+        }
+        return deleted
+    }
+}
+
+/// The device cursors of one batch, folded in memory so each device costs one upsert per commit.
+private struct BatchCursors {
+    var byDevice: [String: DeviceCursor] = [:]
+
+    mutating func advance(_ device: String, boot: UInt16, seq: UInt32, at time: Timestamp) {
+        if let current = byDevice[device], current.boot == boot, current.seq >= seq { return }
+        byDevice[device] = DeviceCursor(boot: boot, seq: seq, updatedAt: time)
+    }
+}

@@ -1,0 +1,124 @@
+import AccessModel
+
+/// One event to journal, with where it came from and the topic it will be published on.
+public struct JournalEntry: Sendable {
+    public var event: NormalisedEvent
+    public var source: EventSource
+    public var topic: String
+
+    public init(event: NormalisedEvent, source: EventSource, topic: String) {
+        self.event = event
+        self.source = source
+        self.topic = topic
+    }
+}
+
+/// What one `Journal.append` committed.
+public struct AppendOutcome: Sendable, Equatable {
+    /// An entry that was stored, with the journal sequence number it got.
+    public struct Stored: Sendable, Equatable {
+        /// The entry's position in the appended array.
+        public var entryIndex: Int
+        public var journalSeq: Int64
+
+        public init(entryIndex: Int, journalSeq: Int64) {
+            self.entryIndex = entryIndex
+            self.journalSeq = journalSeq
+        }
+    }
+
+    /// The entries stored now, in the order given.
+    public var stored: [Stored]
+    /// Positions of device records that were already in the journal by (device, boot, seq) and were not stored again.
+    public var duplicates: [Int]
+
+    public init(stored: [Stored], duplicates: [Int]) {
+        self.stored = stored
+        self.duplicates = duplicates
+    }
+}
+
+/// A journalled event as the publisher, `tail` and `status` read it.
+public struct StoredEvent: Sendable, Equatable {
+    public var journalSeq: Int64
+    public var device: String
+    /// The device's boot id and seq for device records; nil for the gateway's own events.
+    public var boot: UInt16?
+    public var seq: UInt32?
+    public var type: String
+    public var alarm: Bool
+    /// The device's time of the event.
+    public var time: Timestamp
+    /// The gateway's time when it read the event.
+    public var recordedTime: Timestamp
+    public var topic: String
+    /// The CloudEvent JSON, exactly as published.
+    public var payload: String
+    /// When the broker acknowledged it (PUBACK); nil while pending.
+    public var publishedAt: Timestamp?
+
+    public init(journalSeq: Int64, device: String, boot: UInt16?, seq: UInt32?, type: String, alarm: Bool,
+                time: Timestamp, recordedTime: Timestamp, topic: String, payload: String, publishedAt: Timestamp? = nil) {
+        self.journalSeq = journalSeq
+        self.device = device
+        self.boot = boot
+        self.seq = seq
+        self.type = type
+        self.alarm = alarm
+        self.time = time
+        self.recordedTime = recordedTime
+        self.topic = topic
+        self.payload = payload
+        self.publishedAt = publishedAt
+    }
+}
+
+/// What `Journal.enforceRetention` deleted.
+public struct RetentionOutcome: Sendable, Equatable {
+    /// Published events deleted for being older than the retention period.
+    public var expired: Int
+    /// Published events deleted, oldest first, because the journal was over its size limit.
+    public var publishedDroppedForSize: Int
+    /// Unpublished events deleted because the journal was still over its size limit: events the broker never got.
+    /// The caller must log this as an error and count it.
+    public var unpublishedDropped: Int
+    /// The journal's size in use before and after, in bytes (see `Journal.sizeInUse()`).
+    public var bytesBefore: Int64
+    public var bytesAfter: Int64
+}
+
+/// The highest (boot, seq) of a device committed to the journal.
+public struct DeviceCursor: Sendable, Equatable {
+    public var boot: UInt16
+    public var seq: UInt32
+    public var updatedAt: Timestamp
+
+    public init(boot: UInt16, seq: UInt32, updatedAt: Timestamp) {
+        self.boot = boot
+        self.seq = seq
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Which events `JournalReader.events(filter:)` returns.
+public struct JournalFilter: Sendable, Equatable {
+    /// At most this many: the newest ones (returned oldest first), or with `afterJournalSeq` the first ones after it.
+    public var limit: Int?
+    /// Only these devices; empty means all.
+    public var devices: [String]
+    /// Only types matching one of these SQLite GLOB patterns, such as `access.*`; empty means all.
+    public var types: [String]
+    /// Only events the gateway recorded at or after this time (gateway clock: device clocks may be off).
+    public var since: Timestamp?
+    /// Only events journalled after this journal sequence number, in order: how `tail -f` follows.
+    public var afterJournalSeq: Int64?
+
+    public init(limit: Int? = nil, devices: [String] = [], types: [String] = [], since: Timestamp? = nil,
+                afterJournalSeq: Int64? = nil) {
+        self.limit = limit
+        self.devices = devices
+        self.types = types
+        self.since = since
+        self.afterJournalSeq = afterJournalSeq
+    }
+}

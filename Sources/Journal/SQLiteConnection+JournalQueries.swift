@@ -1,0 +1,69 @@
+import AccessModel
+
+/// Queries shared by the writer (`Journal`) and the read-only `JournalReader`.
+extension SQLiteConnection {
+    static let storedEventColumns =
+        "jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload, published_ms"
+
+    static func storedEvent(_ row: Statement) -> StoredEvent {
+        StoredEvent(journalSeq: row.int(0), device: row.text(1),
+                    boot: row.optionalInt(2).map { UInt16(truncatingIfNeeded: $0) },
+                    seq: row.optionalInt(3).map { UInt32(truncatingIfNeeded: $0) },
+                    type: row.text(4), alarm: row.int(5) != 0,
+                    time: Timestamp(millisecondsSinceEpoch: row.int(6)),
+                    recordedTime: Timestamp(millisecondsSinceEpoch: row.int(7)),
+                    topic: row.text(8), payload: row.text(9),
+                    publishedAt: row.optionalInt(10).map { Timestamp(millisecondsSinceEpoch: $0) })
+    }
+
+    /// The highest journal sequence number ever handed out (0 for a new journal), also counting deleted rows.
+    func latestJournalSeq() throws -> Int64 {
+        let highest = try scalar("SELECT max(jseq) FROM events") ?? 0
+        let handedOut = try scalar("SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+        return max(highest, handedOut)
+    }
+
+    func unpublished(afterJournalSeq: Int64, limit: Int) throws -> [StoredEvent] {
+        try query("SELECT \(Self.storedEventColumns) FROM events WHERE published_ms IS NULL AND jseq > ? "
+                  + "ORDER BY jseq LIMIT ?", [.int(afterJournalSeq), .int(Int64(limit))], Self.storedEvent)
+    }
+
+    func pendingCount() throws -> Int {
+        Int(try scalar("SELECT count(*) FROM events WHERE published_ms IS NULL") ?? 0)
+    }
+
+    func pendingCountByDevice() throws -> [String: Int] {
+        let rows = try query("SELECT device, count(*) FROM events WHERE published_ms IS NULL GROUP BY device") {
+            ($0.text(0), Int($0.int(1)))
+        }
+        return Dictionary(rows, uniquingKeysWith: +)
+    }
+
+    func oldestPending() throws -> StoredEvent? {
+        try query("SELECT \(Self.storedEventColumns) FROM events WHERE published_ms IS NULL ORDER BY jseq LIMIT 1",
+                  [], Self.storedEvent).first
+    }
+
+    /// Bytes of the file in use: (page_count - freelist_count) * page_size. Free pages are reused before the file
+    /// grows, so this is what the limit must bound; incremental vacuum returns them to the file system.
+    func sizeInUse() throws -> Int64 {
+        let pages = try scalar("PRAGMA page_count") ?? 0
+        let free = try scalar("PRAGMA freelist_count") ?? 0
+        let pageSize = try scalar("PRAGMA page_size") ?? 4096
+        return (pages - free) * pageSize
+    }
+
+    func deviceCursors() throws -> [String: DeviceCursor] {
+        let rows = try query("SELECT device, boot, seq, updated_ms FROM device_cursor") {
+            ($0.text(0), DeviceCursor(boot: UInt16(truncatingIfNeeded: $0.int(1)), seq: UInt32(truncatingIfNeeded: $0.int(2)),
+                                      updatedAt: Timestamp(millisecondsSinceEpoch: $0.int(3))))
+        }
+        return Dictionary(rows, uniquingKeysWith: { $1 })
+    }
+
+    func state(key: String) throws -> (value: String, updatedAt: Timestamp)? {
+        try query("SELECT value, updated_ms FROM gateway_state WHERE key = ?", [.text(key)]) {
+            ($0.text(0), Timestamp(millisecondsSinceEpoch: $0.int(1)))
+        }.first
+    }
+}

@@ -1,0 +1,179 @@
+import CSQLite
+
+/// An SQLite failure, naming the statement and SQLite's own message: operators see which query failed and why.
+public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+    /// SQLite's (extended) result code, such as 5 (SQLITE_BUSY) or 2067 (SQLITE_CONSTRAINT_UNIQUE).
+    public var code: Int32
+    /// `sqlite3_errmsg` at the time of the failure.
+    public var message: String
+    /// The SQL statement (or the operation, for opening) that failed.
+    public var statement: String
+    /// The database file.
+    public var path: String
+
+    public var description: String {
+        "journal \(path): \(message) (sqlite code \(code)) in \(statement)"
+    }
+}
+
+/// A value bound to a statement parameter.
+enum SQLiteValue {
+    case int(Int64)
+    case text(String)
+    case null
+}
+
+/// One SQLite database connection (`sqlite3*`), closed in deinit.
+///
+/// Every call that can fail goes through `check(_:_:)`, which turns a result code into an `SQLiteError` naming the
+/// statement. Prepared statements are cached by their SQL text and finalised in deinit. Not thread-safe: the owner
+/// serialises access (the `Journal` with its mutex, the `JournalReader` likewise).
+final class SQLiteConnection {
+    let path: String
+    private let handle: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+
+    /// Opens `path` with `sqlite3_open_v2`; `readOnly` uses SQLITE_OPEN_READONLY, otherwise the file is created.
+    init(path: String, readOnly: Bool) throws {
+        self.path = path
+        var db: OpaquePointer?
+        // NOMUTEX: the owner serialises every call, so SQLite's own per-connection mutex would be redundant.
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+            sqlite3_close_v2(db)
+            throw SQLiteError(code: rc, message: message, statement: readOnly ? "open (read-only)" : "open", path: path)
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    /// The funnel: throws an `SQLiteError` for any result code other than OK, ROW and DONE.
+    @discardableResult
+    func check(_ rc: Int32, _ sql: String) throws(SQLiteError) -> Int32 {
+        switch rc & 0xFF {
+        case SQLITE_OK, SQLITE_ROW, SQLITE_DONE: return rc
+        default: throw SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)), statement: sql, path: path)
+        }
+    }
+
+    /// Runs one or more statements without results (`sqlite3_exec`): schema, pragmas, BEGIN/COMMIT.
+    func execute(_ sql: String) throws(SQLiteError) {
+        try check(sqlite3_exec(handle, sql, nil, nil, nil), sql)
+    }
+
+    /// Sets how long a statement waits for another connection's lock before failing with SQLITE_BUSY.
+    func setBusyTimeout(milliseconds: Int32) throws(SQLiteError) {
+        try check(sqlite3_busy_timeout(handle, milliseconds), "busy_timeout")
+    }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE (`sqlite3_changes`).
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// Runs `body` with the cached prepared statement for `sql`, bound to `values`; the statement is reset afterwards,
+    /// which also ends the read transaction an unfinished SELECT would otherwise keep open.
+    func withStatement<R>(_ sql: String, _ values: [SQLiteValue] = [],
+                          _ body: (inout Statement) throws -> R) throws -> R {
+        let raw = try prepared(sql)
+        defer {
+            sqlite3_reset(raw)
+            sqlite3_clear_bindings(raw)
+        }
+        var statement = Statement(handle: raw, sql: sql, connection: self)
+        for (index, value) in values.enumerated() {
+            let position = Int32(index + 1)
+            switch value {
+            case let .int(number): try check(sqlite3_bind_int64(raw, position, number), sql)
+            case let .text(text): try check(sqlite3_bind_text(raw, position, text, -1, sqliteTransient), sql)
+            case .null: try check(sqlite3_bind_null(raw, position), sql)
+            }
+        }
+        return try body(&statement)
+    }
+
+    /// Runs a statement that returns no rows; returns the number of rows it changed.
+    @discardableResult
+    func run(_ sql: String, _ values: [SQLiteValue] = []) throws -> Int {
+        try withStatement(sql, values) { statement in
+            while try statement.step() {}
+            return changes
+        }
+    }
+
+    /// The rows of a query, each turned into a value by `row`.
+    func query<R>(_ sql: String, _ values: [SQLiteValue] = [], _ row: (Statement) throws -> R) throws -> [R] {
+        try withStatement(sql, values) { statement in
+            var rows: [R] = []
+            while try statement.step() { rows.append(try row(statement)) }
+            return rows
+        }
+    }
+
+    /// The first column of the first row as an integer, or nil when there is no row or it is NULL.
+    func scalar(_ sql: String, _ values: [SQLiteValue] = []) throws -> Int64? {
+        try withStatement(sql, values) { statement in
+            try statement.step() ? statement.optionalInt(0) : nil
+        }
+    }
+
+    /// Runs `body` in one transaction (BEGIN IMMEDIATE … COMMIT), rolling back if it throws.
+    func transaction<R>(_ body: () throws -> R) throws -> R {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func prepared(_ sql: String) throws(SQLiteError) -> OpaquePointer {
+        if let cached = statements[sql] { return cached }
+        var raw: OpaquePointer?
+        try check(sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil), sql)
+        guard let raw else {
+            throw SQLiteError(code: SQLITE_MISUSE, message: "empty statement", statement: sql, path: path)
+        }
+        statements[sql] = raw
+        return raw
+    }
+
+    /// One prepared statement being stepped; only valid inside `withStatement`.
+    struct Statement {
+        let handle: OpaquePointer
+        let sql: String
+        unowned let connection: SQLiteConnection
+
+        /// `sqlite3_step`: true when a row is available, false when done.
+        mutating func step() throws(SQLiteError) -> Bool {
+            try connection.check(sqlite3_step(handle), sql) == SQLITE_ROW
+        }
+
+        func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+        func optionalInt(_ column: Int32) -> Int64? {
+            sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, column)
+        }
+
+        func text(_ column: Int32) -> String {
+            guard let bytes = sqlite3_column_text(handle, column) else { return "" }
+            let count = Int(sqlite3_column_bytes(handle, column))
+            return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+        }
+
+        func optionalText(_ column: Int32) -> String? {
+            sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : text(column)
+        }
+    }
+}
+
+/// SQLITE_TRANSIENT: SQLite copies bound text before the call returns.
+private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
