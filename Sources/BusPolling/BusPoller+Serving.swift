@@ -123,8 +123,7 @@ extension BusPoller {
         let unit = device.config.unit
         try transact { c throws(ModbusError) in try c.readRegisters(unit: unit, address: register, count: 2, into: buffer) }
         let layout = device.config.profile.layout
-        let clockField = FieldLayout(name: "clock", offset: 0, type: .u32, length: 0, encoding: .ascii, mask: nil, shift: 0, presentation: .number)
-        let deviceSeconds = RegisterReading(words: UnsafeBufferPointer(start: buffer, count: 2), layout: layout).integer(clockField)
+        let deviceSeconds = Int64(RegisterReading(words: UnsafeBufferPointer(start: buffer, count: 2), layout: layout).uint32(at: 0))
         let now = Timestamp.now
         let skew = deviceSeconds - now.seconds
         guard abs(skew) > Self.clockToleranceSeconds else { return }

@@ -28,10 +28,7 @@ extension EventLogLayout {
     /// Decodes the header from registers read at `address` (at least `headerCount` of them).
     public func header(from words: UnsafeBufferPointer<UInt16>, layout: WordLayout) -> EventLogHeader {
         let reading = RegisterReading(words: words, layout: layout)
-        func u32(_ offset: UInt16) -> UInt32 {
-            let hi = reading.word(Int(offset)), lo = reading.word(Int(offset) + 1)
-            return layout.wordOrder == .highFirst ? UInt32(hi) << 16 | UInt32(lo) : UInt32(lo) << 16 | UInt32(hi)
-        }
+        func u32(_ offset: UInt16) -> UInt32 { reading.uint32(at: Int(offset)) }
         return EventLogHeader(
             headSeq: u32(headSeq), tailSeq: u32(tailSeq), bootID: reading.word(Int(bootID)),
             windowCount: reading.word(Int(windowCount)), ackSeq: u32(ackSeq), unread: reading.word(Int(unread)),

@@ -17,6 +17,12 @@ public struct RegisterReading {
         return layout.byteOrder == .big ? w : w.byteSwapped
     }
 
+    /// The 32-bit value in the two registers at `offset`, in the layout's word order.
+    public func uint32(at offset: Int) -> UInt32 {
+        let (hi, lo) = layout.wordOrder == .highFirst ? (word(offset), word(offset + 1)) : (word(offset + 1), word(offset))
+        return UInt32(hi) << 16 | UInt32(lo)
+    }
+
     /// The field as an integer (strings read as 0). Registers past the end read as 0.
     public func integer(_ field: FieldLayout, base: Int = 0) -> Int64 {
         let at = base + Int(field.offset)
@@ -25,8 +31,7 @@ public struct RegisterReading {
         case .u16, .bool: value = Int64(word(at))
         case .i16: value = Int64(Int16(bitPattern: word(at)))
         case .u32, .i32:
-            let (hi, lo) = layout.wordOrder == .highFirst ? (word(at), word(at + 1)) : (word(at + 1), word(at))
-            let u = UInt32(hi) << 16 | UInt32(lo)
+            let u = uint32(at: at)
             value = field.type == .u32 ? Int64(u) : Int64(Int32(bitPattern: u))
         case .string: return 0
         }

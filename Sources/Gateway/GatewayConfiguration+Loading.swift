@@ -1,0 +1,100 @@
+import AccessModel
+import BusPolling
+import DeviceProfiles
+import Foundation
+import ModbusTransport
+
+extension GatewayConfiguration {
+    /// Loads and validates the file, its profiles and its secret files; every problem is reported with file:line.
+    public static func load(path: String) throws(ConfigurationError) -> GatewayConfiguration {
+        let log = ProblemLog()
+        let configuration = YAMLValue.load(path: path, log: log).flatMap { parse($0, log: log) }
+        try log.throwIfAny()
+        return configuration!
+    }
+
+    static func parse(_ root: YAMLValue, log: ProblemLog) -> GatewayConfiguration? {
+        guard let top = root.mapping(log, allowed: ["gateway", "mqtt", "metrics", "buses", "devices", "profile_dirs"]) else { return nil }
+        guard let gateway = top.required("gateway", log)?.mapping(log, allowed: ["id", "site", "journal", "retention", "max_journal_size", "privacy"])
+        else { return nil }
+        let gatewayID = gateway.required("id", log).flatMap { identifier($0, log) } ?? "gw"
+        let site = gateway.required("site", log).flatMap { identifier($0, log) } ?? "site"
+        var maxBytes: Int64 = 2 << 30
+        if let size = gateway["max_journal_size"], let text = size.string(log) {
+            if let bytes = ByteSizeText.bytes(text) { maxBytes = bytes } else {
+                log.report(at: size, "'\(text)' is not a size (examples: 500MiB, 2GiB)")
+            }
+        }
+        var profileDirectories = ProfileLibrary.defaultDirectories
+        if let dirs = top["profile_dirs"]?.sequence(log) {
+            profileDirectories = dirs.compactMap { $0.string(log) }
+        }
+        let library = ProfileLibrary(directories: profileDirectories)
+        let buses = top.required("buses", log)?.sequence(log)?.compactMap { parseBus($0, log: log) } ?? []
+        for duplicate in duplicates(buses.map(\.id)) { log.report(at: top["buses"]!, "bus id '\(duplicate)' is used twice") }
+        let parsed = top.required("devices", log)?.sequence(log)?.compactMap {
+            parseDevice($0, buses: buses, library: library, log: log)
+        } ?? []
+        checkUniqueness(parsed, log: log)
+        let devices = parsed.map(\.device)
+        return GatewayConfiguration(
+            file: root.file, gatewayID: gatewayID, site: site,
+            journalPath: gateway["journal"]?.string(log) ?? "/var/lib/accessgw/journal.db",
+            retentionMillis: gateway["retention"]?.milliseconds(log) ?? 7 * 86_400_000, maxJournalBytes: maxBytes,
+            privacy: gateway["privacy"].map { parsePrivacy($0, log: log) } ?? Privacy(),
+            mqtt: parseMQTT(top["mqtt"], gatewayID: gatewayID, log: log),
+            metricsListen: parseMetrics(top["metrics"], log: log),
+            buses: buses, devices: devices, profileDirectories: profileDirectories)
+    }
+
+    /// Ids become topic levels and CloudEvents ids: letters, digits, `-`, `_` and `.` only.
+    static func identifier(_ value: YAMLValue, _ log: ProblemLog) -> String? {
+        guard let text = value.string(log) else { return nil }
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            log.report(at: value, "'\(text)' may only hold letters, digits, '-', '_' and '.' (it becomes an MQTT topic level)")
+            return nil
+        }
+        return text
+    }
+
+    static func duplicates(_ ids: [String]) -> [String] {
+        var seen = Set<String>(), repeated: [String] = []
+        for id in ids where !seen.insert(id).inserted && !repeated.contains(id) { repeated.append(id) }
+        return repeated
+    }
+
+    static func checkUniqueness(_ devices: [(device: Device, node: YAMLValue)], log: ProblemLog) {
+        var ids: [String: Int] = [:]
+        var units: [String: String] = [:]
+        for (device, node) in devices {
+            if let first = ids[device.id] {
+                log.report(at: node, "device id '\(device.id)' is already used by devices[\(first)]")
+            } else {
+                ids[device.id] = ids.count
+            }
+            let key = "\(device.bus)/\(device.unit)"
+            if let other = units[key] {
+                log.report(at: node, "unit \(device.unit) on bus \(device.bus) is already taken by device \(other)")
+            } else {
+                units[key] = device.id
+            }
+        }
+    }
+
+    /// The text of a secret file, trimmed; an unreadable file is a problem naming it.
+    static func secret(_ value: YAMLValue, log: ProblemLog) -> String? {
+        guard let path = value.string(log) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            log.report(at: value, "cannot read \(path)")
+            return nil
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func readableFile(_ value: YAMLValue?, log: ProblemLog) -> String? {
+        guard let value, let path = value.string(log) else { return nil }
+        if !FileManager.default.isReadableFile(atPath: path) { log.report(at: value, "cannot read \(path)") }
+        return path
+    }
+}
+

@@ -1,0 +1,117 @@
+import AccessModel
+import BusPolling
+import DeviceProfiles
+import ModbusTransport
+
+extension GatewayConfiguration {
+    static func parseBus(_ value: YAMLValue, log: ProblemLog) -> BusConfiguration? {
+        guard let bus = value.mapping(log, allowed: ["id", "tcp", "rtu", "timeout", "turnaround"]),
+              let id = bus.required("id", log).flatMap({ identifier($0, log) }) else { return nil }
+        let timeout = bus["timeout"]?.milliseconds(log) ?? 300
+        let turnaround = bus["turnaround"]?.milliseconds(log) ?? 0
+        switch (bus["tcp"], bus["rtu"]) {
+        case let (tcp?, nil):
+            guard let fields = tcp.mapping(log, allowed: ["host", "port"]),
+                  let host = fields.required("host", log)?.string(log) else { return nil }
+            let port = fields["port"]?.int(log, in: 1...65535) ?? 502
+            return BusConfiguration(id: id, endpoint: .tcp(host: host, port: Int(port)), timeoutMillis: timeout, turnaroundMillis: turnaround)
+        case let (nil, rtu?):
+            guard let fields = rtu.mapping(log, allowed: ["device", "baud", "parity", "data_bits", "stop_bits"]),
+                  let device = fields.required("device", log)?.string(log) else { return nil }
+            let line = SerialLine(
+                device: device, baud: Int(fields["baud"]?.int(log, in: 300...4_000_000) ?? 9600),
+                parity: fields["parity"]?.choice(log) ?? .none, dataBits: Int(fields["data_bits"]?.int(log, in: 5...8) ?? 8),
+                stopBits: Int(fields["stop_bits"]?.int(log, in: 1...2) ?? 1))
+            return BusConfiguration(id: id, endpoint: .rtu(line), timeoutMillis: timeout, turnaroundMillis: turnaround)
+        default:
+            log.report(at: value, "bus '\(id)' needs exactly one of tcp and rtu")
+            return nil
+        }
+    }
+
+    static func parseDevice(_ value: YAMLValue, buses: [BusConfiguration], library: ProfileLibrary,
+                            log: ProblemLog) -> (device: Device, node: YAMLValue)? {
+        guard let device = value.mapping(log, allowed: ["id", "profile", "bus", "unit", "poll", "state_poll", "time_sync", "location"]),
+              let id = device.required("id", log).flatMap({ identifier($0, log) }),
+              let profileValue = device.required("profile", log), let reference = profileValue.string(log),
+              let busValue = device.required("bus", log), let bus = busValue.string(log),
+              let unit = device.required("unit", log)?.int(log, in: 0...255) else { return nil }
+        if !buses.contains(where: { $0.id == bus }) {
+            log.report(at: busValue, "no bus named '\(bus)' (buses: \(buses.map(\.id).joined(separator: ", ")))")
+        }
+        let profile: DeviceProfile
+        do { profile = try library.profile(reference) } catch {
+            switch error {
+            case .notFound: log.report(at: profileValue, error.description)
+            case let .invalid(problems): for problem in problems.problems { log.report(problem.file, problem.line, problem.key, problem.message) }
+            }
+            return nil
+        }
+        var location: [(String, String)] = []
+        for (key, place) in device["location"]?.mapping(log)?.entries ?? [] {
+            if let text = place.string(log) { location.append((key, text)) }
+        }
+        let poll = device["poll"]?.milliseconds(log) ?? 200
+        if poll < 10 { log.report(at: device["poll"]!, "poll below 10ms would saturate the bus") }
+        return (Device(id: id, profile: profile, bus: bus, unit: UInt8(unit), pollMillis: max(poll, 10),
+                       statePollMillis: max(device["state_poll"]?.milliseconds(log) ?? 1000, 10),
+                       timeSync: device["time_sync"]?.bool(log) ?? false, location: location), value)
+    }
+
+    static func parsePrivacy(_ value: YAMLValue, log: ProblemLog) -> Privacy {
+        var privacy = Privacy()
+        guard let fields = value.mapping(log, allowed: ["person_ids", "plates", "key_file"]) else { return privacy }
+        privacy.personIDs = fields["person_ids"]?.choice(log) ?? .plain
+        privacy.plates = fields["plates"]?.choice(log) ?? .plain
+        if privacy.personIDs == .pseudonymise || privacy.plates == .pseudonymise {
+            if let keyFile = fields.required("key_file", log), let key = secret(keyFile, log: log) {
+                if key.isEmpty { log.report(at: keyFile, "the privacy key file is empty") }
+                privacy.key = Array(key.utf8)
+            }
+        }
+        return privacy
+    }
+
+    static func parseMQTT(_ value: YAMLValue?, gatewayID: String, log: ProblemLog) -> MQTT {
+        var mqtt = MQTT(clientID: "accessgw-\(gatewayID)")
+        guard let value, let fields = value.mapping(log, allowed: [
+            "host", "port", "tls", "username", "password_file", "client_id", "protocol", "qos", "keepalive",
+            "topic_prefix", "max_inflight",
+        ]) else { return mqtt }
+        mqtt.host = fields["host"]?.string(log) ?? mqtt.host
+        if let tls = fields["tls"]?.mapping(log, allowed: ["ca_file", "cert_file", "key_file"]) {
+            mqtt.caFile = readableFile(tls["ca_file"], log: log)
+            mqtt.certFile = readableFile(tls["cert_file"], log: log)
+            mqtt.keyFile = readableFile(tls["key_file"], log: log)
+            if (mqtt.certFile == nil) != (mqtt.keyFile == nil) {
+                log.report(at: tls.owner, "cert_file and key_file go together")
+            }
+        }
+        mqtt.port = Int(fields["port"]?.int(log, in: 1...65535) ?? (fields["tls"] == nil ? 1883 : 8883))
+        mqtt.username = fields["username"]?.string(log)
+        mqtt.password = fields["password_file"].flatMap { secret($0, log: log) }
+        mqtt.clientID = fields["client_id"]?.string(log) ?? mqtt.clientID
+        mqtt.protocolVersion = fields["protocol"]?.choice(log) ?? .v5
+        mqtt.qos = Int(fields["qos"]?.int(log, in: 1...1) ?? 1)
+        mqtt.keepaliveSeconds = Int(max(1, (fields["keepalive"]?.milliseconds(log) ?? 30_000) / 1000))
+        if let prefix = fields["topic_prefix"] {
+            mqtt.topicPrefix = prefix.string(log) ?? mqtt.topicPrefix
+            if mqtt.topicPrefix.contains(where: { "#+".contains($0) }) || mqtt.topicPrefix.isEmpty {
+                log.report(at: prefix, "topic_prefix must be non-empty and hold no wildcard (# or +)")
+            }
+        }
+        mqtt.maxInflight = Int(fields["max_inflight"]?.int(log, in: 1...65535) ?? 100)
+        return mqtt
+    }
+
+    static func parseMetrics(_ value: YAMLValue?, log: ProblemLog) -> (host: String, port: Int)? {
+        guard let value, let fields = value.mapping(log, allowed: ["listen"]) else { return ("127.0.0.1", 9464) }
+        guard let listenValue = fields["listen"], let listen = listenValue.string(log) else { return ("127.0.0.1", 9464) }
+        if listen == "off" { return nil }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            log.report(at: listenValue, "'\(listen)' is not HOST:PORT or off")
+            return nil
+        }
+        return (String(listen[..<colon]), port)
+    }
+}

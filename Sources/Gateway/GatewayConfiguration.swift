@@ -1,0 +1,81 @@
+import AccessModel
+import BusPolling
+import DeviceProfiles
+import ModbusTransport
+
+/// The daemon's configuration file (SPEC section 2), validated.
+public struct GatewayConfiguration: Sendable {
+    public struct Privacy: Sendable {
+        public enum PersonIDs: String, Sendable, CaseIterable { case plain, pseudonymise }
+        public enum Plates: String, Sendable, CaseIterable { case plain, mask, pseudonymise }
+        public var personIDs: PersonIDs = .plain
+        public var plates: Plates = .plain
+        /// The HMAC key read from `key_file`, when pseudonymising.
+        public var key: [UInt8] = []
+    }
+
+    public struct MQTT: Sendable {
+        public enum ProtocolVersion: String, Sendable, CaseIterable {
+            case v5 = "5"
+            case v311 = "3.1.1"
+        }
+
+        public var host = "localhost"
+        public var port = 1883
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var username: String?
+        /// Read from `password_file`; never logged.
+        public var password: String?
+        public var clientID: String
+        public var protocolVersion: ProtocolVersion = .v5
+        public var qos = 1
+        public var keepaliveSeconds = 30
+        public var topicPrefix = "accessgw"
+        public var maxInflight = 100
+    }
+
+    public struct Device: Sendable {
+        public var id: String
+        public var profile: DeviceProfile
+        public var bus: String
+        public var unit: UInt8
+        public var pollMillis: Int64
+        public var statePollMillis: Int64
+        public var timeSync: Bool
+        public var location: [(String, String)]
+    }
+
+    public var file: String
+    public var gatewayID: String
+    public var site: String
+    public var journalPath: String
+    public var retentionMillis: Int64
+    public var maxJournalBytes: Int64
+    public var privacy: Privacy
+    public var mqtt: MQTT
+    /// `host:port` for Prometheus metrics, or nil when `off`.
+    public var metricsListen: (host: String, port: Int)?
+    public var buses: [BusConfiguration]
+    public var devices: [Device]
+    public var profileDirectories: [String]
+
+    public static let defaultPath = "/etc/accessgw/gateway.yaml"
+
+    /// Topic of the gateway's retained status and Last Will.
+    public var statusTopic: String { "\(mqtt.topicPrefix)/\(site)/gateway/\(gatewayID)/status" }
+
+    /// The poller's view of one device.
+    public func deviceConfiguration(_ slot: Int) -> DeviceConfiguration {
+        let device = devices[slot]
+        return DeviceConfiguration(id: device.id, slot: UInt16(slot), unit: device.unit, profile: device.profile,
+                                   pollMillis: device.pollMillis, statePollMillis: device.statePollMillis, timeSync: device.timeSync)
+    }
+
+    /// Where a device's events come from, for the CloudEvents `source` and `data`.
+    public func source(ofDevice slot: Int) -> EventSource {
+        let device = devices[slot]
+        return EventSource(site: site, gateway: gatewayID, device: device.id, kind: device.profile.kind, location: device.location)
+    }
+}
