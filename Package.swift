@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CModbus", pkgConfig: "libmodbus", providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // The event model: raw records, normalised events, CloudEvents JSON, text codecs.
         .target(name: "AccessModel"),
@@ -50,7 +51,7 @@ let package = Package(
         // The daemon wiring: configuration, services, metrics, systemd integration.
         .target(name: "Gateway", dependencies: [
             "AccessModel", "DeviceProfiles", "ModbusTransport", "BusPolling", "EventRing", "Journal",
-            "MQTTPublisher", "Simulators",
+            "MQTTPublisher", "Simulators", "CCrypto",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -31,7 +31,7 @@ struct PolledDevice {
 }
 
 /// Milliseconds on the monotonic clock, for scheduling.
-func monotonicMillis() -> Int64 {
+public func monotonicMillis() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000

@@ -18,6 +18,11 @@ public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
     public var field: String
     public var message: String
     public var description: String { "\(field): \(message)" }
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
 }
 
 /// Turns event records into normalised events through a profile's record layout and event table.

@@ -1,0 +1,52 @@
+import AccessModel
+import DeviceProfiles
+
+/// Turns ring entries into normalised events: device records through their profile, the gateway's own entries
+/// (online, offline, loss, clock skew) by their origin; then applies the privacy settings. Pure.
+public struct EventNormaliser: Sendable {
+    let devices: [(id: String, decoder: RecordDecoder?)]
+    let privacy: PrivacyFilter
+
+    public init(configuration: GatewayConfiguration) {
+        devices = configuration.devices.map { ($0.id, RecordDecoder(profile: $0.profile)) }
+        privacy = PrivacyFilter(configuration.privacy)
+    }
+
+    /// The event for one ring entry, and whatever was wrong with its record.
+    public func normalise(_ record: EventRecord) -> (event: NormalisedEvent, problems: [RecordProblem]) {
+        let device = devices[Int(record.device)]
+        let observed = Timestamp(millisecondsSinceEpoch: record.observedAtMillis)
+        func gatewayEvent(_ type: String, _ fields: [(String, JSONValue)] = [], alarm: Bool = false) -> NormalisedEvent {
+            NormalisedEvent(device: device.id, origin: .gateway, type: type, alarm: alarm, time: observed,
+                            recordedTime: observed, fields: fields)
+        }
+        switch record.origin {
+        case .device:
+            guard let decoder = device.decoder else {
+                return (gatewayEvent("device.unknown_event"), [RecordProblem(field: "record", message: "device has no event log in its profile")])
+            }
+            var words = record.words
+            var (event, problems) = words.span.withUnsafeBufferPointer {
+                decoder.event(of: $0, device: device.id, boot: record.boot, observedAt: observed)
+            }
+            _ = words
+            event.fields = privacy.apply(to: event.fields)
+            if case let .device(_, seq) = event.origin, seq != record.seq {
+                problems.append(RecordProblem(field: "seq", message: "record seq \(seq) differs from the seq polled, \(record.seq)"))
+            }
+            return (event, problems)
+        case .deviceOnline:
+            return (gatewayEvent("device.online"), [])
+        case .deviceOffline:
+            return (gatewayEvent("device.offline"), [])
+        case .eventsLost:
+            let count = Int64(record.second) - Int64(record.first) + 1
+            return (gatewayEvent("gateway.events_lost", [
+                ("lost", .object([("count", .int(count)), ("from_seq", .int(Int64(record.first))), ("to_seq", .int(Int64(record.second)))])),
+                ("boot", .int(Int64(record.boot))),
+            ]), [])
+        case .clockSkew:
+            return (gatewayEvent("device.clock_skew", [("skew_seconds", .int(Int64(Int32(bitPattern: record.first))))]), [])
+        }
+    }
+}
