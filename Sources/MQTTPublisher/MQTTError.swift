@@ -72,6 +72,16 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
                          message: "connection to broker \(broker) lost: \(sentenceCase(cause))")
     }
 
+    /// A connection attempt failed before any CONNACK.
+    static func unreachable(_ rc: Int32, broker: String, errno savedErrno: Int32) -> MQTTError {
+        var error = lost(rc, broker: broker, errno: savedErrno)
+        let cause = rc == Int32(MOSQ_ERR_ERRNO.rawValue)
+            ? String(cString: strerror(savedErrno)) : String(cString: mosquitto_strerror(rc))
+        error.call = "connect"
+        error.message = "cannot connect to broker \(broker): \(sentenceCase(cause))"
+        return error
+    }
+
     /// A PUBACK with a failure reason code: the broker did not accept the message.
     static func rejected(_ reasonCode: Int32, topic: String?, broker: String) -> MQTTError {
         let reason = String(cString: mosquitto_reason_string(reasonCode))

@@ -26,6 +26,8 @@ final class MosquittoClient: @unchecked Sendable {
     private let handler = Mutex<(@Sendable (MosquittoEvent) -> Void)?>(nil)
     /// Set by `abortWithoutDisconnect`: the next disconnect callback stops the network thread from reconnecting.
     private let aborting = Atomic<Bool>(false)
+    /// libmosquitto logs two DEBUG lines per message; they are only turned into Strings when wanted.
+    private let forwardDebugLog: Bool
 
     /// `mosquitto_lib_init` once per process; SIGPIPE ignored so a write to a dead broker socket is an error
     /// return (EPIPE) rather than the end of the daemon.
@@ -36,8 +38,9 @@ final class MosquittoClient: @unchecked Sendable {
 
     /// `mosquitto_new` with a clean session; configures protocol, in-flight window, credentials, TLS, Will and
     /// reconnect backoff, all before any connection exists.
-    init(settings: MQTTSettings, will: LastWill?) throws(MQTTError) {
+    init(settings: MQTTSettings, will: LastWill?, forwardDebugLog: Bool = false) throws(MQTTError) {
         self.settings = settings
+        self.forwardDebugLog = forwardDebugLog
         guard Self.libraryInitialised else {
             throw MQTTError(kind: .library, code: Int32(MOSQ_ERR_UNKNOWN.rawValue), call: "mosquitto_lib_init",
                             broker: settings.broker, message: "libmosquitto could not be initialised")
@@ -112,7 +115,9 @@ final class MosquittoClient: @unchecked Sendable {
     private func installCallbacks() {
         mosquitto_log_callback_set(handle) { _, obj, level, text in
             guard let obj, let text else { return }
-            MosquittoClient.from(obj).deliver(.log(level: level, message: String(cString: text)))
+            let client = MosquittoClient.from(obj)
+            guard level != MOSQ_LOG_DEBUG || client.forwardDebugLog else { return }
+            client.deliver(.log(level: level, message: String(cString: text)))
         }
         if settings.protocolVersion == .v5 {
             mosquitto_connect_v5_callback_set(handle) { _, obj, rc, _, _ in
@@ -186,7 +191,9 @@ final class MosquittoClient: @unchecked Sendable {
     /// Restarts the network thread after an error that made `mosquitto_loop_forever` return (protocol, TLS,
     /// or an MQTT 5 refusal): joins the finished thread, then connects again asynchronously.
     func restartNetworkThread() throws(MQTTError) {
-        _ = mosquitto_loop_stop(handle, false)
+        // The thread returned from mosquitto_loop_forever a while ago; `force` only matters if it has not, and
+        // then it sits at a cancellation point (select or its reconnect sleep) holding no lock.
+        _ = mosquitto_loop_stop(handle, true)
         _ = mosquitto_reconnect_async(handle)
         try call("mosquitto_loop_start") { mosquitto_loop_start($0) }
     }

@@ -66,6 +66,8 @@ public struct PublisherStateMachine: Sendable {
 
     public let maxInflight: Int
     public private(set) var connection: Connection = .disconnected
+    /// Whether a connection is established right now, also while stopping.
+    public private(set) var linkUp = false
     private var inflight: [Int32: Entry] = [:]
     private var journalInflight = 0
     /// Counts accepted CONNACKs; entries from an earlier generation are being resent by the library.
@@ -120,6 +122,7 @@ public struct PublisherStateMachine: Sendable {
             return .refused
         }
         generation += 1
+        linkUp = true
         carriedOver = inflight.values.reduce(0) { $0 + ($1.journalSeq != nil ? 1 : 0) }
         if connection != .stopping { connection = .connected }
         return .publishStatus(carriedOver: carriedOver)
@@ -127,6 +130,7 @@ public struct PublisherStateMachine: Sendable {
 
     /// The connection ended; `rc` 0 means after our own DISCONNECT.
     public mutating func disconnected(rc: Int32) -> DisconnectAction {
+        defer { linkUp = false }
         switch connection {
         case .stopping where rc == 0, .disconnected:
             connection = .disconnected
@@ -135,7 +139,7 @@ public struct PublisherStateMachine: Sendable {
             connection = .connecting
             return .connectionLost(heldByLibrary: inflight.count)
         case .stopping:
-            return .connectionLost(heldByLibrary: inflight.count)
+            return linkUp ? .connectionLost(heldByLibrary: inflight.count) : .attemptFailed
         case .connecting:
             return .attemptFailed
         }
@@ -175,5 +179,6 @@ public struct PublisherStateMachine: Sendable {
     /// The network thread was stopped for good.
     public mutating func stopped() {
         connection = .disconnected
+        linkUp = false
     }
 }
