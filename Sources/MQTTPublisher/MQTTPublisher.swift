@@ -1,0 +1,201 @@
+import CMosquitto
+import Dispatch
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Publishes journalled events with QoS 1 and reports each journal seq once its PUBACK arrives; keeps the
+/// gateway's retained status and the devices' retained state. A thin shell around `PublisherStateMachine`:
+/// libmosquitto's network thread does the I/O, reconnects and resends.
+public final class MQTTPublisher: @unchecked Sendable {
+    // @unchecked: `client` is safe to call from any thread (see MosquittoClient); every mutable field is in `shared`.
+    public let settings: MQTTSettings
+    public let status: GatewayStatus?
+    /// Journal seqs whose PUBACK arrived, in arrival order, each once: the journal marks them published.
+    public let acknowledgements: AsyncStream<Int64>
+    let ackContinuation: AsyncStream<Int64>.Continuation
+    let client: MosquittoClient
+    let logger: Logger
+    private let shared: Mutex<Shared>
+
+    struct Shared {
+        var machine: PublisherStateMachine
+        var counters = MQTTPublisherCounters()
+        var started = false
+        var lastConnackRefused = false
+        var restartPending = false
+        var restartAttempts = 0
+    }
+
+    public init(settings: MQTTSettings, status: GatewayStatus? = nil, logger: Logger) throws(MQTTError) {
+        guard settings.maxInflight > 0, (0...2).contains(settings.qos) else {
+            throw MQTTError(kind: .library, code: Int32(MOSQ_ERR_INVAL.rawValue), call: "MQTTSettings", broker: settings.broker,
+                            message: "broker \(settings.broker): max_inflight must be at least 1 and qos 0, 1 or 2")
+        }
+        self.settings = settings
+        self.status = status
+        var logger = logger
+        logger[metadataKey: "mqtt.broker"] = "\(settings.broker)"
+        logger[metadataKey: "mqtt.client_id"] = "\(settings.clientID)"
+        self.logger = logger
+        (acknowledgements, ackContinuation) = AsyncStream.makeStream(of: Int64.self, bufferingPolicy: .unbounded)
+        shared = Mutex(Shared(machine: PublisherStateMachine(maxInflight: settings.maxInflight)))
+        client = try MosquittoClient(settings: settings, will: status?.will, forwardDebugLog: logger.logLevel <= .trace)
+        client.setEventHandler { [weak self] event in self?.handle(event) }
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts connecting in the background; returns at once. Connection failures are retried with backoff and
+    /// show in `counters`; only a configuration the library rejects throws.
+    public func start() throws(MQTTError) {
+        let first = shared.withLock { s -> Bool in
+            guard !s.started else { return false }
+            s.started = true
+            s.machine.started()
+            return true
+        }
+        guard first else { return }
+        logger.info("connecting to MQTT broker", metadata: ["mqtt.settings": "\(settings)"])
+        try client.start()
+    }
+
+    /// Waits up to `timeout` for in-flight PUBACKs, publishes the retained offline status, and disconnects
+    /// with a DISCONNECT so the broker discards the Will. Events still unacknowledged stay unpublished in the journal.
+    public func stop(timeout: Duration = .seconds(5)) async {
+        let running = shared.withLock { s -> Bool in
+            guard s.started, s.machine.connection != .disconnected else { return false }
+            s.machine.stopRequested()
+            return true
+        }
+        guard running else { ackContinuation.finish(); return }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        await waitUntil(deadline) { $0.machine.journalInflightCount == 0 || !$0.machine.linkUp }
+
+        if let status, let mid = publishRetained(topic: status.topic, payload: status.offlinePayload) {
+            await waitUntil(deadline) { !$0.machine.isInflight(mid: mid) || !$0.machine.linkUp }
+        }
+        let linkWasUp = shared.withLock { $0.machine.linkUp }
+        do { try client.disconnect() } catch { logger.debug("\(error)") }
+        if linkWasUp {
+            await waitUntil(min(deadline, clock.now + .seconds(2))) { $0.machine.connection == .disconnected }
+        }
+        let clean = shared.withLock { $0.machine.connection == .disconnected }
+        // Without a connection the thread may sleep in its reconnect backoff for up to 30 s: cancel it then.
+        await Self.offCooperativePool { [client] in client.stopNetworkThread(force: !clean) }
+        let left = shared.withLock { s -> Int in
+            s.machine.stopped()
+            return s.machine.journalInflightCount
+        }
+        logger.info("disconnected from MQTT broker", metadata: ["mqtt.unacknowledged": "\(left)"])
+        ackContinuation.finish()
+    }
+
+    /// Test support: drops the TCP connection without a DISCONNECT, as a crash would, so the broker publishes
+    /// the Will; the publisher does not reconnect afterwards.
+    public func abortWithoutDisconnect() async {
+        shared.withLock { $0.machine.stopRequested() }
+        client.abortWithoutDisconnect()
+        await Self.offCooperativePool { [client] in client.stopNetworkThread(force: false) }
+        shared.withLock { $0.machine.stopped() }
+        ackContinuation.finish()
+    }
+
+    // MARK: Publishing
+
+    /// Publishes one journalled event (QoS from the settings, normally 1). Returns false, sending nothing, when
+    /// disconnected, while carried-over events are resent, when `maxInflight` events await their PUBACK, or
+    /// when `journalSeq` is not above the last one handed over: the caller keeps the event and tries again.
+    public func publish(topic: String, payload: String, retain: Bool = false, journalSeq: Int64) -> Bool {
+        var payload = payload
+        return payload.withUTF8 { publish(topic: topic, bytes: UnsafeRawBufferPointer($0), retain: retain, journalSeq: journalSeq) }
+    }
+
+    public func publish(topic: String, payload: [UInt8], retain: Bool = false, journalSeq: Int64) -> Bool {
+        payload.withUnsafeBytes { publish(topic: topic, bytes: $0, retain: retain, journalSeq: journalSeq) }
+    }
+
+    private func publish(topic: String, bytes: UnsafeRawBufferPointer, retain: Bool, journalSeq: Int64) -> Bool {
+        // The lock is held across mosquitto_publish so the mid is recorded before its PUBACK can be handled.
+        let outcome = shared.withLock { s -> Result<Bool, MQTTError> in
+            guard s.machine.maySend(journalSeq: journalSeq) else { return .success(false) }
+            switch client.publish(topic: topic, payload: bytes, qos: settings.qos, retain: retain) {
+            case let .sent(mid), let .queuedUntilConnected(mid):
+                s.machine.published(mid: mid, journalSeq: journalSeq)
+                s.counters.published += 1
+                return .success(true)
+            case let .failed(error):
+                s.counters.lastError = error
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case let .success(sent):
+            return sent
+        case let .failure(error):
+            logger.error("\(error)", metadata: ["mqtt.topic": "\(topic)", "journal.seq": "\(journalSeq)"])
+            return false
+        }
+    }
+
+    /// Publishes a device's retained state (QoS 1, retained, not journal-tracked: the next change supersedes it).
+    /// Returns false when disconnected or when libmosquitto refuses the message.
+    @discardableResult
+    public func publishState(topic: String, payload: String) -> Bool {
+        guard shared.withLock({ $0.machine.isConnected }) else { return false }
+        return publishRetained(topic: topic, payload: payload) != nil
+    }
+
+    private func publishRetained(topic: String, payload: String) -> Int32? {
+        shared.withLock { s in publishRetainedLocked(&s, topic: topic, payload: payload) }
+    }
+
+    func publishRetainedLocked(_ s: inout Shared, topic: String, payload: String) -> Int32? {
+        var payload = payload
+        let outcome = payload.withUTF8 { client.publish(topic: topic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: true) }
+        switch outcome {
+        case let .sent(mid), let .queuedUntilConnected(mid):
+            s.machine.published(mid: mid, journalSeq: nil)
+            s.counters.statePublished += 1
+            return mid
+        case let .failed(error):
+            s.counters.lastError = error
+            logger.error("\(error)", metadata: ["mqtt.topic": "\(topic)"])
+            return nil
+        }
+    }
+
+    // MARK: Helpers
+
+    func withShared<T>(_ body: (inout Shared) -> T) -> T { shared.withLock { body(&$0) } }
+
+    /// Polls `condition` every 10 ms until it holds or `deadline` passes.
+    private func waitUntil(_ deadline: ContinuousClock.Instant, _ condition: (Shared) -> Bool) async {
+        while !shared.withLock({ condition($0) }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Runs a blocking C call (joining the network thread) on a thread of its own, not on the cooperative pool.
+    static func offCooperativePool(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                body()
+                done.resume()
+            }
+        }
+    }
+
+    // MARK: Observing
+
+    public var isConnected: Bool { shared.withLock { $0.machine.isConnected } }
+    public var counters: MQTTPublisherCounters { shared.withLock { $0.counters } }
+    /// Journal events `publish` would accept right now.
+    public var availableSlots: Int { shared.withLock { $0.machine.allowance } }
+    /// Journal events handed over and still waiting for their PUBACK.
+    public var inflightCount: Int { shared.withLock { $0.machine.journalInflightCount } }
+    public var oldestUnacknowledgedJournalSeq: Int64? { shared.withLock { $0.machine.oldestUnacknowledgedJournalSeq } }
+}

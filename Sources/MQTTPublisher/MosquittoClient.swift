@@ -1,0 +1,244 @@
+import CMosquitto
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What libmosquitto's network thread reports through its callbacks.
+enum MosquittoEvent: Sendable {
+    /// A CONNACK arrived; `code` 0 means accepted, anything else is the broker's refusal.
+    case connected(code: Int32)
+    /// The connection ended (or a connection attempt failed); `rc` 0 means after our own DISCONNECT.
+    /// `errno` is read on the network thread, for `MOSQ_ERR_ERRNO`.
+    case disconnected(rc: Int32, errno: Int32)
+    /// A PUBACK for `mid`; `reasonCode` is 0 for MQTT 3.1.1, the PUBACK reason code for MQTT 5.
+    case acknowledged(mid: Int32, reasonCode: Int32)
+    case log(level: Int32, message: String)
+}
+
+/// Owns one libmosquitto client (`struct mosquitto *`) and funnels every call through `call(_:_:)`, which turns
+/// a `MOSQ_ERR_*` return into an `MQTTError` naming the call and the broker.
+final class MosquittoClient: @unchecked Sendable {
+    // @unchecked: `handle` is set once and freed in deinit; libmosquitto itself locks its state for calls made
+    // from other threads while `mosquitto_loop_start`'s thread runs, and our own mutable state sits in Mutexes.
+    private let handle: OpaquePointer
+    let settings: MQTTSettings
+    private let handler = Mutex<(@Sendable (MosquittoEvent) -> Void)?>(nil)
+    /// Set by `abortWithoutDisconnect`: the next disconnect callback stops the network thread from reconnecting.
+    private let aborting = Atomic<Bool>(false)
+    /// libmosquitto logs two DEBUG lines per message; they are only turned into Strings when wanted.
+    private let forwardDebugLog: Bool
+
+    /// `mosquitto_lib_init` once per process; SIGPIPE ignored so a write to a dead broker socket is an error
+    /// return (EPIPE) rather than the end of the daemon.
+    private static let libraryInitialised: Bool = {
+        signal(SIGPIPE, SIG_IGN)
+        return mosquitto_lib_init() == Int32(MOSQ_ERR_SUCCESS.rawValue)
+    }()
+
+    /// `mosquitto_new` with a clean session; configures protocol, in-flight window, credentials, TLS, Will and
+    /// reconnect backoff, all before any connection exists.
+    init(settings: MQTTSettings, will: LastWill?, forwardDebugLog: Bool = false) throws(MQTTError) {
+        self.settings = settings
+        self.forwardDebugLog = forwardDebugLog
+        guard Self.libraryInitialised else {
+            throw MQTTError(kind: .library, code: Int32(MOSQ_ERR_UNKNOWN.rawValue), call: "mosquitto_lib_init",
+                            broker: settings.broker, message: "libmosquitto could not be initialised")
+        }
+        guard let handle = mosquitto_new(settings.clientID, true, nil) else {
+            let saved = errno
+            throw MQTTError(kind: .system, code: saved, call: "mosquitto_new", broker: settings.broker,
+                            message: "broker \(settings.broker): cannot create an MQTT client for client id \(settings.clientID): "
+                                + sentenceCase(String(cString: strerror(saved))))
+        }
+        self.handle = handle
+        // The user data pointer is set after `self` is complete; the callbacks ignore a nil `obj`.
+        mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
+        try configure(will: will)
+    }
+
+    deinit {
+        // Stops the network thread before the handle (and `self`, its `obj`) goes away.
+        _ = mosquitto_loop_stop(handle, true)
+        mosquitto_destroy(handle)
+    }
+
+    /// Where callbacks go; set before `start`.
+    func setEventHandler(_ body: @escaping @Sendable (MosquittoEvent) -> Void) {
+        handler.withLock { $0 = body }
+    }
+
+    /// The funnel: runs one libmosquitto call and throws its failure as an `MQTTError` naming `name`.
+    func call(_ name: String, _ body: (OpaquePointer) -> Int32) throws(MQTTError) {
+        let rc = body(handle)
+        let saved = errno
+        guard rc == Int32(MOSQ_ERR_SUCCESS.rawValue) else {
+            throw MQTTError.library(rc, call: name, broker: settings.broker, errno: saved)
+        }
+    }
+
+    private func configure(will: LastWill?) throws(MQTTError) {
+        let settings = settings
+        let version = settings.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+        try call("mosquitto_int_option(MOSQ_OPT_PROTOCOL_VERSION)") {
+            mosquitto_int_option($0, MOSQ_OPT_PROTOCOL_VERSION, version)
+        }
+        try call("mosquitto_int_option(MOSQ_OPT_SEND_MAXIMUM)") {
+            mosquitto_int_option($0, MOSQ_OPT_SEND_MAXIMUM, Int32(clamping: settings.maxInflight))
+        }
+        try call("mosquitto_int_option(MOSQ_OPT_TCP_NODELAY)") { mosquitto_int_option($0, MOSQ_OPT_TCP_NODELAY, 1) }
+        if settings.username != nil || settings.password != nil {
+            try call("mosquitto_username_pw_set") { mosquitto_username_pw_set($0, settings.username, settings.password) }
+        }
+        if let tls = settings.tls {
+            do {
+                try call("mosquitto_tls_set") { mosquitto_tls_set($0, tls.caFile, nil, tls.certFile, tls.keyFile, nil) }
+            } catch {
+                var error = error
+                let files = [tls.caFile, tls.certFile, tls.keyFile].compactMap { $0 }.joined(separator: ", ")
+                let cause = error.kind == .system ? String(cString: strerror(error.code)) : String(cString: mosquitto_strerror(error.code))
+                error.message = "broker \(settings.broker): cannot use the TLS files \(files): \(sentenceCase(cause))"
+                throw error
+            }
+        }
+        if let will {
+            try call("mosquitto_will_set") {
+                mosquitto_will_set($0, will.topic, Int32(will.payload.utf8.count), will.payload, will.qos, will.retain)
+            }
+        }
+        let low = UInt32(max(1, settings.reconnectDelay.lowerBound.components.seconds))
+        let high = UInt32(max(Int64(low), settings.reconnectDelay.upperBound.components.seconds))
+        try call("mosquitto_reconnect_delay_set") { mosquitto_reconnect_delay_set($0, low, high, true) }
+        installCallbacks()
+    }
+
+    private func installCallbacks() {
+        mosquitto_log_callback_set(handle) { _, obj, level, text in
+            guard let obj, let text else { return }
+            let client = MosquittoClient.from(obj)
+            guard level != MOSQ_LOG_DEBUG || client.forwardDebugLog else { return }
+            client.deliver(.log(level: level, message: String(cString: text)))
+        }
+        if settings.protocolVersion == .v5 {
+            mosquitto_connect_v5_callback_set(handle) { _, obj, rc, _, _ in
+                guard let obj else { return }
+                MosquittoClient.from(obj).deliver(.connected(code: rc))
+            }
+            mosquitto_disconnect_v5_callback_set(handle) { _, obj, rc, _ in
+                let saved = errno
+                guard let obj else { return }
+                MosquittoClient.from(obj).disconnected(rc: rc, errno: saved)
+            }
+            mosquitto_publish_v5_callback_set(handle) { _, obj, mid, reason, _ in
+                guard let obj else { return }
+                MosquittoClient.from(obj).deliver(.acknowledged(mid: mid, reasonCode: reason))
+            }
+        } else {
+            mosquitto_connect_callback_set(handle) { _, obj, rc in
+                guard let obj else { return }
+                MosquittoClient.from(obj).deliver(.connected(code: rc))
+            }
+            mosquitto_disconnect_callback_set(handle) { _, obj, rc in
+                let saved = errno
+                guard let obj else { return }
+                MosquittoClient.from(obj).disconnected(rc: rc, errno: saved)
+            }
+            mosquitto_publish_callback_set(handle) { _, obj, mid in
+                guard let obj else { return }
+                MosquittoClient.from(obj).deliver(.acknowledged(mid: mid, reasonCode: 0))
+            }
+        }
+    }
+
+    private static func from(_ obj: UnsafeMutableRawPointer) -> MosquittoClient {
+        Unmanaged<MosquittoClient>.fromOpaque(obj).takeUnretainedValue()
+    }
+
+    private func deliver(_ event: MosquittoEvent) {
+        let body = handler.withLock { $0 }
+        body?(event)
+    }
+
+    private func disconnected(rc: Int32, errno saved: Int32) {
+        if aborting.load(ordering: .acquiring) {
+            // Inside the disconnect callback: marking the client as disconnecting makes mosquitto_loop_forever
+            // return instead of reconnecting. The socket is already shut down, so no DISCONNECT reaches the broker.
+            _ = mosquitto_disconnect(handle)
+        }
+        deliver(.disconnected(rc: rc, errno: saved))
+    }
+
+    /// `mosquitto_connect_async` then `mosquitto_loop_start`: the library's own thread connects, keeps alive,
+    /// resends and reconnects with backoff. A failed first attempt is reported and retried by that thread.
+    func start() throws(MQTTError) {
+        let settings = settings
+        var firstAttempt: MQTTError?
+        do {
+            try call("mosquitto_connect_async") {
+                mosquitto_connect_async($0, settings.host, Int32(settings.port),
+                                        Int32(clamping: settings.keepalive.components.seconds))
+            }
+        } catch where error.code != Int32(MOSQ_ERR_INVAL.rawValue) {
+            firstAttempt = error
+        }
+        try call("mosquitto_loop_start") { mosquitto_loop_start($0) }
+        if let firstAttempt {
+            deliver(.disconnected(rc: firstAttempt.kind == .system ? Int32(MOSQ_ERR_ERRNO.rawValue) : firstAttempt.code,
+                                  errno: firstAttempt.kind == .system ? firstAttempt.code : 0))
+        }
+    }
+
+    /// Restarts the network thread after an error that made `mosquitto_loop_forever` return (protocol, TLS,
+    /// or an MQTT 5 refusal): joins the finished thread, then connects again asynchronously.
+    func restartNetworkThread() throws(MQTTError) {
+        // The thread returned from mosquitto_loop_forever a while ago; `force` only matters if it has not, and
+        // then it sits at a cancellation point (select or its reconnect sleep) holding no lock.
+        _ = mosquitto_loop_stop(handle, true)
+        _ = mosquitto_reconnect_async(handle)
+        try call("mosquitto_loop_start") { mosquitto_loop_start($0) }
+    }
+
+    /// The outcome of `mosquitto_publish`.
+    enum PublishOutcome: Sendable, Equatable {
+        /// Handed to the network thread under message id `mid`.
+        case sent(mid: Int32)
+        /// `MOSQ_ERR_NO_CONN`: libmosquitto 2.0 still keeps a QoS 1 message in its outgoing queue and sends it
+        /// after the next CONNACK, so it is in flight all the same.
+        case queuedUntilConnected(mid: Int32)
+        case failed(MQTTError)
+    }
+
+    /// `mosquitto_publish` (QoS from the caller, usually 1).
+    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool) -> PublishOutcome {
+        var mid: Int32 = 0
+        let rc = mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain)
+        let saved = errno
+        switch rc {
+        case Int32(MOSQ_ERR_SUCCESS.rawValue): return .sent(mid: mid)
+        case Int32(MOSQ_ERR_NO_CONN.rawValue) where qos > 0 && mid != 0: return .queuedUntilConnected(mid: mid)
+        default: return .failed(.library(rc, call: "mosquitto_publish", broker: settings.broker, errno: saved))
+        }
+    }
+
+    /// `mosquitto_disconnect` (MQTT 5: reason 0, normal disconnection): the broker discards the Will.
+    func disconnect() throws(MQTTError) {
+        if settings.protocolVersion == .v5 {
+            try call("mosquitto_disconnect_v5") { mosquitto_disconnect_v5($0, 0, nil) }
+        } else {
+            try call("mosquitto_disconnect") { mosquitto_disconnect($0) }
+        }
+    }
+
+    /// `mosquitto_loop_stop`: joins the network thread; `force` cancels it (it may be asleep between reconnects).
+    func stopNetworkThread(force: Bool) {
+        _ = mosquitto_loop_stop(handle, force)
+    }
+
+    /// Test support: ends the TCP connection without a DISCONNECT, as a crash or a pulled cable would, so the
+    /// broker publishes the Will; the network thread then stops instead of reconnecting.
+    func abortWithoutDisconnect() {
+        aborting.store(true, ordering: .releasing)
+        let fd = mosquitto_socket(handle)
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+}
