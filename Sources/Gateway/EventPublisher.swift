@@ -1,0 +1,119 @@
+import AccessModel
+import Atomics
+import BusPolling
+import EventRing
+import Foundation
+import Journal
+import Logging
+import MQTTPublisher
+import Synchronization
+
+/// Drains the journal to the broker in journal order (so per-device order holds), at most `max_inflight`
+/// at a time; marks events published only on their PUBACK; publishes changed device states, retained.
+/// While the broker is unreachable the journal simply keeps the events.
+public final class EventPublisher: @unchecked Sendable {
+    // @unchecked: `cursor` and `seenStates` are touched only by the publisher thread; acknowledged seqs cross
+    // threads through the `acknowledged` mutex; the rest is Sendable.
+    let journal: Journal
+    let mqtt: MQTTPublisher
+    let board: DeviceStateBoard
+    let stateTopics: [String]
+    let wakeBell: RingDoorbell
+    let logger: Logger
+    let acknowledged = Mutex<[Int64]>([])
+    let stopRequested = ManagedAtomic(false)
+    let finished = DispatchSemaphore(value: 0)
+    /// The highest journal seq handed to the MQTT client in this run.
+    var cursor: Int64 = 0
+    var seenStates: [UInt64] = []
+    var wasConnected = false
+
+    public init(journal: Journal, mqtt: MQTTPublisher, board: DeviceStateBoard, configuration: GatewayConfiguration,
+                wakeBell: RingDoorbell, logger: Logger) {
+        self.journal = journal
+        self.mqtt = mqtt
+        self.board = board
+        stateTopics = configuration.devices.map { "\(configuration.mqtt.topicPrefix)/\(configuration.site)/\($0.id)/state" }
+        self.wakeBell = wakeBell
+        self.logger = logger
+    }
+
+    /// Starts the publishing thread and the task that collects PUBACKs.
+    public func start() {
+        let stream = mqtt.acknowledgements
+        Task { [self] in
+            for await seq in stream {
+                acknowledged.withLock { $0.append(seq) }
+                wakeBell.ring()
+            }
+        }
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "publisher"
+        thread.start()
+    }
+
+    /// Stops handing out events and records the PUBACKs that arrived; the MQTT client is stopped by the caller.
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        wakeBell.ring()
+        finished.wait()
+        recordAcknowledgements()
+    }
+
+    func run() {
+        while !stopRequested.load(ordering: .acquiring) {
+            recordAcknowledgements()
+            let connected = mqtt.isConnected
+            if connected != wasConnected {
+                wasConnected = connected
+                if connected { seenStates = [] }  // the broker may have lost retained states: send them all again
+            }
+            if connected {
+                publishStates()
+                publishEvents()
+            }
+            _ = wakeBell.wait(timeout: .milliseconds(200)) {
+                stopRequested.load(ordering: .relaxed) || !acknowledged.withLock { $0.isEmpty }
+            }
+        }
+    }
+
+    func publishEvents() {
+        while true {
+            let slots = mqtt.availableSlots
+            guard slots > 0 else { return }
+            let events: [StoredEvent]
+            do { events = try journal.unpublished(afterJournalSeq: cursor, limit: min(slots, 500)) } catch {
+                logger.error("cannot read unpublished events from the journal: \(error)")
+                return
+            }
+            guard !events.isEmpty else { return }
+            for event in events {
+                guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq) else { return }
+                cursor = event.journalSeq
+            }
+        }
+    }
+
+    func publishStates() {
+        for (slot, state) in board.changes(since: &seenStates) {
+            if !mqtt.publishState(topic: stateTopics[Int(slot)], payload: state.serialized) {
+                seenStates[Int(slot)] = 0  // try again on the next round
+            }
+        }
+    }
+
+    func recordAcknowledgements() {
+        let seqs = acknowledged.withLock { all -> [Int64] in
+            defer { all.removeAll(keepingCapacity: true) }
+            return all
+        }
+        guard !seqs.isEmpty else { return }
+        do { _ = try journal.markPublished(seqs) } catch {
+            logger.error("cannot mark \(seqs.count) event(s) published; they will be sent again: \(error)")
+        }
+    }
+}
