@@ -87,13 +87,14 @@ public final class RingDoorbell: @unchecked Sendable {
         if ready() { return true }
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
-        let (seconds, attoseconds) = timeout.components
+        let (seconds, attoseconds) = max(timeout, .zero).components
         let nanos = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
         deadline.tv_sec += Int(seconds) + nanos / 1_000_000_000
         deadline.tv_nsec = nanos % 1_000_000_000
         pthread_mutex_lock(mutex)
         while epoch.load(ordering: .relaxed) == seen {
-            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
+            // 0 is a wake-up (maybe spurious: the loop re-checks); anything else is ETIMEDOUT.
+            if pthread_cond_timedwait(condition, mutex, &deadline) != 0 { break }
         }
         pthread_mutex_unlock(mutex)
         return ready()
