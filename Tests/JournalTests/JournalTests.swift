@@ -191,4 +191,24 @@ import Testing
         #expect(try journal.pendingCount() == 0)
         #expect(try journal.latestJournalSeq() == 500)
     }
+
+    @Test func retentionGivesFreedSpaceBackToTheFileSystem() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        let bulky = String(repeating: "y", count: 4000)
+        _ = try journal.append((1...300).map { deviceEntry("door-3e", seq: UInt32($0), person: bulky) })
+        try journal.markPublished(Array(1...300))
+        func fileSize() throws -> Int64 {
+            (try FileManager.default.attributesOfItem(atPath: temp.path)[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        // Checkpoints move the WAL's pages into the database file, so its size is what we measure.
+        try journal.checkpoint()
+        let before = try fileSize()
+        let outcome = try journal.enforceRetention(maxAge: .seconds(1), maxBytes: 1 << 40,
+                                                   now: Timestamp(millisecondsSinceEpoch: baseMillis + 60_000))
+        #expect(outcome.expired == 300)
+        try journal.checkpoint()
+        #expect(try fileSize() < before / 4)
+    }
 }
