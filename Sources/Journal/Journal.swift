@@ -152,6 +152,11 @@ public final class Journal: Sendable {
         try writer.withLock { try $0.connection.pendingCount() }
     }
 
+    /// Unpublished events per device (for the metrics and the status JSON).
+    public func pendingCountByDevice() throws -> [String: Int] {
+        try writer.withLock { try $0.connection.pendingCountByDevice() }
+    }
+
     /// The oldest event not yet published, or nil when the broker has everything.
     public func oldestPending() throws -> StoredEvent? {
         try writer.withLock { try $0.connection.oldestPending() }
