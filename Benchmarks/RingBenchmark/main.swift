@@ -3,7 +3,7 @@
 //   ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY]    ring throughput, default 50,000,000 records × 5
 //   ring-benchmark journal [EVENTS] [DIRECTORY]          journal appends/s with synchronous=FULL, default 2000 events
 //
-// Each run has one producer thread and one consumer thread. Both rings carry a 64-byte record and do the same work
+// Each run has one producer thread and one consumer thread, pinned to CPUs 1 and 0. Both rings carry a 64-byte record and do the same work
 // per record: the producer writes a sequence number and seven payload words (seq + k) and retries while the ring is
 // full; the consumer retries while it is empty, checks the sequence number and the last payload word. The C loops are
 // compiled C (Benchmarks/CReferenceRing), the Swift loops are compiled Swift over the public EventRing API.
@@ -66,7 +66,8 @@ func timed(_ producer: @escaping @Sendable () -> Void, _ consumer: @escaping @Se
     let tally = Tally()
     let allocationsBefore = ref_allocation_count()
     let start = monotonicSeconds()
-    let threads = [BenchThread { consumer(tally) }, BenchThread(producer)]
+    // Consumer on CPU 0, producer on CPU 1, for both rings alike: runs compare rings, not scheduler placement.
+    let threads = [BenchThread { _ = ref_pin_current_thread(0); consumer(tally) }, BenchThread { _ = ref_pin_current_thread(1); producer() }]
     threads.forEach { $0.join() }
     let seconds = monotonicSeconds() - start
     return RunResult(seconds: seconds, broken: tally.broken, allocations: ref_allocation_count() - allocationsBefore)

@@ -58,11 +58,6 @@ public final class RingDoorbell: @unchecked Sendable {
         if sleepers.load(ordering: .relaxed) != 0 { wakeAll() }
     }
 
-    /// True when a thread may be sleeping; a hint without the fence of `ring()`, for paths that must stay cheap and
-    /// whose sleepers wake on their own within a bounded slice (a producer waiting for space).
-    @inlinable @inline(__always)
-    public var hasSleeperHint: Bool { sleepers.load(ordering: .relaxed) != 0 }
-
     /// Wakes all sleepers unconditionally.
     @usableFromInline
     func wakeAll() {
@@ -79,6 +74,12 @@ public final class RingDoorbell: @unchecked Sendable {
     /// consumer); callers loop.
     @discardableResult
     public func wait(timeout: Duration, until ready: () -> Bool) -> Bool {
+        wait(timeout: timeout, announcingIn: sleepers, until: ready)
+    }
+
+    /// `wait`, announcing the sleeper in a counter the waker keeps elsewhere (a ring keeps its producer's on the
+    /// consumer's cache line, where checking it costs the consumer nothing).
+    func wait(timeout: Duration, announcingIn sleepers: UnsafeAtomic<Int>, until ready: () -> Bool) -> Bool {
         if ready() { return true }
         let seen = epoch.load(ordering: .acquiring)
         sleepers.wrappingIncrement(ordering: .sequentiallyConsistent)
@@ -86,13 +87,14 @@ public final class RingDoorbell: @unchecked Sendable {
         if ready() { return true }
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
-        let (seconds, attoseconds) = timeout.components
+        let (seconds, attoseconds) = max(timeout, .zero).components
         let nanos = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
         deadline.tv_sec += Int(seconds) + nanos / 1_000_000_000
         deadline.tv_nsec = nanos % 1_000_000_000
         pthread_mutex_lock(mutex)
         while epoch.load(ordering: .relaxed) == seen {
-            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
+            // 0 is a wake-up (maybe spurious: the loop re-checks); anything else is ETIMEDOUT.
+            if pthread_cond_timedwait(condition, mutex, &deadline) != 0 { break }
         }
         pthread_mutex_unlock(mutex)
         return ready()

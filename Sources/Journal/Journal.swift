@@ -32,6 +32,10 @@ public final class Journal: Sendable {
         let connection = try SQLiteConnection(path: path, readOnly: false)
         try connection.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000
                                                            + busyTimeout.components.attoseconds / 1_000_000_000_000_000))
+        if try connection.scalar("PRAGMA user_version") == 0 {
+            // Must precede both the first table and the switch to WAL, or SQLite ignores it.
+            try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        }
         try connection.execute(JournalSchema.connectionPragmas)
         let mode = try connection.query("PRAGMA journal_mode") { $0.text(0) }.first
         guard mode == "wal" else {
@@ -148,12 +152,23 @@ public final class Journal: Sendable {
         try writer.withLock { try $0.connection.pendingCount() }
     }
 
+    /// Unpublished events per device (for the metrics and the status JSON).
+    public func pendingCountByDevice() throws -> [String: Int] {
+        try writer.withLock { try $0.connection.pendingCountByDevice() }
+    }
+
     /// The oldest event not yet published, or nil when the broker has everything.
     public func oldestPending() throws -> StoredEvent? {
         try writer.withLock { try $0.connection.oldestPending() }
     }
 
     // MARK: Retention
+
+    /// Copies the WAL into the database file and truncates the WAL (`PRAGMA wal_checkpoint(TRUNCATE)`); SQLite also
+    /// checkpoints on its own every 1000 pages.
+    public func checkpoint() throws {
+        try writer.withLock { try $0.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
 
     /// Bytes of the database in use (pages in use × page size; see `enforceRetention`).
     public func sizeInUse() throws -> Int64 {

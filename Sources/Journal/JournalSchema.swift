@@ -14,7 +14,6 @@ enum JournalSchema {
     /// newest rows (gateway events' CloudEvent ids contain it). NULLs are distinct in SQLite's UNIQUE, so gateway
     /// events (boot and seq NULL) never collide; device records collide on (device, boot, seq) and are stored once.
     static let createVersion1 = """
-        PRAGMA auto_vacuum = INCREMENTAL;
         CREATE TABLE IF NOT EXISTS events (
             jseq INTEGER PRIMARY KEY AUTOINCREMENT,
             device TEXT NOT NULL,
@@ -53,8 +52,8 @@ enum JournalSchema {
                               statement: "PRAGMA user_version", path: connection.path)
         }
         if current < 1 {
-            // auto_vacuum must be set before the first table exists, so version 1 runs outside a transaction.
-            try connection.execute(createVersion1)
+            // `Journal.init` set auto_vacuum = INCREMENTAL before anything else: it only takes on an empty file.
+            try connection.transaction { try connection.execute(createVersion1) }
         }
     }
 }

@@ -20,6 +20,13 @@ import Glibc
         #expect(ContinuousClock.now - start >= .milliseconds(30))
     }
 
+    @Test func negativeTimeoutDoesNotSleep() {
+        let bell = RingDoorbell()
+        let start = ContinuousClock.now
+        #expect(!bell.wait(timeout: .seconds(-3)) { false })
+        #expect(ContinuousClock.now - start < .seconds(2))
+    }
+
     @Test func pushAndRingWakeAConsumerSleepingOnSeveralRings() {
         let bell = RingDoorbell()
         let rings = (0..<3).map { _ in EventRing<Int>(minimumCapacity: 8) }

@@ -76,4 +76,20 @@ import Testing
         let error = #expect(throws: SQLiteError.self) { try temp.reader() }
         #expect(error?.description.contains("journal.db") == true)
     }
+
+    @Test func readerOpensAJournalWhoseWriterHasClosed() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        do {
+            let journal = try filledJournal(temp)
+            #expect(FileManager.default.fileExists(atPath: temp.path + "-wal"))
+            _ = journal
+        }
+        let reader = try temp.reader()
+        #expect(try reader.events(filter: JournalFilter(limit: 2)).map(\.journalSeq) == [5, 6])
+        // The reader may come first and the daemon start later.
+        let journal = try temp.open()
+        _ = try journal.append([deviceEntry("door-3e", seq: 9)])
+        #expect(try reader.latestJournalSeq() == 7)
+    }
 }

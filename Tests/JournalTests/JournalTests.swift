@@ -95,6 +95,7 @@ import Testing
         #expect(try journal.markPublished([3]) == 0)
         #expect(try journal.unpublished(limit: 100).map(\.journalSeq) == [4, 5, 6, 8, 9, 10])
         #expect(try journal.pendingCount() == 6)
+        #expect(try journal.pendingCountByDevice() == ["door-3e": 4, "lane-1": 2])
         #expect(try journal.oldestPending()?.journalSeq == 4)
         try journal.markPublished([4, 5, 6, 8, 9, 10])
         #expect(try journal.pendingCount() == 0)
@@ -190,5 +191,25 @@ import Testing
         #expect(published == 500)
         #expect(try journal.pendingCount() == 0)
         #expect(try journal.latestJournalSeq() == 500)
+    }
+
+    @Test func retentionGivesFreedSpaceBackToTheFileSystem() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        let bulky = String(repeating: "y", count: 4000)
+        _ = try journal.append((1...300).map { deviceEntry("door-3e", seq: UInt32($0), person: bulky) })
+        try journal.markPublished(Array(1...300))
+        func fileSize() throws -> Int64 {
+            (try FileManager.default.attributesOfItem(atPath: temp.path)[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        // Checkpoints move the WAL's pages into the database file, so its size is what we measure.
+        try journal.checkpoint()
+        let before = try fileSize()
+        let outcome = try journal.enforceRetention(maxAge: .seconds(1), maxBytes: 1 << 40,
+                                                   now: Timestamp(millisecondsSinceEpoch: baseMillis + 60_000))
+        #expect(outcome.expired == 300)
+        try journal.checkpoint()
+        #expect(try fileSize() < before / 4)
     }
 }

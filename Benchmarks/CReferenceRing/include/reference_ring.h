@@ -66,3 +66,6 @@ uint64_t ref_ring_consume(ref_ring *ring, uint64_t count);
 /// The number of malloc-family calls (malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign) made by any
 /// thread of this process so far; counted by wrappers around glibc's allocator (see malloc_counter.c).
 uint64_t ref_allocation_count(void);
+
+/// Pins the calling thread to `cpu` (modulo the online CPUs) with sched_setaffinity; 0 on success or one CPU.
+int ref_pin_current_thread(int cpu);
