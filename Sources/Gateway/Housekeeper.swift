@@ -1,0 +1,119 @@
+import AccessModel
+import Atomics
+import BusPolling
+import Foundation
+import Journal
+import Logging
+import Metrics
+import MQTTPublisher
+
+/// Once a second writes the daemon's live status into the journal database (for `accessgw status`) and
+/// updates the journal gauges; every ten minutes enforces retention.
+public final class Housekeeper: @unchecked Sendable {
+    // @unchecked: `lastRetention` is touched only by the housekeeping thread; the rest is Sendable.
+    let journal: Journal
+    let configuration: GatewayConfiguration
+    let links: [DeviceLink]
+    let mqtt: MQTTPublisher
+    let logger: Logger
+    let stopRequested = ManagedAtomic(false)
+    let finished = DispatchSemaphore(value: 0)
+    var lastRetention: Int64 = 0
+    let pendingGauge = Gauge(label: "accessgw_journal_pending_events")
+    let oldestPendingGauge = Gauge(label: "accessgw_journal_oldest_pending_age_seconds")
+    let journalBytesGauge = Gauge(label: "accessgw_journal_bytes")
+    let connectedGauge = Gauge(label: "accessgw_mqtt_connected")
+    let droppedUnpublished = Counter(label: "accessgw_journal_unpublished_dropped_total")
+
+    public static let statusKey = "status"
+    static let retentionIntervalMillis: Int64 = 600_000
+
+    public init(journal: Journal, configuration: GatewayConfiguration, links: [DeviceLink], mqtt: MQTTPublisher, logger: Logger) {
+        self.journal = journal
+        self.configuration = configuration
+        self.links = links
+        self.mqtt = mqtt
+        self.logger = logger
+    }
+
+    public func start() {
+        let thread = Thread { [self] in
+            while !stopRequested.load(ordering: .acquiring) {
+                tick()
+                for _ in 0..<10 where !stopRequested.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.1) }
+            }
+            tick()
+            finished.signal()
+        }
+        thread.name = "housekeeper"
+        thread.start()
+    }
+
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        finished.wait()
+    }
+
+    func tick() {
+        let now = monotonicMillis()
+        if now - lastRetention >= Self.retentionIntervalMillis || lastRetention == 0 {
+            lastRetention = now
+            enforceRetention()
+        }
+        do {
+            let pending = try journal.pendingCount()
+            let oldest = try journal.oldestPending()
+            let bytes = try journal.sizeInUse()
+            pendingGauge.record(pending)
+            oldestPendingGauge.record(oldest.map { Double(Timestamp.now.millisecondsSinceEpoch - $0.recordedTime.millisecondsSinceEpoch) / 1000 } ?? 0)
+            journalBytesGauge.record(bytes)
+            connectedGauge.record(mqtt.isConnected ? 1 : 0)
+            try journal.setState(key: Self.statusKey, value: snapshot(pending: pending, oldest: oldest, bytes: bytes).serialized)
+        } catch {
+            logger.error("cannot record status in the journal: \(error)")
+        }
+    }
+
+    func snapshot(pending: Int, oldest: StoredEvent?, bytes: Int64) -> JSONValue {
+        func time(_ millis: Int64) -> JSONValue { millis == 0 ? .null : .string(Timestamp(millisecondsSinceEpoch: millis).rfc3339) }
+        let devices: [JSONValue] = zip(configuration.devices, links).map { device, link in
+            .object([
+                ("id", .string(device.id)), ("kind", .string(device.profile.kind)), ("bus", .string(device.bus)),
+                ("unit", .int(Int64(device.unit))), ("status", .string("\(link.status)")),
+                ("last_poll", time(link.lastPoll)), ("last_event", time(link.lastEvent)), ("errors", .int(Int64(link.errors))),
+            ])
+        }
+        let counters = mqtt.counters
+        return .object([
+            ("gateway", .string(configuration.gatewayID)), ("site", .string(configuration.site)),
+            ("pid", .int(Int64(ProcessInfo.processInfo.processIdentifier))),
+            ("broker", .object([
+                ("host", .string("\(configuration.mqtt.host):\(configuration.mqtt.port)")),
+                ("connected", .bool(mqtt.isConnected)),
+                ("published", .int(Int64(counters.published))), ("acknowledged", .int(Int64(counters.acknowledged))),
+                ("last_error", counters.lastError.map { .string($0.description) } ?? .null),
+            ])),
+            ("journal", .object([
+                ("path", .string(configuration.journalPath)), ("bytes", .int(bytes)), ("pending", .int(Int64(pending))),
+                ("oldest_pending", oldest.map { .string($0.recordedTime.rfc3339) } ?? .null),
+            ])),
+            ("devices", .array(devices)),
+        ])
+    }
+
+    func enforceRetention() {
+        do {
+            let outcome = try journal.enforceRetention(maxAge: .milliseconds(configuration.retentionMillis),
+                                                       maxBytes: configuration.maxJournalBytes)
+            if outcome.unpublishedDropped > 0 {
+                droppedUnpublished.increment(by: outcome.unpublishedDropped)
+                logger.error("journal over max_journal_size: dropped \(outcome.unpublishedDropped) unpublished event(s), oldest first")
+            }
+            if outcome.expired + outcome.publishedDroppedForSize > 0 {
+                logger.info("retention removed \(outcome.expired + outcome.publishedDroppedForSize) published event(s)")
+            }
+        } catch {
+            logger.error("retention failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Gateway
+import Logging
+import ServiceLifecycle
+
+/// `accessgw run`: the daemon. Logs to stderr (journald captures it).
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the gateway daemon: poll devices, journal events, publish them to the broker."
+    )
+
+    @Option(help: "Configuration file.") var config = GatewayConfiguration.defaultPath
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let loaded: GatewayConfiguration
+        do { loaded = try GatewayConfiguration.load(path: config) } catch { throw ConfigFailure(error.description) }
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StderrLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "accessgw")
+        let metrics = MetricsEndpoint.bootstrap()
+        let runtime: GatewayRuntime
+        do { runtime = try GatewayRuntime(configuration: loaded, logger: logger) } catch {
+            throw CommandFailure("cannot start: \(error)")
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: GatewayService(runtime: runtime, logger: logger))]
+        if let listen = loaded.metricsListen {
+            services.append(.init(service: MetricsService(endpoint: metrics, host: listen.host, port: listen.port,
+                                                          health: { runtime.madeProgress(within: 15_000) }, logger: logger)))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do { try await group.run() } catch { throw CommandFailure("\(error)") }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
