@@ -1,0 +1,74 @@
+import AccessModel
+import Foundation
+import Journal
+
+/// What `accessgw status` shows: the daemon's last status snapshot joined with the journal's pending counts.
+public struct StatusReport {
+    public var snapshot: [String: Any]
+    public var snapshotAge: Double
+    public var pendingByDevice: [String: Int]
+    public var pending: Int
+    public var oldestPending: StoredEvent?
+    public var journalBytes: Int64
+
+    /// Reads everything from the journal database (read-only); works whether or not the daemon runs.
+    public init(reader: JournalReader) throws {
+        if let (value, updated) = try reader.state(key: Housekeeper.statusKey) {
+            snapshot = (try? JSONSerialization.jsonObject(with: Data(value.utf8))) as? [String: Any] ?? [:]
+            snapshotAge = Double(Timestamp.now.millisecondsSinceEpoch - updated.millisecondsSinceEpoch) / 1000
+        } else {
+            snapshot = [:]
+            snapshotAge = .infinity
+        }
+        pendingByDevice = try reader.pendingCountByDevice()
+        pending = try reader.pendingCount()
+        oldestPending = try reader.oldestPending()
+        journalBytes = try reader.sizeInUse()
+    }
+
+    /// The daemon writes its snapshot every second; older than this means it is not running.
+    public var daemonRunning: Bool { snapshotAge < 5 }
+
+    var devices: [[String: Any]] { snapshot["devices"] as? [[String: Any]] ?? [] }
+
+    public var rendered: String {
+        var table = TextTable(["DEVICE", "KIND", "BUS", "ONLINE", "LAST POLL", "LAST EVENT", "ERRORS", "PENDING"])
+        for device in devices {
+            let id = device["id"] as? String ?? "?"
+            table.add([id, device["kind"] as? String ?? "", device["bus"] as? String ?? "",
+                       daemonRunning ? (device["status"] as? String ?? "unknown") : "unknown",
+                       Self.ago(device["last_poll"]), Self.ago(device["last_event"]),
+                       "\(device["errors"] as? Int ?? 0)", "\(pendingByDevice[id] ?? 0)"])
+        }
+        let broker = snapshot["broker"] as? [String: Any] ?? [:]
+        var gateway = "gateway \(snapshot["gateway"] as? String ?? "?")"
+        if daemonRunning {
+            gateway += ": broker \(broker["host"] as? String ?? "?") \((broker["connected"] as? Bool ?? false) ? "connected" : "DISCONNECTED")"
+        } else {
+            gateway += ": daemon NOT RUNNING (last status \(snapshotAge.isFinite ? "\(Int(snapshotAge))s ago" : "never written"))"
+        }
+        gateway += ", journal \(Self.size(journalBytes)), \(pending) unpublished"
+        if let oldest = oldestPending { gateway += ", oldest unpublished \(oldest.recordedTime.rfc3339)" }
+        return table.rendered + "\n" + gateway
+    }
+
+    public var json: String {
+        let object: [String: Any] = [
+            "daemon_running": daemonRunning, "status": snapshot, "pending": pending,
+            "pending_by_device": pendingByDevice, "journal_bytes": journalBytes,
+            "oldest_pending": oldestPending.map { $0.recordedTime.rfc3339 } ?? NSNull(),
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func ago(_ value: Any?) -> String {
+        guard let text = value as? String, let time = Timestamp(rfc3339: text) else { return "never" }
+        let seconds = Double(Timestamp.now.millisecondsSinceEpoch - time.millisecondsSinceEpoch) / 1000
+        return seconds < 60 ? String(format: "%.1fs ago", seconds) : "\(Int(seconds / 60))m ago"
+    }
+
+    static func size(_ bytes: Int64) -> String {
+        bytes < 1 << 20 ? "\(bytes / 1024) KiB" : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
+    }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import Gateway
+
+/// `accessgw status`: devices, broker and journal at a glance, from the journal database.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Per-device table (online, last poll, last event, errors, pending) and the gateway line."
+    )
+
+    @OptionGroup var journalOptions: JournalOptions
+    @Flag(help: "Machine-readable JSON.") var json = false
+
+    func run() throws {
+        let report: StatusReport
+        do { report = try StatusReport(reader: try journalOptions.openReader()) } catch let error as CommandFailure {
+            throw error
+        } catch {
+            throw CommandFailure("cannot read status: \(error)")
+        }
+        print(json ? report.json : report.rendered)
+    }
+}
