@@ -1,0 +1,37 @@
+import AccessModel
+@testable import Gateway
+import Testing
+
+@Suite("privacy")
+struct PrivacyFilterTests {
+    @Test func hmacMatchesTheKnownVector() {
+        #expect(HMACSHA256.hex(key: Array("key".utf8), message: Array("The quick brown fox jumps over the lazy dog".utf8))
+            == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
+    }
+
+    @Test func platesAreMaskedKeepingProvinceAndLastTwo() {
+        #expect(PrivacyFilter.mask(plate: "云A12345") == "云A***45")
+        #expect(PrivacyFilter.mask(plate: "粤BD12345") == "粤B***45")
+    }
+
+    @Test func personIdsArePseudonymisedStablyAndPlatesMasked() {
+        var settings = GatewayConfiguration.Privacy()
+        settings.personIDs = .pseudonymise
+        settings.plates = .mask
+        settings.key = Array("site-secret".utf8)
+        let filter = PrivacyFilter(settings)
+        let out = filter.apply(to: [("person", .string("P-0012")), ("plate", .string("云A12345")), ("score", .double(0.9))])
+        guard case let .string(pseudonym) = out[0].1 else { Issue.record("person is not a string"); return }
+        #expect(pseudonym.count == 16 && pseudonym.allSatisfy(\.isHexDigit))
+        #expect(pseudonym != "P-0012")
+        #expect(filter.apply(to: [("person", .string("P-0012"))])[0].1 == .string(pseudonym))
+        #expect(out[1].1 == .string("云A***45"))
+        #expect(out[2].1 == .double(0.9))
+    }
+
+    @Test func plainSettingsLeaveFieldsAlone() {
+        let filter = PrivacyFilter(GatewayConfiguration.Privacy())
+        let fields: [(String, JSONValue)] = [("person", .string("P-1")), ("plate", .string("云A12345"))]
+        #expect(JSONValue.object(filter.apply(to: fields)) == .object(fields))
+    }
+}
