@@ -1,0 +1,40 @@
+/// Faults a simulated device injects into its Modbus replies, settable from config and at runtime.
+public struct DeviceFaults: Sendable, Hashable {
+    /// Extra time before every reply, in milliseconds, on top of the device's response latency.
+    public var delayMilliseconds: Int = 0
+    /// Probability (0–1) that a request is dropped without any reply; 1 drops everything.
+    public var noReplyProbability: Double = 0
+    /// Answer requests with this Modbus exception code instead of executing them.
+    public var exceptionCode: UInt8? = nil
+    /// Probability (0–1) that an exception is answered when `exceptionCode` is set.
+    public var exceptionProbability: Double = 1
+    /// Probability (0–1) that an RTU reply goes out with a corrupted CRC.
+    public var corruptCRCProbability: Double = 0
+    /// Close the TCP connection instead of answering every Nth request to this device.
+    public var dropConnectionAfter: Int? = nil
+
+    public init(delayMilliseconds: Int = 0, noReplyProbability: Double = 0, exceptionCode: UInt8? = nil,
+                exceptionProbability: Double = 1, corruptCRCProbability: Double = 0, dropConnectionAfter: Int? = nil) {
+        self.delayMilliseconds = delayMilliseconds
+        self.noReplyProbability = noReplyProbability
+        self.exceptionCode = exceptionCode
+        self.exceptionProbability = exceptionProbability
+        self.corruptCRCProbability = corruptCRCProbability
+        self.dropConnectionAfter = dropConnectionAfter
+    }
+
+    /// No faults at all.
+    public static let none = DeviceFaults()
+}
+
+/// What a transport does with one request addressed to a device, decided by its faults.
+public enum FaultDecision: Sendable, Equatable {
+    /// Execute the request and reply after `delayMilliseconds`.
+    case answer(delayMilliseconds: Int, corruptCRC: Bool)
+    /// Reply with this exception after `delayMilliseconds` without executing.
+    case exception(UInt8, delayMilliseconds: Int)
+    /// Send nothing.
+    case noReply
+    /// Close the TCP connection (RTU treats it as no reply).
+    case dropConnection
+}

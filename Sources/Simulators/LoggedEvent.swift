@@ -1,0 +1,38 @@
+/// One event held in a simulated device's log, laid out as the 32-register record of SPEC 3.4.
+public struct LoggedEvent: Sendable, Hashable {
+    public var seq: UInt32
+    public var time: UInt32
+    public var millis: UInt16
+    public var code: UInt16
+    public var point: Int16
+    public var direction: UInt8
+    /// Record flags (high byte of offset 7); bit0 = clock not synchronised.
+    public var flags: UInt8
+    public var value: UInt32
+    public var extra: UInt32
+    /// The subject already encoded and NUL-padded to 40 bytes.
+    public var subject: [UInt8]
+
+    /// Number of registers one record takes.
+    public static let registerCount = 32
+
+    /// The record's 32 registers, big-endian words, 32-bit values high word first.
+    public var registers: [UInt16] {
+        var words = [UInt16]()
+        words.reserveCapacity(Self.registerCount)
+        words += [UInt16(seq >> 16), UInt16(truncatingIfNeeded: seq)]
+        words += [UInt16(time >> 16), UInt16(truncatingIfNeeded: time)]
+        words.append(millis)
+        words.append(code)
+        words.append(UInt16(bitPattern: point))
+        words.append(UInt16(flags) << 8 | UInt16(direction))
+        words += [UInt16(value >> 16), UInt16(truncatingIfNeeded: value)]
+        words += [UInt16(extra >> 16), UInt16(truncatingIfNeeded: extra)]
+        for i in 0..<20 {
+            let high = i * 2 < subject.count ? subject[i * 2] : 0
+            let low = i * 2 + 1 < subject.count ? subject[i * 2 + 1] : 0
+            words.append(UInt16(high) << 8 | UInt16(low))
+        }
+        return words
+    }
+}

@@ -1,0 +1,52 @@
+/// What the RTU server does with each assembled frame: dispatch by unit, apply faults, pace and reply.
+extension ModbusRTUServer {
+    func handle(_ output: RTUFrameAssembler.Output, port: SerialPort, frameStart: UInt64) {
+        let frame: [UInt8]
+        switch output {
+        case .badCRC:
+            counters.update { $0.crcErrors += 1 }
+            return
+        case .malformed:
+            counters.update { $0.malformedFrames += 1 }
+            return
+        case let .frame(bytes): frame = bytes
+        }
+        let unit = frame[0]
+        let pdu = Array(frame[1..<(frame.count - 2)])
+        if unit == 0 {
+            for device in devices.values { ModbusPDU.executeBroadcast(pdu, device: device) }
+            counters.update { $0.requests += 1 }
+            return
+        }
+        guard let device = devices[unit] else {
+            counters.update { $0.otherUnits += 1 }
+            return
+        }
+        let reply: [UInt8]
+        let delay: Int
+        var corrupt = false
+        switch device.decideFault() {
+        case .noReply, .dropConnection:
+            counters.update { $0.dropped += 1 }
+            return
+        case let .exception(code, delayMilliseconds):
+            reply = ModbusPDU.exception(pdu[0], ModbusException(code: code))
+            delay = delayMilliseconds
+        case let .answer(delayMilliseconds, corruptCRC):
+            reply = ModbusPDU.reply(to: pdu, device: device)
+            delay = delayMilliseconds
+            corrupt = corruptCRC
+        }
+        counters.update { $0.requests += 1 }
+        var bytes = CRC16.appending(to: [unit] + reply)
+        if corrupt { bytes[bytes.count - 1] ^= 0xFF }
+        let latency = UInt64(delay) * 1_000_000
+        if settings.pace {
+            let start = frameStart + settings.frameNanoseconds(frame.count) + settings.frameSilenceNanoseconds
+            PreciseClock.sleep(until: start + latency + settings.frameNanoseconds(bytes.count))
+        } else if latency > 0 {
+            PreciseClock.sleep(until: PreciseClock.now + latency)
+        }
+        if !port.write(bytes) { logger.warning("serial line \(path): write failed") }
+    }
+}

@@ -1,0 +1,106 @@
+import AccessModel
+
+/// The holding-register map of SPEC 3 (map version 1): what reads return and what writes do.
+///
+/// Readable: HR 0–33 (16–19 and unused state registers read 0) and 100–205. Writable, each only as one
+/// function 16 covering exactly the field: clock 12–13, command 30–33, ack_seq 106–107. Any other write
+/// answers exception 02 (read-only or partial field); a bad written value answers exception 03.
+extension SimulatedDevice {
+    static let readableRanges: [ClosedRange<Int>] = [0...33, 100...205]
+
+    /// Reads `count` holding registers from `address` (function 03).
+    public func readRegisters(address: Int, count: Int) throws(ModbusException) -> [UInt16] {
+        guard (1...125).contains(count) else { throw .illegalDataValue("cannot read \(count) registers (1–125)") }
+        let range = address...(address + count - 1)
+        guard Self.readableRanges.contains(where: { $0.contains(range.lowerBound) && $0.contains(range.upperBound) })
+        else { throw .illegalDataAddress("registers \(range.lowerBound)–\(range.upperBound) are not mapped") }
+        return lock.withLock {
+            var words = [UInt16](repeating: 0, count: range.lowerBound >= 100 ? 106 : 34)
+            if range.lowerBound >= 100 { fillEventBlockLocked(&words) } else { fillLowBlockLocked(&words) }
+            let base = range.lowerBound >= 100 ? 100 : 0
+            return Array(words[(range.lowerBound - base)...(range.upperBound - base)])
+        }
+    }
+
+    /// Writes `values` from `address` (function 16, or function 06 with one value).
+    public func writeRegisters(address: Int, values: [UInt16]) throws(ModbusException) {
+        guard (1...123).contains(values.count) else {
+            throw .illegalDataValue("cannot write \(values.count) registers (1–123)")
+        }
+        let u32 = values.count >= 2 ? UInt32(values[0]) << 16 | UInt32(values[1]) : 0
+        switch (address, values.count) {
+        case (12, 2):
+            lock.withLock {
+                clockOffsetMilliseconds = Int64(u32) * 1000 - Timestamp.now.millisecondsSinceEpoch
+                clockSynchronised = true
+            }
+        case (30, 4):
+            try execute(command: values[0], argument: values[1], id: UInt32(values[2]) << 16 | UInt32(values[3]))
+        case (106, 2):
+            try locked { () throws(ModbusException) in try log.acknowledge(u32) }
+        default:
+            let last = address + values.count - 1
+            throw .illegalDataAddress("registers \(address)–\(last) are read-only or only part of a writable field")
+        }
+    }
+
+    func execute(command: UInt16, argument: UInt16, id: UInt32) throws(ModbusException) {
+        let point = Int16(bitPattern: argument)
+        try locked { () throws(ModbusException) in
+            switch (kind, command) {
+            case (.faceDoor, 1):
+                state[0] = 1
+                state[1] = 1
+            case (.plateReader, 1): state[0] = 1
+            case (.plateReader, 2): state[0] = 0
+            case (.elevator, 1):
+                guard (-10...128).contains(point) else { throw .illegalDataValue("floor \(point) does not exist") }
+                state[0] = argument
+                state[1] = 0
+                state[2] = 2
+            default:
+                throw .illegalDataValue("\(kind) has no command \(command)")
+            }
+            commandArgument = argument
+            commandID = id
+            _ = recordLocked(code: 8, point: point, direction: 0, value: UInt32(command), extra: id,
+                             subject: [UInt8](repeating: 0, count: 40))
+        }
+    }
+
+    private func fillLowBlockLocked(_ words: inout [UInt16]) {
+        words[0] = kind.rawValue
+        words[1] = 1
+        let serialBytes = (try? TextEncoding.ascii.encode(serial, length: 16)) ?? [UInt8](repeating: 0, count: 16)
+        for i in 0..<8 { words[2 + i] = UInt16(serialBytes[i * 2]) << 8 | UInt16(serialBytes[i * 2 + 1]) }
+        words[10] = UInt16(firmware >> 16)
+        words[11] = UInt16(truncatingIfNeeded: firmware)
+        let clock = UInt32(clamping: deviceMillisecondsLocked / 1000)
+        words[12] = UInt16(clock >> 16)
+        words[13] = UInt16(truncatingIfNeeded: clock)
+        words[14] = (tamper ? 1 : 0) | (hardwareFault ? 2 : 0) | (log.nearlyFull ? 4 : 0) | (clockSynchronised ? 0 : 8)
+        for i in 0..<10 { words[20 + i] = state[i] }
+        words[31] = commandArgument
+        words[32] = UInt16(commandID >> 16)
+        words[33] = UInt16(truncatingIfNeeded: commandID)
+    }
+
+    private func fillEventBlockLocked(_ words: inout [UInt16]) {
+        let window = log.window()
+        words[0] = UInt16(log.head >> 16)
+        words[1] = UInt16(truncatingIfNeeded: log.head)
+        words[2] = UInt16(log.tail >> 16)
+        words[3] = UInt16(truncatingIfNeeded: log.tail)
+        words[4] = bootID
+        words[5] = UInt16(window.count)
+        words[6] = UInt16(log.ack >> 16)
+        words[7] = UInt16(truncatingIfNeeded: log.ack)
+        words[8] = log.unread
+        words[9] = (log.overwritten ? 1 : 0) | (log.nearlyFull ? 2 : 0) | (clockSynchronised ? 0 : 4)
+        for (i, event) in window.enumerated() {
+            let base = 10 + i * LoggedEvent.registerCount
+            for (j, word) in event.registers.enumerated() { words[base + j] = word }
+        }
+    }
+}
+

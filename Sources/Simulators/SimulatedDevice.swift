@@ -1,0 +1,162 @@
+import AccessModel
+import Foundation
+
+/// One simulated access device: its identity, state, command block and event log behind one lock.
+///
+/// `@unchecked Sendable` is safe because every stored mutable property is read and written only while
+/// holding `lock`, and the immutable ones (`kind`, `unit`, `serial`, `firmware`) are `let`s of Sendable types.
+public final class SimulatedDevice: @unchecked Sendable {
+    public let kind: DeviceKind
+    public let unit: UInt8
+    public let serial: String
+    /// Firmware version as the register holds it: major << 16 | minor.
+    public let firmware: UInt32
+    /// Time the device takes to answer a request, before any injected delay.
+    public let responseLatencyMilliseconds: Int
+
+    let lock = NSLock()
+    var log: EventLog
+    var bootID: UInt16
+    var state: [UInt16]
+    var clockOffsetMilliseconds: Int64 = 0
+    var clockSynchronised = true
+    var tamper = false
+    var hardwareFault = false
+    var commandArgument: UInt16 = 0
+    var commandID: UInt32 = 0
+    var activeFaults: DeviceFaults
+    var random: SeededRandom
+    var requestsSinceDrop = 0
+    var dropRequested = false
+
+    public init(kind: DeviceKind, unit: UInt8 = 1, serial: String? = nil, firmware: UInt32 = 1 << 16,
+                capacity: Int = 1000, bootID: UInt16 = 1, responseLatencyMilliseconds: Int = 0,
+                faults: DeviceFaults = .none, seed: UInt64 = 1) {
+        self.kind = kind
+        self.unit = unit
+        self.serial = serial ?? kind.defaultSerial(unit: unit)
+        self.firmware = firmware
+        self.responseLatencyMilliseconds = responseLatencyMilliseconds
+        self.log = EventLog(capacity: capacity)
+        self.bootID = bootID == 0 ? 1 : bootID
+        self.state = kind.initialState
+        self.activeFaults = faults
+        self.random = SeededRandom(seed: seed ^ UInt64(unit) << 32 ^ UInt64(kind.rawValue))
+    }
+
+    /// Records an event with the device clock's current time and returns its seq.
+    @discardableResult
+    public func record(code: UInt16, point: Int16 = 0, direction: UInt8 = 0, value: UInt32 = 0,
+                       extra: UInt32 = 0, subject: String = "") -> UInt32 {
+        let bytes = (try? kind.subjectEncoding.encode(subject, length: 40)) ?? [UInt8](repeating: 0, count: 40)
+        return lock.withLock {
+            recordLocked(code: code, point: point, direction: direction, value: value, extra: extra, subject: bytes)
+        }
+    }
+
+    func recordLocked(code: UInt16, point: Int16, direction: UInt8, value: UInt32, extra: UInt32,
+                      subject: [UInt8]) -> UInt32 {
+        let now = deviceMillisecondsLocked
+        let event = LoggedEvent(
+            seq: 0, time: UInt32(clamping: now / 1000), millis: UInt16(now % 1000), code: code, point: point,
+            direction: direction, flags: clockSynchronised ? 0 : 1, value: value, extra: extra, subject: subject)
+        return log.append(event)
+    }
+
+    /// The device clock in milliseconds since the Unix epoch: the host clock plus the device's offset.
+    var deviceMillisecondsLocked: Int64 {
+        max(0, Timestamp.now.millisecondsSinceEpoch + clockOffsetMilliseconds)
+    }
+
+    /// Restarts the device as a firmware update would: new boot_id, log cleared, seqs from 1, code 33 recorded.
+    public func reboot() {
+        lock.withLock {
+            bootID = bootID == UInt16.max ? 1 : bootID + 1
+            log.clear()
+            state = kind.initialState
+            _ = recordLocked(code: 33, point: 0, direction: 0, value: 0, extra: 0,
+                             subject: [UInt8](repeating: 0, count: 40))
+        }
+    }
+
+    /// Records `capacity + extra` events without acknowledgement so the log overwrites unread events.
+    public func overflowLog(by extra: Int = 1) {
+        let count = lock.withLock { log.capacity } + max(1, extra)
+        for i in 0..<count { record(code: 1, point: 1, direction: 1, value: 900, subject: "P-\(i % 10_000)") }
+    }
+
+    /// The faults currently injected; assign to change them while the device is being served.
+    public var faults: DeviceFaults {
+        get { lock.withLock { activeFaults } }
+        set { lock.withLock { activeFaults = newValue; requestsSinceDrop = 0 } }
+    }
+
+    /// Makes the next request to this device close its TCP connection.
+    public func dropConnectionOnNextRequest() {
+        lock.withLock { dropRequested = true }
+    }
+
+    /// Sets the device clock `offsetSeconds` away from the host clock, synchronised or not.
+    public func setClock(offsetSeconds: Int64, synchronised: Bool) {
+        lock.withLock {
+            clockOffsetMilliseconds = offsetSeconds * 1000
+            clockSynchronised = synchronised
+        }
+    }
+
+    /// Sets the tamper (bit0) and hardware fault (bit1) health bits.
+    public func setHealth(tamper: Bool, hardwareFault: Bool) {
+        lock.withLock {
+            self.tamper = tamper
+            self.hardwareFault = hardwareFault
+        }
+    }
+
+    /// Sets one register of the state block, `register` counted from 20.
+    public func setState(register: Int, to value: UInt16) {
+        precondition((20...29).contains(register), "state registers are 20–29")
+        lock.withLock { state[register - 20] = value }
+    }
+
+    /// The state block HR 20–29.
+    public var stateRegisters: [UInt16] { lock.withLock { state } }
+
+    /// A consistent snapshot of the event log and boot id.
+    public var logStatus: (head: UInt32, tail: UInt32, ack: UInt32, bootID: UInt16, overwritten: Bool) {
+        lock.withLock { (log.head, log.tail, log.ack, bootID, log.overwritten) }
+    }
+
+    /// The event with `seq` if the log still holds it.
+    public func event(seq: UInt32) -> LoggedEvent? { lock.withLock { log.event(seq: seq) } }
+
+    /// Runs `body` holding the lock; unlike `NSLock.withLock` it keeps a typed throw.
+    func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Decides what happens to the next request addressed to this device.
+    public func decideFault() -> FaultDecision {
+        lock.withLock {
+            let f = activeFaults
+            if dropRequested {
+                dropRequested = false
+                return .dropConnection
+            }
+            if let n = f.dropConnectionAfter, n > 0 {
+                requestsSinceDrop += 1
+                if requestsSinceDrop >= n {
+                    requestsSinceDrop = 0
+                    return .dropConnection
+                }
+            }
+            if random.chance(f.noReplyProbability) { return .noReply }
+            let delay = responseLatencyMilliseconds + f.delayMilliseconds
+            if let code = f.exceptionCode, random.chance(f.exceptionProbability) {
+                return .exception(code, delayMilliseconds: delay)
+            }
+            return .answer(delayMilliseconds: delay, corruptCRC: random.chance(f.corruptCRCProbability))
+        }
+    }
+}
