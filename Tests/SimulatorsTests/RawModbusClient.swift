@@ -45,10 +45,11 @@ final class RawModbusClient {
         return n > 0 ? Array(buffer.prefix(n)) : []
     }
 
-    /// True when the server closed the connection (recv returns 0).
+    /// True when the server closed the connection: end of stream, or a reset when it left our bytes unread.
     func isClosedByPeer() -> Bool {
         var byte: UInt8 = 0
-        return recv(fd, &byte, 1, 0) == 0
+        let n = recv(fd, &byte, 1, 0)
+        return n == 0 || (n < 0 && errno == ECONNRESET)
     }
 
     /// Sends one PDU to `unit` and parses the reply PDU.
