@@ -40,6 +40,7 @@ let package = Package(
         // Device simulators serving the register maps over Modbus TCP and RTU.
         .target(name: "Simulators", dependencies: [
             "AccessModel", "DeviceProfiles", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         // Bus pollers: the scheduler, the event FIFO reader and device online/offline state machines.
         .target(name: "BusPolling", dependencies: [

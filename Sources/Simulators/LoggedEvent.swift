@@ -13,6 +13,20 @@ public struct LoggedEvent: Sendable, Hashable {
     /// The subject already encoded and NUL-padded to 40 bytes.
     public var subject: [UInt8]
 
+    public init(seq: UInt32, time: UInt32, millis: UInt16, code: UInt16, point: Int16, direction: UInt8, flags: UInt8,
+                value: UInt32, extra: UInt32, subject: [UInt8]) {
+        self.seq = seq
+        self.time = time
+        self.millis = millis
+        self.code = code
+        self.point = point
+        self.direction = direction
+        self.flags = flags
+        self.value = value
+        self.extra = extra
+        self.subject = subject
+    }
+
     /// Number of registers one record takes.
     public static let registerCount = 32
 

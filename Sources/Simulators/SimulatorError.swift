@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A simulator failure for operators: one sentence naming the device, port, line or file at fault.
 public struct SimulatorError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -11,9 +17,3 @@ public struct SimulatorError: Error, Sendable, CustomStringConvertible {
         SimulatorError("\(what): \(String(cString: strerror(code)))")
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
