@@ -41,6 +41,7 @@ public final class MosquittoBroker: @unchecked Sendable {
     public let directory: URL
     public let certificates: TestCertificates?
     private let configFile: URL
+    private let logFile: URL
     private var process: ChildProcess?
     private var earlierOutput = ""
 
@@ -50,7 +51,11 @@ public final class MosquittoBroker: @unchecked Sendable {
         port = freeLoopbackPort()
         directory = try makeTemporaryDirectory("mosquitto")
         certificates = options.tls ? try TestCertificates(in: directory) : nil
-        var config = ["listener \(port) 127.0.0.1", "log_dest stdout",
+        // mosquitto started as root drops to its own user: it must be able to write here and read the keys.
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: directory.path)
+        if let certificates { try certificates.makeReadableByAll() }
+        logFile = directory.appendingPathComponent("mosquitto.log")
+        var config = ["listener \(port) 127.0.0.1", "log_dest file \(logFile.path)", "log_timestamp false",
                       "log_type error", "log_type warning", "log_type notice", "log_type information",
                       "allow_anonymous \(options.users.isEmpty)"]
         config += options.persistent
@@ -82,7 +87,9 @@ public final class MosquittoBroker: @unchecked Sendable {
     }
 
     /// What the broker logged, across restarts.
-    public var log: String { earlierOutput + (process?.text ?? "") }
+    public var log: String {
+        (try? String(contentsOf: logFile, encoding: .utf8)) ?? earlierOutput + (process?.text ?? "")
+    }
 
     public var isRunning: Bool { process?.isRunning ?? false }
 

@@ -16,6 +16,13 @@ public struct TestCertificates: Sendable {
         public var description: String { "openssl \(step) failed: \(output)" }
     }
 
+    /// Test keys only: lets a broker that dropped root privileges read them.
+    public func makeReadableByAll() throws {
+        for file in [caFile, serverCertFile, serverKeyFile, clientCertFile, clientKeyFile] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)
+        }
+    }
+
     /// Generates the CA and both certificates (P-256 keys, valid for two days) into `directory`.
     public init(in directory: URL) throws {
         self.directory = directory
