@@ -25,7 +25,13 @@ final class MosquittoClient: @unchecked Sendable {
     // from other threads while `mosquitto_loop_start`'s thread runs, and our own mutable state sits in Mutexes.
     private let handle: OpaquePointer
     let settings: MQTTSettings
-    private let handler = Mutex<(@Sendable (MosquittoEvent) -> Void)?>(nil)
+    /// Boxed: a closure passed through `Mutex.withLock`'s generic `inout` is re-abstracted and written back on
+    /// every access, wrapping one more thunk around it per event (measured: publish rate falling with each message).
+    private final class EventHandler: Sendable {
+        let body: @Sendable (MosquittoEvent) -> Void
+        init(_ body: @escaping @Sendable (MosquittoEvent) -> Void) { self.body = body }
+    }
+    private let handler = Mutex<EventHandler?>(nil)
     /// libmosquitto logs two DEBUG lines per message; they are only turned into Strings when wanted.
     private let forwardDebugLog: Bool
 
@@ -64,7 +70,8 @@ final class MosquittoClient: @unchecked Sendable {
 
     /// Where callbacks go; set before `start`.
     func setEventHandler(_ body: @escaping @Sendable (MosquittoEvent) -> Void) {
-        handler.withLock { $0 = body }
+        let box = EventHandler(body)
+        handler.withLock { $0 = box }
     }
 
     /// The funnel: runs one libmosquitto call and throws its failure as an `MQTTError` naming `name`.
@@ -155,8 +162,8 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     private func deliver(_ event: MosquittoEvent) {
-        let body = handler.withLock { $0 }
-        body?(event)
+        let box = handler.withLock { $0 }
+        box?.body(event)
     }
 
     private func connected(code: Int32) {
