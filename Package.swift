@@ -76,7 +76,9 @@ let package = Package(
         .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "TestSupport"]),
         .testTarget(name: "EventRingTests", dependencies: ["EventRing", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "AccessModel", "TestSupport"]),
-        .testTarget(name: "MQTTPublisherTests", dependencies: ["MQTTPublisher", "AccessModel", "TestSupport"]),
+        .testTarget(name: "MQTTPublisherTests", dependencies: [
+            "MQTTPublisher", "AccessModel", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "BusPollingTests", dependencies: ["BusPolling", "Simulators", "DeviceProfiles", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Simulators", "TestSupport"]),
     ],

@@ -73,12 +73,13 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A connection attempt failed before any CONNACK.
-    static func unreachable(_ rc: Int32, broker: String, errno savedErrno: Int32) -> MQTTError {
+    static func unreachable(_ rc: Int32, broker: String, errno savedErrno: Int32, detail: String? = nil) -> MQTTError {
         var error = lost(rc, broker: broker, errno: savedErrno)
         let cause = rc == Int32(MOSQ_ERR_ERRNO.rawValue)
             ? String(cString: strerror(savedErrno)) : String(cString: mosquitto_strerror(rc))
         error.call = "connect"
         error.message = "cannot connect to broker \(broker): \(sentenceCase(cause))"
+        if rc == Int32(MOSQ_ERR_TLS.rawValue), let detail { error.message += " (\(detail))" }
         return error
     }
 
@@ -97,7 +98,7 @@ func sentenceCase(_ text: String) -> String {
     guard let first = text.first else { return text }
     // Keep acronyms such as "TLS error" intact.
     let second = text.dropFirst().first
-    if first.isUppercase, second.map({ $0.isLowercase }) ?? true {
+    if first.isUppercase, !(second?.isUppercase ?? false) {
         return first.lowercased() + text.dropFirst()
     }
     return text

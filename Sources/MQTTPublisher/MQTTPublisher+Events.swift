@@ -1,5 +1,4 @@
 import CMosquitto
-import Dispatch
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +22,6 @@ extension MQTTPublisher {
             case let .publishStatus(carriedOver):
                 s.counters.connects += 1
                 s.lastConnackRefused = false
-                s.restartAttempts = 0
                 if let status, s.machine.connection == .connected {
                     _ = publishRetainedLocked(&s, topic: status.topic, payload: status.onlinePayload())
                 }
@@ -53,7 +51,7 @@ extension MQTTPublisher {
                 if !refusedBefore {
                     s.counters.connectionFailures += 1
                     s.counters.lastError = action == .attemptFailed
-                        ? .unreachable(rc, broker: settings.broker, errno: savedErrno)
+                        ? .unreachable(rc, broker: settings.broker, errno: savedErrno, detail: client.lastLoggedError)
                         : .lost(rc, broker: settings.broker, errno: savedErrno)
                 }
             }
@@ -66,11 +64,10 @@ extension MQTTPublisher {
             logger.warning("\(MQTTError.lost(rc, broker: settings.broker, errno: savedErrno))",
                            metadata: ["mqtt.unacknowledged": "\(held)"])
         case .attemptFailed where !refusedBefore:
-            logger.warning("\(MQTTError.unreachable(rc, broker: settings.broker, errno: savedErrno))")
+            logger.warning("\(MQTTError.unreachable(rc, broker: settings.broker, errno: savedErrno, detail: client.lastLoggedError))")
         case .attemptFailed:
             break
         }
-        if Self.endsNetworkThread(rc: rc, errno: savedErrno) { scheduleRestart() }
     }
 
     private func pubackReceived(mid: Int32, reasonCode: Int32) {
@@ -101,38 +98,6 @@ extension MQTTPublisher {
         case MOSQ_LOG_WARNING: logger.warning("libmosquitto: \(message)")
         case MOSQ_LOG_DEBUG: logger.trace("libmosquitto: \(message)")
         default: logger.debug("libmosquitto: \(message)")
-        }
-    }
-
-    /// The return codes after which `mosquitto_loop_forever` (lib/loop.c) returns instead of reconnecting,
-    /// among them an MQTT 5 refusal (`handle__connack` answers reason codes above 5 with MOSQ_ERR_PROTOCOL).
-    static func endsNetworkThread(rc: Int32, errno savedErrno: Int32) -> Bool {
-        let fatal: [mosq_err_t] = [MOSQ_ERR_NOMEM, MOSQ_ERR_PROTOCOL, MOSQ_ERR_INVAL, MOSQ_ERR_NOT_FOUND, MOSQ_ERR_TLS,
-                                   MOSQ_ERR_PAYLOAD_SIZE, MOSQ_ERR_NOT_SUPPORTED, MOSQ_ERR_AUTH, MOSQ_ERR_ACL_DENIED,
-                                   MOSQ_ERR_UNKNOWN, MOSQ_ERR_EAI, MOSQ_ERR_PROXY]
-        return fatal.contains { Int32($0.rawValue) == rc } || savedErrno == EPROTO
-    }
-
-    /// The network thread has ended itself: join it and start a new one after a growing delay, unless stopping.
-    private func scheduleRestart() {
-        let delay = withShared { s -> Duration? in
-            guard !s.restartPending, s.machine.connection == .connecting else { return nil }
-            s.restartPending = true
-            s.restartAttempts += 1
-            let low = settings.reconnectDelay.lowerBound, high = settings.reconnectDelay.upperBound
-            return min(high, low * (1 << min(s.restartAttempts - 1, 16)))
-        }
-        guard let delay else { return }
-        let millis = Int(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
-        logger.info("restarting the MQTT network thread", metadata: ["mqtt.delay": "\(delay)"])
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(millis)) { [weak self] in
-            guard let self else { return }
-            let go = self.withShared { s -> Bool in
-                s.restartPending = false
-                return s.machine.connection == .connecting
-            }
-            guard go else { return }
-            do { try self.client.restartNetworkThread() } catch { self.logger.error("\(error)") }
         }
     }
 }

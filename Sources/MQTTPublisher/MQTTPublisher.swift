@@ -25,8 +25,6 @@ public final class MQTTPublisher: @unchecked Sendable {
         var counters = MQTTPublisherCounters()
         var started = false
         var lastConnackRefused = false
-        var restartPending = false
-        var restartAttempts = 0
     }
 
     public init(settings: MQTTSettings, status: GatewayStatus? = nil, logger: Logger) throws(MQTTError) {
@@ -83,9 +81,8 @@ public final class MQTTPublisher: @unchecked Sendable {
         if linkWasUp {
             await waitUntil(min(deadline, clock.now + .seconds(2))) { $0.machine.connection == .disconnected }
         }
-        let clean = shared.withLock { $0.machine.connection == .disconnected }
-        // Without a connection the thread may sleep in its reconnect backoff for up to 30 s: cancel it then.
-        await Self.offCooperativePool { [client] in client.stopNetworkThread(force: !clean) }
+        let ended = await Self.offCooperativePool { [client] in client.stopNetworkThread(timeout: .seconds(5)) }
+        if !ended { logger.warning("the MQTT network thread did not end within 5 s") }
         let left = shared.withLock { s -> Int in
             s.machine.stopped()
             return s.machine.journalInflightCount
@@ -99,7 +96,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     public func abortWithoutDisconnect() async {
         shared.withLock { $0.machine.stopRequested() }
         client.abortWithoutDisconnect()
-        await Self.offCooperativePool { [client] in client.stopNetworkThread(force: false) }
+        _ = await Self.offCooperativePool { [client] in client.stopNetworkThread(timeout: .seconds(5)) }
         shared.withLock { $0.machine.stopped() }
         ackContinuation.finish()
     }
@@ -180,12 +177,9 @@ public final class MQTTPublisher: @unchecked Sendable {
     }
 
     /// Runs a blocking C call (joining the network thread) on a thread of its own, not on the cooperative pool.
-    static func offCooperativePool(_ body: @escaping @Sendable () -> Void) async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                body()
-                done.resume()
-            }
+    static func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
+            DispatchQueue.global().async { done.resume(returning: body()) }
         }
     }
 

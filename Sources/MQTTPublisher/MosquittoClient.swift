@@ -1,4 +1,6 @@
 import CMosquitto
+import Dispatch
+import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -23,9 +25,13 @@ final class MosquittoClient: @unchecked Sendable {
     // from other threads while `mosquitto_loop_start`'s thread runs, and our own mutable state sits in Mutexes.
     private let handle: OpaquePointer
     let settings: MQTTSettings
-    private let handler = Mutex<(@Sendable (MosquittoEvent) -> Void)?>(nil)
-    /// Set by `abortWithoutDisconnect`: the next disconnect callback stops the network thread from reconnecting.
-    private let aborting = Atomic<Bool>(false)
+    /// Boxed: a closure passed through `Mutex.withLock`'s generic `inout` is re-abstracted and written back on
+    /// every access, wrapping one more thunk around it per event (measured: publish rate falling with each message).
+    private final class EventHandler: Sendable {
+        let body: @Sendable (MosquittoEvent) -> Void
+        init(_ body: @escaping @Sendable (MosquittoEvent) -> Void) { self.body = body }
+    }
+    private let handler = Mutex<EventHandler?>(nil)
     /// libmosquitto logs two DEBUG lines per message; they are only turned into Strings when wanted.
     private let forwardDebugLog: Bool
 
@@ -58,14 +64,14 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     deinit {
-        // Stops the network thread before the handle (and `self`, its `obj`) goes away.
-        _ = mosquitto_loop_stop(handle, true)
+        // The network thread holds a strong reference while it runs, so it has ended by now.
         mosquitto_destroy(handle)
     }
 
     /// Where callbacks go; set before `start`.
     func setEventHandler(_ body: @escaping @Sendable (MosquittoEvent) -> Void) {
-        handler.withLock { $0 = body }
+        let box = EventHandler(body)
+        handler.withLock { $0 = box }
     }
 
     /// The funnel: runs one libmosquitto call and throws its failure as an `MQTTError` naming `name`.
@@ -117,12 +123,13 @@ final class MosquittoClient: @unchecked Sendable {
             guard let obj, let text else { return }
             let client = MosquittoClient.from(obj)
             guard level != MOSQ_LOG_DEBUG || client.forwardDebugLog else { return }
+            if level == MOSQ_LOG_ERR { client.loggedError.withLock { $0 = String(cString: text) } }
             client.deliver(.log(level: level, message: String(cString: text)))
         }
         if settings.protocolVersion == .v5 {
             mosquitto_connect_v5_callback_set(handle) { _, obj, rc, _, _ in
                 guard let obj else { return }
-                MosquittoClient.from(obj).deliver(.connected(code: rc))
+                MosquittoClient.from(obj).connected(code: rc)
             }
             mosquitto_disconnect_v5_callback_set(handle) { _, obj, rc, _ in
                 let saved = errno
@@ -136,7 +143,7 @@ final class MosquittoClient: @unchecked Sendable {
         } else {
             mosquitto_connect_callback_set(handle) { _, obj, rc in
                 guard let obj else { return }
-                MosquittoClient.from(obj).deliver(.connected(code: rc))
+                MosquittoClient.from(obj).connected(code: rc)
             }
             mosquitto_disconnect_callback_set(handle) { _, obj, rc in
                 let saved = errno
@@ -155,47 +162,90 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     private func deliver(_ event: MosquittoEvent) {
-        let body = handler.withLock { $0 }
-        body?(event)
+        let box = handler.withLock { $0 }
+        box?.body(event)
     }
 
+    private func connected(code: Int32) {
+        if code == 0 { accepted.store(true, ordering: .releasing) }
+        deliver(.connected(code: code))
+    }
+
+    private let disconnectReported = Atomic<Bool>(false)
+
     private func disconnected(rc: Int32, errno saved: Int32) {
-        if aborting.load(ordering: .acquiring) {
-            // Inside the disconnect callback: marking the client as disconnecting makes mosquitto_loop_forever
-            // return instead of reconnecting. The socket is already shut down, so no DISCONNECT reaches the broker.
-            _ = mosquitto_disconnect(handle)
-        }
+        disconnectReported.store(true, ordering: .releasing)
         deliver(.disconnected(rc: rc, errno: saved))
     }
 
-    /// `mosquitto_connect_async` then `mosquitto_loop_start`: the library's own thread connects, keeps alive,
-    /// resends and reconnects with backoff. A failed first attempt is reported and retried by that thread.
+    /// The last error libmosquitto logged (OpenSSL's reason for a failed handshake, for instance).
+    var lastLoggedError: String? { loggedError.withLock { $0 } }
+    private let loggedError = Mutex<String?>(nil)
+
+    /// Starts the network thread, which connects, runs `mosquitto_loop` and reconnects with backoff until `stop`.
+    ///
+    /// Why not `mosquitto_loop_start`: its thread runs `mosquitto_loop_forever`, which retries failed reconnects
+    /// without any callback (a refused TCP connect or a failed TLS handshake is invisible to the caller) and
+    /// returns for good after MOSQ_ERR_TLS, MOSQ_ERR_PROTOCOL (an MQTT 5 refusal) and others (lib/loop.c),
+    /// leaving a daemon that never reconnects. This thread is the same loop with every failure reported and
+    /// no way to end but `stop`; `mosquitto_threaded_set` tells libmosquitto that a thread of ours drives it,
+    /// so `mosquitto_publish` from other threads only queues and wakes it.
     func start() throws(MQTTError) {
-        let settings = settings
-        var firstAttempt: MQTTError?
-        do {
-            try call("mosquitto_connect_async") {
-                mosquitto_connect_async($0, settings.host, Int32(settings.port),
-                                        Int32(clamping: settings.keepalive.components.seconds))
-            }
-        } catch where error.code != Int32(MOSQ_ERR_INVAL.rawValue) {
-            firstAttempt = error
+        try call("mosquitto_threaded_set") { mosquitto_threaded_set($0, true) }
+        let thread = Thread { [self] in
+            runNetworkLoop()
+            finished.signal()
         }
-        try call("mosquitto_loop_start") { mosquitto_loop_start($0) }
-        if let firstAttempt {
-            deliver(.disconnected(rc: firstAttempt.kind == .system ? Int32(MOSQ_ERR_ERRNO.rawValue) : firstAttempt.code,
-                                  errno: firstAttempt.kind == .system ? firstAttempt.code : 0))
+        thread.name = "mqtt \(settings.broker)"
+        thread.start()
+    }
+
+    private let finished = DispatchSemaphore(value: 0)
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let stopping = Atomic<Bool>(false)
+    /// Set by the connect callback, so the backoff starts over after a connection that was accepted.
+    let accepted = Atomic<Bool>(false)
+
+    private func runNetworkLoop() {
+        let settings = settings
+        let keepalive = Int32(clamping: settings.keepalive.components.seconds)
+        var failures = 0
+        var first = true
+        while !stopping.load(ordering: .acquiring) {
+            // Blocking connect on this thread: DNS, TCP and the TLS handshake; then CONNECT is queued.
+            let rc = first ? mosquitto_connect(handle, settings.host, Int32(settings.port), keepalive)
+                           : mosquitto_reconnect(handle)
+            let saved = errno
+            first = false
+            if rc == Int32(MOSQ_ERR_SUCCESS.rawValue) {
+                disconnectReported.store(false, ordering: .releasing)
+                var loop: Int32
+                repeat {
+                    loop = mosquitto_loop(handle, 1000, 1)
+                } while loop == Int32(MOSQ_ERR_SUCCESS.rawValue)
+                let loopErrno = errno
+                if accepted.exchange(false, ordering: .acquiringAndReleasing) { failures = 0 }
+                // A TLS handshake that fails inside mosquitto_loop ends it without a disconnect callback.
+                if !disconnectReported.load(ordering: .acquiring), loop != Int32(MOSQ_ERR_NO_CONN.rawValue) {
+                    deliver(.disconnected(rc: loop, errno: loopErrno))
+                }
+            } else {
+                deliver(.disconnected(rc: rc, errno: saved))
+            }
+            guard !stopping.load(ordering: .acquiring) else { break }
+            let low = settings.reconnectDelay.lowerBound, high = settings.reconnectDelay.upperBound
+            let delay = min(high, low * (1 << min(failures, 16)))
+            failures += 1
+            _ = wakeUp.wait(timeout: .now() + .milliseconds(Int(delay / .milliseconds(1))))
         }
     }
 
-    /// Restarts the network thread after an error that made `mosquitto_loop_forever` return (protocol, TLS,
-    /// or an MQTT 5 refusal): joins the finished thread, then connects again asynchronously.
-    func restartNetworkThread() throws(MQTTError) {
-        // The thread returned from mosquitto_loop_forever a while ago; `force` only matters if it has not, and
-        // then it sits at a cancellation point (select or its reconnect sleep) holding no lock.
-        _ = mosquitto_loop_stop(handle, true)
-        _ = mosquitto_reconnect_async(handle)
-        try call("mosquitto_loop_start") { mosquitto_loop_start($0) }
+    /// `mosquitto_disconnect` has been called (or the link is gone): lets the network thread end and waits up to
+    /// `timeout` for it.
+    func stopNetworkThread(timeout: Duration) -> Bool {
+        stopping.store(true, ordering: .releasing)
+        wakeUp.signal()
+        return finished.wait(timeout: .now() + .milliseconds(Int(timeout / .milliseconds(1)))) == .success
     }
 
     /// The outcome of `mosquitto_publish`.
@@ -229,15 +279,10 @@ final class MosquittoClient: @unchecked Sendable {
         }
     }
 
-    /// `mosquitto_loop_stop`: joins the network thread; `force` cancels it (it may be asleep between reconnects).
-    func stopNetworkThread(force: Bool) {
-        _ = mosquitto_loop_stop(handle, force)
-    }
-
     /// Test support: ends the TCP connection without a DISCONNECT, as a crash or a pulled cable would, so the
     /// broker publishes the Will; the network thread then stops instead of reconnecting.
     func abortWithoutDisconnect() {
-        aborting.store(true, ordering: .releasing)
+        stopping.store(true, ordering: .releasing)
         let fd = mosquitto_socket(handle)
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
     }
