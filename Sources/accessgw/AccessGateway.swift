@@ -10,11 +10,15 @@ struct AccessGateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accessgw",
         abstract: "Gateway for the access hardware of residential communities: Modbus devices to MQTT, nothing lost.",
-        subcommands: [RunCommand.self, CheckCommand.self, TailCommand.self, StatusCommand.self, ProbeCommand.self]
+        subcommands: [RunCommand.self, CheckCommand.self, TailCommand.self, StatusCommand.self, ProbeCommand.self, SimulateCommand.self]
     )
 
     /// Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error; errors are one sentence on stderr.
     static func main() async {
+        // A parent may have left signals blocked (test runners do); the daemon must see SIGTERM, SIGINT and SIGHUP.
+        var all = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_UNBLOCK, &all, nil)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -28,9 +28,13 @@ public final class ChildProcess: @unchecked Sendable {
 
     public var isRunning: Bool { process.isRunning }
 
-    /// Sends `signal` and waits for the program to exit.
-    public func stop(signal: Int32 = SIGTERM) {
+    /// Sends `signal` and waits for the program to exit; one that ignores it is killed after `grace`.
+    /// (Children inherit the test runner's signal mask, in which SIGTERM may be blocked.)
+    public func stop(signal: Int32 = SIGTERM, grace: Duration = .seconds(5)) {
         if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = ContinuousClock.now + grace
+        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
@@ -59,7 +63,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     static func which(_ name: String) throws -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":") + ["/usr/sbin", "/sbin"] {
+        for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
             let candidate = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
