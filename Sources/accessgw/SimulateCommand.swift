@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import DeviceProfiles
 import Logging
 import Simulators
 
@@ -108,11 +109,12 @@ extension SimulateCommand {
                                                                 capacity: capacity, scenario: scenario)])
     }
 
-    /// The simulated kind a profile name or path stands for: its basename without `.yaml`.
+    /// The simulated kind of a profile (name or path), read from the profile's `kind` and `kind_code`:
+    /// the simulators implement register map version 1 of the three generic kinds.
     static func kind(ofProfile profile: String) -> DeviceKind? {
-        var name = String(profile.split(separator: "/").last ?? "")
-        if name.hasSuffix(".yaml") { name.removeLast(5) }
-        return DeviceKind(name: name)
+        guard let loaded = try? ProfileLibrary().profile(profile), let kind = DeviceKind(name: loaded.kind),
+              loaded.kindCode.map({ $0 == Int64(kind.rawValue) }) ?? true else { return nil }
+        return kind
     }
 
     /// `HOST:PORT` split, or nil.
