@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "CReferenceRing", path: "Benchmarks/CReferenceRing"),
         .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing", "AccessModel", "Journal"], path: "Benchmarks/RingBenchmark"),
 
-        .target(name: "TestSupport", dependencies: ["AccessModel"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["AccessModel", "Simulators"], path: "Tests/TestSupport"),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),

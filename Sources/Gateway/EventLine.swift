@@ -10,22 +10,22 @@ public enum EventLine {
                         "seconds", "command_id", "lost", "skew_seconds", "subject", "subject_hex", "version", "devices"]
 
     public static func render(_ event: StoredEvent, colour: Bool) -> String {
-        let time = event.time.rfc3339
+        render(payload: event.payload, colour: colour) ?? "\(event.time.rfc3339)  \(event.device) \(event.type)"
+    }
+
+    /// The line for a CloudEvent as published; nil when the payload is not one.
+    public static func render(payload: String, colour: Bool) -> String? {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) as? [String: Any],
+              let type = object["type"] as? String, let time = object["time"] as? String,
+              let body = object["data"] as? [String: Any] else { return nil }
+        let device = body["device"] as? String ?? object["subject"] as? String ?? "?"
         let clock = String(time.dropFirst(11).dropLast())  // HH:MM:SS.mmm
-        let day = String(time.prefix(10))
-        var fields: [String] = []
-        if let data = (try? JSONSerialization.jsonObject(with: Data(event.payload.utf8))) as? [String: Any],
-           let body = data["data"] as? [String: Any] {
-            for key in shown {
-                guard let value = body[key] else { continue }
-                fields.append("\(key) \(text(value))")
-            }
-        }
-        let device = event.device.padding(toLength: max(12, event.device.count), withPad: " ", startingAt: 0)
-        let type = event.type.padding(toLength: max(24, event.type.count), withPad: " ", startingAt: 0)
-        var line = "\(day) \(clock)  \(device) \(type) \(fields.joined(separator: "  "))"
+        let fields = shown.compactMap { key in body[key].map { "\(key) \(text($0))" } }
+        let paddedDevice = device.padding(toLength: max(12, device.count), withPad: " ", startingAt: 0)
+        let paddedType = type.padding(toLength: max(24, type.count), withPad: " ", startingAt: 0)
+        var line = "\(time.prefix(10)) \(clock)  \(paddedDevice) \(paddedType) \(fields.joined(separator: "  "))"
         while line.hasSuffix(" ") { line.removeLast() }
-        guard event.alarm else { return line }
+        guard body["alarm"] as? Bool == true else { return line }
         return colour ? "\u{1B}[1;31m\(line)  ALARM\u{1B}[0m" : line + "  ALARM"
     }
 

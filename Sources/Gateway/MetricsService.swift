@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Simulators
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,36 +50,13 @@ public struct MetricsService: Service {
 
 /// A listening TCP socket answering one GET per connection.
 final class HTTPListener: @unchecked Sendable {
-    // @unchecked: `fd` is written once in init and by `close()`; `accept` failing after close ends the loop.
+    // @unchecked: `fd` is immutable; `close()` only shuts it down, which ends the accept loop.
     private let fd: Int32
     let port: Int
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     init(host: String, port: Int) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &address.sin_addr) == 1 else {
-            Glibc.close(fd)
-            throw Failure(description: "metrics.listen: '\(host)' is not an IPv4 address")
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound, listen(fd, 16) == 0 else {
-            let reason = String(cString: strerror(errno))
-            Glibc.close(fd)
-            throw Failure(description: "metrics.listen \(host):\(port): \(reason)")
-        }
-        self.port = Int(UInt16(bigEndian: address.sin_port))
+        fd = try Socket.listen(host: host, port: UInt16(port))
+        self.port = Int(Socket.localPort(fd))
     }
 
     func close() { shutdown(fd, Int32(SHUT_RDWR)) }

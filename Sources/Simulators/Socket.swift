@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// The few blocking BSD socket and file-descriptor calls the servers need, with errno turned into errors.
-enum Socket {
+/// The few blocking BSD socket and file-descriptor calls the servers (simulators, metrics) need, with errno turned
+/// into errors.
+public enum Socket {
     /// What an exact read produced.
     enum ReadResult {
         case bytes([UInt8])
@@ -14,7 +15,7 @@ enum Socket {
     }
 
     /// A listening IPv4 TCP socket on `host:port` (`socket`, `bind`, `listen`).
-    static func listen(host: String, port: UInt16) throws(SimulatorError) -> Int32 {
+    public static func listen(host: String, port: UInt16) throws(SimulatorError) -> Int32 {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -39,8 +40,29 @@ enum Socket {
         return fd
     }
 
+    /// A TCP port on 127.0.0.1 that nothing listens on right now, chosen by the kernel.
+    public static func freeLoopbackPort() throws(SimulatorError) -> UInt16 {
+        let fd = try listen(host: "127.0.0.1", port: 0)
+        defer { close(fd) }
+        return localPort(fd)
+    }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.
+    public static func acceptsConnections(port: UInt16) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
     /// The local port of a bound socket (`getsockname`).
-    static func localPort(_ fd: Int32) -> UInt16 {
+    public static func localPort(_ fd: Int32) -> UInt16 {
         var addr = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) {

@@ -1,4 +1,5 @@
 import Foundation
+import Simulators
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -158,20 +159,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         return arguments
     }
 
-    static func acceptsConnections(port: UInt16) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
+    static func acceptsConnections(port: UInt16) -> Bool { Socket.acceptsConnections(port: port) }
 }
 
 /// An independent MQTT client: `mosquitto_sub -d -q 1 -F '%r %t %p'` as a child process, its output parsed

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Logging
+import ServiceLifecycle
+
+/// `accessgw demo`: simulators of all three kinds, a local broker, a gateway and a live view of what a
+/// subscriber receives, with nothing to configure. Ctrl-C stops everything.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a whole simulated community: devices, gateway, local broker, live events. Ctrl-C stops."
+    )
+
+    @Option(help: "Working directory for the demo's journal, broker and configuration.")
+    var directory = NSTemporaryDirectory() + "accessgw-demo"
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StderrLogHandler(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let logger = Logger(label: "accessgw.demo")
+        let site: DemoSite
+        do { site = try DemoSite(directory: directory, logger: logger) } catch { throw CommandFailure("\(error)") }
+        defer { site.stop() }
+        let configuration: GatewayConfiguration
+        do { configuration = try GatewayConfiguration.load(path: site.configurationPath) } catch { throw ConfigFailure(error.description) }
+        let runtime = try GatewayRuntime(configuration: configuration, logger: logger)
+        let prefix = configuration.mqtt.topicPrefix
+        print("""
+        accessgw demo: \(configuration.devices.count) simulated devices (\(site.hasSerialLine ? "3 on TCP, 2 on an RS-485 line over a pseudo-terminal pair" : "TCP; install socat for an RS-485 line too")),
+          broker    mqtt://127.0.0.1:\(site.brokerPort)   (mosquitto_sub -h 127.0.0.1 -p \(site.brokerPort) -t '\(prefix)/#' -v)
+          gateway   \(site.configurationPath)
+          journal   accessgw tail -f --config \(site.configurationPath)
+                    accessgw status --config \(site.configurationPath)
+        Events as a subscriber receives them (Ctrl-C stops everything):
+
+        """)
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: GatewayService(runtime: runtime, logger: logger)),
+            .init(service: LiveTail(brokerPort: site.brokerPort, topic: "\(prefix)/+/+/event/#", colour: isatty(STDOUT_FILENO) == 1)),
+        ]
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do { try await group.run() } catch { throw CommandFailure("\(error)") }
+        print("\ndemo stopped; its journal stays in \(directory)")
+    }
+}
