@@ -109,9 +109,13 @@ public final class ModbusConnection: @unchecked Sendable {
         modbus_set_slave(context, Int32(unit))
         guard body(context) == -1 else { return }
         let error = decode(errno: errno, call: call, unit: unit, address: address)
-        if error.leftLineDirty {
+        if error.leftLineDirty, endpoint.isSerial {
             // A late or stray reply must never be taken as the answer to the next request (libmodbus #83, #488).
             modbus_flush(context)
+        } else if error.leftLineDirty {
+            // On TCP a flush cannot catch a reply still in flight, and libmodbus rejects it by transaction id as
+            // the next request's answer: only a new connection is clean.
+            disconnect()
         } else if !isException(error) {
             disconnect()
         }
