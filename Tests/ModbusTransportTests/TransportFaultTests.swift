@@ -80,16 +80,11 @@ struct TransportFaultTests {
             do { return .success(try connection.identity(unit: 2)) } catch { return .failure(error as! ModbusError) }
         }
         #expect((try? next.get()) != Identity(of: slow), "the late reply was taken as unit 2's answer")
-        withKnownIssue("RTU: the late reply is read and rejected as another unit's, failing the healthy unit's request",
-                       isIntermittent: true) {
-            #expect((try? next.get()) == Identity(of: healthy), "the healthy unit's own answer, got \(next)")
-        } when: { line == .rtu }
+        #expect((try? next.get()) == Identity(of: healthy), "the healthy unit's own answer, got \(next)")
         // And the line stays in step once the slow unit is fast again: every request gets its own answer.
         slow.faults = .none
         let later = try await onBus { (0..<6).map { i in try? connection.identity(unit: UInt8(1 + i % 2)) } }
-        withKnownIssue("RTU: after the late reply each request reads the previous one's reply", isIntermittent: true) {
-            #expect(later == (0..<6).map { Identity(of: $0 % 2 == 0 ? slow : healthy) })
-        } when: { line == .rtu }
+        #expect(later == (0..<6).map { Identity(of: $0 % 2 == 0 ? slow : healthy) })
     }
 
     @Test func corruptedCRCIsABadReplyAndTheLineRecovers() async throws {
