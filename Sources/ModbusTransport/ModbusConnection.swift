@@ -68,7 +68,7 @@ public final class ModbusConnection: @unchecked Sendable {
 
     /// Reads `count` holding registers at `address` from `unit` into `buffer` (function 03).
     public func readRegisters(unit: UInt8, address: UInt16, count: Int, into buffer: UnsafeMutablePointer<UInt16>) throws(ModbusError) {
-        try transaction("modbus_read_registers", unit: unit, address: address) {
+        try transaction("modbus_read_registers", unit: unit, address: address, idempotent: true) {
             modbus_read_registers($0, Int32(address), Int32(count), buffer)
         }
     }
@@ -100,7 +100,8 @@ public final class ModbusConnection: @unchecked Sendable {
 
     /// The one funnel every request goes through: connect, set the unit, call, decode `errno` at once,
     /// and leave the line clean after a timeout or a garbled reply.
-    private func transaction(_ call: String, unit: UInt8, address: UInt16, _ body: (OpaquePointer) -> Int32) throws(ModbusError) {
+    private func transaction(_ call: String, unit: UInt8, address: UInt16, idempotent: Bool = false,
+                             _ body: (OpaquePointer) -> Int32) throws(ModbusError) {
         do { try connect() } catch {
             var located = error
             located.unit = unit
@@ -108,15 +109,35 @@ public final class ModbusConnection: @unchecked Sendable {
         }
         modbus_set_slave(context, Int32(unit))
         guard body(context) == -1 else { return }
-        let error = decode(errno: errno, call: call, unit: unit, address: address)
-        if error.leftLineDirty {
+        var code = errno
+        if endpoint.isSerial, code == Self.replyFromAnotherUnit {
+            // The reply read was a late one from another unit; this unit's own reply follows it on the line.
+            // Take that off the line too, so that the next request does not read it, and ask once more if
+            // asking twice is harmless.
+            var reply = [UInt8](repeating: 0, count: Int(MODBUS_MAX_ADU_LENGTH))
+            _ = modbus_receive_confirmation(context, &reply)
+            modbus_flush(context)
+            if idempotent {
+                guard body(context) == -1 else { return }
+                code = errno
+            }
+        }
+        let error = decode(errno: code, call: call, unit: unit, address: address)
+        if error.leftLineDirty, endpoint.isSerial {
             // A late or stray reply must never be taken as the answer to the next request (libmodbus #83, #488).
             modbus_flush(context)
+        } else if error.leftLineDirty {
+            // On TCP a flush cannot catch a reply still in flight, and libmodbus rejects it by transaction id as
+            // the next request's answer: only a new connection is clean.
+            disconnect()
         } else if !isException(error) {
             disconnect()
         }
         throw error
     }
+
+    /// libmodbus's EMBBADSLAVE: a reply from another unit than the one asked.
+    private static let replyFromAnotherUnit = Int32(MODBUS_ENOBASE) + 17
 
     private func isException(_ error: ModbusError) -> Bool {
         if case .exception = error.code { true } else { false }

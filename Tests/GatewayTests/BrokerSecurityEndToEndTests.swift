@@ -1,0 +1,76 @@
+import Foundation
+import Simulators
+import Testing
+import TestSupport
+
+@Suite("end to end: TLS with a test CA and a password file")
+struct BrokerSecurityEndToEndTests {
+    static let doorYAML = """
+      - id: door-3e
+        profile: face-door
+        bus: lan
+        unit: 1
+        poll: 50ms
+    """
+
+    /// The `mqtt:` lines for the broker's test CA and `gw-test` with the password in a file.
+    static func securedMQTT(_ harness: GatewayHarness, password: String) throws -> String {
+        let passwordFile = harness.directory.appendingPathComponent("mqtt.pass").path
+        try (password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let ca = try #require(harness.broker.certificates).caFile
+        return "  tls: { ca_file: \(ca) }\n  username: gw-test\n  password_file: \(passwordFile)"
+    }
+
+    @Test func eventsArriveOverTLSWithUsernameAndPasswordFile() async throws {
+        let harness = try GatewayHarness(broker: .init(tls: true, users: ["gw-test": "s3cret pass", "reader": "r"]))
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        try harness.configure(buses: simulator.busYAML, devices: Self.doorYAML,
+                              mqttExtra: try Self.securedMQTT(harness, password: "s3cret pass"))
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/#", on: harness.broker, username: "reader", password: "r")
+        try await harness.start()
+        simulator.devices[0].record(code: 1, point: 1, direction: 1, value: 934, subject: "P-0012")
+        let events = try await subscriber.waitForEvents("the granted event over TLS") { events in
+            events.contains { $0.type == "access.granted" }
+        }
+        #expect(events.first { $0.type == "access.granted" }?.data["person"] as? String == "P-0012")
+        #expect(!harness.log.contains("s3cret"), "the password leaked into the log")
+        #expect(harness.stop() == 0)
+    }
+
+    @Test func refusedPasswordIsLoggedClearlyAndEventsWaitInTheJournalUntilItIsFixed() async throws {
+        let harness = try GatewayHarness(broker: .init(tls: true, users: ["gw-test": "s3cret pass", "reader": "r"]))
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        try harness.configure(buses: simulator.busYAML, devices: Self.doorYAML,
+                              mqttExtra: try Self.securedMQTT(harness, password: "wrong"))
+        try await harness.start()
+        let door = simulator.devices[0]
+        for i in 0..<3 { door.record(code: 5, point: 1, direction: 1, subject: "CARD-\(i)") }
+
+        let refusal = "broker 127.0.0.1:\(harness.broker.port) refused the connection: not authorized"
+        try await waitUntil("the refusal in the log") { harness.log.contains(refusal) }
+        let lines = harness.logLines(containing: "refused")
+        #expect(lines.first?.contains(" ERROR \(refusal) [mqtt.broker=") == true, "\(harness.log)")
+        #expect(!harness.log.contains("wrong"), "the password leaked into the log")
+
+        try await waitUntil("the 3 events journalled and acknowledged to the device") { door.logStatus.ack == 3 }
+        #expect(harness.gateway?.isRunning == true, "the gateway keeps running without its broker")
+        let journalled = try harness.journalEvents(["--device", "door-3e", "--type", "access.*"])
+        #expect(journalled.compactMap { ($0["data"] as? [String: Any])?["card"] as? String } == ["CARD-0", "CARD-1", "CARD-2"])
+        let status = try await eventually("a status snapshot") { () -> [String: Any]? in
+            let status = try harness.statusJSON()
+            return (status["status"] as? [String: Any])?["broker"] == nil ? nil : status
+        }
+        #expect(status["pending"] as? Int ?? 0 >= 3, "\(status)")
+        let broker = try #require((status["status"] as? [String: Any])?["broker"] as? [String: Any])
+        #expect(broker["connected"] as? Bool == false)
+        #expect(harness.stop() == 0)
+
+        // With the password corrected the journalled events are delivered.
+        _ = try Self.securedMQTT(harness, password: "s3cret pass")
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/#", on: harness.broker, username: "reader", password: "r")
+        try await harness.start()
+        let delivered = try await subscriber.waitForEvents("the 3 card events") { $0.filter { $0.type == "access.granted" }.count >= 3 }
+        #expect(delivered.filter { $0.type == "access.granted" }.compactMap { $0.data["card"] as? String } == ["CARD-0", "CARD-1", "CARD-2"])
+        #expect(harness.stop() == 0)
+    }
+}
