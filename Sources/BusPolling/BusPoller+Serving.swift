@@ -65,6 +65,7 @@ extension BusPoller {
                 decoder.seq(of: words, base: Int(log.windowOffset) + $0 * log.recordSize)
             }
             let outcome = fifo.logRead(header, windowSeqs: seqs)
+            succeeded(&device)  // device.online goes on the ring before the first records it answered with
             publish(outcome, of: &device, header: header, words: words, log: log)
             guard outcome.readWindowNow, kind == .header else { return }
             kind = .full

@@ -51,6 +51,7 @@ public final class BusPoller: @unchecked Sendable {
 
     /// Starts the poller thread.
     public func start() {
+        progress.store(monotonicMillis(), ordering: .relaxed)
         let thread = Thread { [self] in
             run()
             finished.signal()

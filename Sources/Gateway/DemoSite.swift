@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 import Logging
 import Simulators
@@ -134,7 +135,7 @@ public final class DemoSite: @unchecked Sendable {
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runWithTerminationSignalsUnblocked()
         return process
     }
 }

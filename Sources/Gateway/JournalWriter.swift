@@ -48,6 +48,7 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     public func start() {
+        progress.store(monotonicMillis(), ordering: .relaxed)
         let thread = Thread { [self] in
             run()
             finished.signal()

@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 import ServiceLifecycle
 import Synchronization
@@ -43,7 +44,7 @@ public struct LiveTail: Service {
                 FileHandle.standardOutput.write(Data((rendered + "\n").utf8))
             }
         }
-        try process.run()
+        try process.runWithTerminationSignalsUnblocked()
         await withGracefulShutdownHandler {
             while process.isRunning, !Task.isShuttingDownGracefully { try? await Task.sleep(for: .milliseconds(200)) }
         } onGracefulShutdown: {

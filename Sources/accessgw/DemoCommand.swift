@@ -29,7 +29,7 @@ struct DemoCommand: AsyncParsableCommand {
         do { configuration = try GatewayConfiguration.load(path: site.configurationPath) } catch { throw ConfigFailure(error.description) }
         let runtime = try GatewayRuntime(configuration: configuration, logger: logger)
         let prefix = configuration.mqtt.topicPrefix
-        print("""
+        let header = """
         accessgw demo: \(configuration.devices.count) simulated devices (\(site.hasSerialLine ? "3 on TCP, 2 on an RS-485 line over a pseudo-terminal pair" : "TCP; install socat for an RS-485 line too")),
           broker    mqtt://127.0.0.1:\(site.brokerPort)   (mosquitto_sub -h 127.0.0.1 -p \(site.brokerPort) -t '\(prefix)/#' -v)
           gateway   \(site.configurationPath)
@@ -37,7 +37,9 @@ struct DemoCommand: AsyncParsableCommand {
                     accessgw status --config \(site.configurationPath)
         Events as a subscriber receives them (Ctrl-C stops everything):
 
-        """)
+
+        """
+        FileHandle.standardOutput.write(Data(header.utf8))
         let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: GatewayService(runtime: runtime, logger: logger)),
             .init(service: LiveTail(brokerPort: site.brokerPort, topic: "\(prefix)/+/+/event/#", colour: isatty(STDOUT_FILENO) == 1)),

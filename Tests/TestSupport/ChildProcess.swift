@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 
 /// An external program started by a test (mosquitto, socat, mbpoll), stopped when the test ends.
@@ -20,7 +21,7 @@ public final class ChildProcess: @unchecked Sendable {
             guard let self, !chunk.isEmpty else { return }
             self.lock.withLock { self.collected.append(chunk) }
         }
-        try process.run()
+        try process.runWithTerminationSignalsUnblocked()
     }
 
     /// Everything the program printed so far.

@@ -95,9 +95,7 @@ public final class MosquittoBroker: @unchecked Sendable {
     public var isRunning: Bool { process?.isRunning ?? false }
 
     private func start() throws {
-        let child = try Self.withTerminationSignalsUnblocked {
-            try ChildProcess("/usr/sbin/mosquitto", ["-c", configFile.path])
-        }
+        let child = try ChildProcess("/usr/sbin/mosquitto", ["-c", configFile.path])
         process = child
         let deadline = ContinuousClock.now + .seconds(10)
         while !Self.acceptsConnections(port: port) {
@@ -107,19 +105,6 @@ public final class MosquittoBroker: @unchecked Sendable {
             }
             usleep(20_000)
         }
-    }
-
-    /// Runs `body` with SIGTERM, SIGINT and SIGHUP unblocked on this thread. A child inherits the spawning
-    /// thread's signal mask, and the test runner's threads (libdispatch workers) block these signals: spawned
-    /// from one of them, mosquitto would never see the SIGTERM of `stop()` (nor save its persistence file).
-    static func withTerminationSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
-        var signals = sigset_t()
-        var previous = sigset_t()
-        sigemptyset(&signals)
-        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
-        pthread_sigmask(SIG_UNBLOCK, &signals, &previous)
-        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        return try body()
     }
 
     /// Stops the broker (SIGTERM) and waits for it to exit; connected clients see their connection close.
