@@ -20,7 +20,7 @@ struct BusMetrics {
         other = requests("error")
         latency = Metrics.Timer(label: "accessgw_modbus_request_duration_seconds", dimensions: [("bus", bus)])
         busySeconds = FloatingPointCounter(label: "accessgw_bus_busy_seconds_total", dimensions: [("bus", bus)])
-        badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("bus", bus)])
+        badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "read"), ("bus", bus)])
     }
 
     func count(_ error: ModbusError?) {

@@ -29,7 +29,7 @@ public final class JournalWriter: @unchecked Sendable {
     let finished = DispatchSemaphore(value: 0)
     let progress = ManagedAtomic<Int64>(0)
     var metricsByType: [String: Counter] = [:]
-    let badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "decode")])
+    let badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "decode"), ("bus", "all")])
     let commitFailures = Counter(label: "accessgw_journal_commit_failures_total")
 
     static let maximumBatch = 1024

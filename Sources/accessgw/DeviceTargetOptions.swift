@@ -1,11 +1,14 @@
 import AccessModel
 import ArgumentParser
 import DeviceProfiles
+import Gateway
 import ModbusTransport
 
 /// Options that name one device directly: a profile and a TCP or RTU endpoint with a unit.
 struct DeviceTargetOptions: ParsableArguments {
-    @Option(help: "Profile name (a file in the profile directories, without .yaml) or path.") var profile: String
+    @Option(help: "Configuration file; with a DEVICE id instead of --profile and --tcp/--rtu.") var config: String?
+    @Argument(help: "The device id in --config.") var device: String?
+    @Option(help: "Profile name (a file in the profile directories, without .yaml) or path.") var profile: String?
     @Option(help: "Modbus TCP endpoint HOST:PORT.") var tcp: String?
     @Option(help: "Serial device of an RS-485 line.") var rtu: String?
     @Option(help: "Baud rate of the serial line.") var baud = 9600
@@ -21,6 +24,8 @@ struct DeviceTargetOptions: ParsableArguments {
     }
 
     func resolve() throws -> Resolved {
+        if let config { return try resolve(config: config) }
+        guard let profile else { throw ValidationError("give --config FILE DEVICE, or --profile P with --tcp or --rtu") }
         let endpoint: BusEndpoint
         switch (tcp, rtu) {
         case let (tcp?, nil): endpoint = try Self.tcpEndpoint(tcp)
@@ -34,6 +39,18 @@ struct DeviceTargetOptions: ParsableArguments {
         let loaded: DeviceProfile
         do { loaded = try ProfileLibrary().profile(profile) } catch { throw ConfigFailure(error.description) }
         return Resolved(profile: loaded, endpoint: endpoint, unit: unit, device: loaded.name, bus: endpoint.description)
+    }
+
+    /// The device as the configuration describes it: its profile, its bus's endpoint, its unit.
+    func resolve(config: String) throws -> Resolved {
+        guard let device else { throw ValidationError("name the DEVICE to probe from \(config)") }
+        let loaded: GatewayConfiguration
+        do { loaded = try GatewayConfiguration.load(path: config) } catch { throw ConfigFailure(error.description) }
+        guard let entry = loaded.devices.first(where: { $0.id == device }) else {
+            throw ValidationError("no device '\(device)' in \(config) (devices: \(loaded.devices.map(\.id).joined(separator: ", ")))")
+        }
+        let bus = loaded.buses.first { $0.id == entry.bus }!
+        return Resolved(profile: entry.profile, endpoint: bus.endpoint, unit: entry.unit, device: entry.id, bus: bus.id)
     }
 
     static func tcpEndpoint(_ text: String) throws -> BusEndpoint {

@@ -10,6 +10,7 @@ struct ProbeCommand: AsyncParsableCommand {
         commandName: "probe",
         abstract: "Read a device once: identity, state in words, event log header and window.",
         usage: """
+        accessgw probe --config /etc/accessgw/gateway.yaml door-3e
         accessgw probe --profile plate-reader --tcp 127.0.0.1:1502 --unit 1
         accessgw probe --profile face-door --rtu /dev/ttyUSB0 --baud 9600 --unit 3
         """
@@ -31,7 +32,7 @@ struct ProbeCommand: AsyncParsableCommand {
                 let connection = try ModbusConnection(bus: bus, endpoint: endpoint, responseTimeoutMillis: Int(timeoutMillis))
                 return try probe.read(connection, unit: unit)
             }
-            print(report.rendered(profile: resolved.profile, device: resolved.device, bus: "\(endpoint) unit \(unit)"))
+            print(report.rendered(profile: resolved.profile, device: resolved.device, bus: "\(bus == endpoint.description ? "" : bus + " ")\(endpoint) unit \(unit)"))
         } catch let error as ModbusError {
             throw CommandFailure("\(resolved.device) on \(error)")
         }

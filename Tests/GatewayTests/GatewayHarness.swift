@@ -30,7 +30,8 @@ final class GatewayHarness: @unchecked Sendable {
     }
 
     /// Writes a configuration with `buses` and `devices` (YAML list items) and the broker's address.
-    func configure(buses: String, devices: String, mqttExtra: String = "", gatewayExtra: String = "") throws {
+    func configure(buses: String, devices: String, mqttExtra: String = "", gatewayExtra: String = "",
+                   metricsListen: String = "off") throws {
         let yaml = """
         gateway:
           id: gw-test
@@ -43,7 +44,7 @@ final class GatewayHarness: @unchecked Sendable {
           keepalive: 5s
         \(mqttExtra)
         metrics:
-          listen: "off"
+          listen: "\(metricsListen)"
         buses:
         \(buses)
         devices:

@@ -1,0 +1,113 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Simulators
+import Testing
+import TestSupport
+
+@Suite("systemd and operations")
+struct SystemdIntegrationTests {
+    static let unit = GatewayHarness.repository.appendingPathComponent("Systemd/accessgw.service").path
+
+    @Test func unitFilePassesVerifyAndIsRatedTwoOrLower() throws {
+        let directory = try makeTemporaryDirectory("accessgw-unit")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // verify checks that ExecStart exists: point it at the built binary instead of /usr/bin.
+        let unit = try String(contentsOfFile: Self.unit, encoding: .utf8)
+            .replacingOccurrences(of: "/usr/bin/accessgw", with: GatewayHarness.binary)
+        let copy = directory.appendingPathComponent("accessgw.service").path
+        try unit.write(toFile: copy, atomically: true, encoding: .utf8)
+        let verify = try ChildProcess.run("systemd-analyze", ["verify", copy])
+        #expect(verify.status == 0, "systemd-analyze verify: \(verify.output)")
+        let security = try ChildProcess.run("systemd-analyze", ["security", "--offline=true", copy])
+        let exposure = security.output.split(separator: "\n").first { $0.contains("Overall exposure level") }
+            .flatMap { line in line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) } }
+        let level = try #require(exposure, "no exposure level in: \(security.output)")
+        #expect(level <= 2.0)
+    }
+
+    @Test func notifyProtocolSaysReadyWatchdogAndStopping() async throws {
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        try harness.configure(buses: simulator.busYAML, devices: "  - { id: door-1, profile: face-door, bus: lan, unit: 1 }")
+        let socketPath = harness.directory.appendingPathComponent("notify.sock").path
+        let listener = try NotifyListener(path: socketPath)
+        // The broker is down: READY=1 must not wait for it.
+        harness.broker.stop()
+        try await harness.start(environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "1000000"])
+        try await waitUntil("READY=1") { listener.messages.contains { $0.contains("READY=1") } }
+        try await waitUntil("two WATCHDOG=1 pings") { listener.messages.filter { $0 == "WATCHDOG=1" }.count >= 2 }
+        #expect(listener.messages.contains { $0.hasPrefix("STATUS=") && $0.contains("broker disconnected") })
+        #expect(harness.stop() == 0)
+        #expect(listener.messages.contains("STOPPING=1"))
+    }
+
+    @Test func metricsAndHealthAreServedOverHTTP() async throws {
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        let port = freeLoopbackPort()
+        try harness.configure(buses: simulator.busYAML, devices: "  - { id: door-1, profile: face-door, bus: lan, unit: 1, poll: 50ms }",
+                              metricsListen: "127.0.0.1:\(port)")
+        try await harness.start()
+        simulator.devices[0].record(code: 16, point: 1)
+        let metrics = try await eventually("metrics with the door's event counted") { () -> String? in
+            let text = try? await Self.get("http://127.0.0.1:\(port)/metrics").body
+            return text.flatMap {
+                $0.contains(#"accessgw_events_total{device="door-1",type="door.opened"} 1"#) && $0.contains("accessgw_mqtt_connected 1") ? $0 : nil
+            }
+        }
+        #expect(metrics.contains(#"accessgw_device_up{device="door-1",bus="lan"} 1"#))
+        #expect(metrics.contains(#"accessgw_modbus_requests_total{bus="lan",result="ok"}"#))
+        #expect(metrics.contains("accessgw_modbus_request_duration_seconds_bucket"))
+        #expect(metrics.contains("accessgw_journal_pending_events"))
+        let health = try await Self.get("http://127.0.0.1:\(port)/healthz")
+        #expect(health.status == 200)
+        #expect(harness.stop() == 0)
+    }
+
+    static func get(_ url: String) async throws -> (status: Int, body: String) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// A `$NOTIFY_SOCKET` stand-in: a datagram socket collecting what the daemon sends, as systemd would.
+final class NotifyListener: @unchecked Sendable {
+    // @unchecked: `received` is guarded by `lock`; the fd is closed once in deinit.
+    private let fd: Int32
+    private let lock = NSLock()
+    private var received: [String] = []
+
+    init(path: String) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw CannotBind(path: path) }
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        Thread { [weak self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while let self {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count > 0 {
+                    let lines = String(decoding: buffer.prefix(count), as: UTF8.self).split(separator: "\n").map(String.init)
+                    self.lock.withLock { self.received += lines }
+                } else if count < 0, errno != EAGAIN, errno != EINTR {
+                    return
+                }
+            }
+        }.start()
+    }
+
+    deinit { close(fd) }
+
+    struct CannotBind: Error { var path: String }
+
+    var messages: [String] { lock.withLock { received } }
+}
