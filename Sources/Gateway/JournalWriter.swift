@@ -118,8 +118,28 @@ public final class JournalWriter: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: min(5, 0.1 * Double(attempt)))
             }
         }
+        if let crashPoint = Self.crashAfterCommits, records.contains(where: { $0.origin == .device }) {
+            crashPoint.commits += 1
+            if crashPoint.commits >= crashPoint.limit {
+                // Crash-point injection for the delivery tests: die after a commit, before any ack is posted.
+                logger.critical("ACCESSGW_CRASH_AFTER_COMMITS reached: exiting between journal commit and device ack")
+                _exit(86)
+            }
+        }
         acknowledge(records, entries)
     }
+
+    /// `ACCESSGW_CRASH_AFTER_COMMITS=N` makes the writer exit right after its Nth commit of device records, before they are
+    /// acknowledged: the window the delivery guarantee (SPEC 5.1) is about, hit deterministically by a test.
+    final class CrashPoint: @unchecked Sendable {
+        // @unchecked: touched only by the writer thread.
+        let limit: Int
+        var commits = 0
+        init(limit: Int) { self.limit = limit }
+    }
+
+    static let crashAfterCommits: CrashPoint? = ProcessInfo.processInfo.environment["ACCESSGW_CRASH_AFTER_COMMITS"]
+        .flatMap(Int.init).map(CrashPoint.init)
 
     /// Posts each device's highest committed (boot, seq) and wakes the pollers and the publisher.
     func acknowledge(_ records: [EventRecord], _ entries: [JournalEntry]) {

@@ -123,3 +123,33 @@ struct EndToEndTests {
         #expect(harness.stop() == 0)
     }
 }
+
+@Suite("crash between journal commit and device ack")
+struct CommitAckCrashTests {
+    @Test func killedBetweenJournalCommitAndAckLosesNothingAndKeepsOneIdPerEvent() async throws {
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        try harness.configure(buses: simulator.busYAML, devices: "  - { id: door-3e, profile: face-door, bus: lan, unit: 1, poll: 50ms }")
+        let door = simulator.devices[0]
+        for i in 0..<10 { door.record(code: 16, point: Int16(i)) }
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/door.opened", on: harness.broker)
+        let crashing = try ChildProcess(GatewayHarness.binary, ["run", "--config", harness.configPath],
+                                        environment: ["ACCESSGW_CRASH_AFTER_COMMITS": "1"])
+        #expect(crashing.wait() == 86, "the gateway should die at the crash point: \(crashing.text)")
+        // Committed to the journal, never acknowledged to the device.
+        #expect(door.logStatus.ack == 0)
+        let journalled = try harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "door.opened", "-n", "100", "--json"])
+        let committed = journalled.output.split(separator: "\n").count
+        #expect(committed >= 1 && committed <= 3, "one window of records was committed: \(journalled.output)")
+
+        try await harness.start()
+        try await waitUntil("all ten events acknowledged after the restart") { door.logStatus.ack == 10 }
+        let events = try await subscriber.waitForEvents("ten door.opened events") { Set($0.compactMap(\.seq)).count == 10 }
+        #expect(Set(events.compactMap(\.seq)) == Set(1...10))
+        let idsPerSeq = Dictionary(grouping: events, by: { $0.seq ?? 0 }).mapValues { Set($0.map(\.id)) }
+        #expect(idsPerSeq.values.allSatisfy { $0.count == 1 })
+        let stored = try harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "door.opened", "-n", "100", "--json"])
+        #expect(stored.output.split(separator: "\n").count == 10, "each event stored once")
+        #expect(harness.stop() == 0)
+    }
+}
