@@ -153,3 +153,32 @@ struct CommitAckCrashTests {
         #expect(harness.stop() == 0)
     }
 }
+
+@Suite("device clock")
+struct DeviceClockTests {
+    @Test func skewedClockIsReportedAndSetWhenTimeSyncIsOn() async throws {
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .plateReader, unit: 1), SimulatedDevice(kind: .faceDoor, unit: 2)])
+        let (gate, door) = (simulator.devices[0], simulator.devices[1])
+        gate.setClock(offsetSeconds: -45, synchronised: false)
+        door.setClock(offsetSeconds: 120, synchronised: false)
+        try harness.configure(buses: simulator.busYAML, devices: """
+          - { id: gate-1, profile: plate-reader, bus: lan, unit: 1, time_sync: true }
+          - { id: door-2, profile: face-door, bus: lan, unit: 2, time_sync: false }
+        """)
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/device.clock_skew", on: harness.broker)
+        try await harness.start()
+        let events = try await subscriber.waitForEvents("clock skew of both devices") { Set($0.map(\.device)) == ["gate-1", "door-2"] }
+        let gateSkew = try #require(events.first { $0.device == "gate-1" }?.data["skew_seconds"] as? Int)
+        let doorSkew = try #require(events.first { $0.device == "door-2" }?.data["skew_seconds"] as? Int)
+        #expect((-47 ... -43).contains(gateSkew))
+        #expect((118...122).contains(doorSkew))
+        func clockOffset(_ device: SimulatedDevice) throws -> Int64 {
+            let words = try device.readRegisters(address: 12, count: 2)
+            return Int64(UInt32(words[0]) << 16 | UInt32(words[1])) - Int64(Date().timeIntervalSince1970)
+        }
+        try await waitUntil("the gate's clock to be set") { abs(try clockOffset(gate)) <= 2 }
+        #expect(abs(try clockOffset(door) - 120) <= 2, "time_sync: false leaves the clock alone")
+        #expect(harness.stop() == 0)
+    }
+}
