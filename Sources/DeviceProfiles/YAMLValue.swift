@@ -14,7 +14,8 @@ public struct YAMLValue {
     /// Parses `path`; a syntax error or an unreadable file becomes a problem and nil.
     public static func load(path: String, log: ProblemLog) -> YAMLValue? {
         guard let data = FileManager.default.contents(atPath: path) else {
-            log.report(path, 0, "", "cannot read the file")
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permission denied?)" : "does not exist"
+            log.report(path, 0, "", reason)
             return nil
         }
         guard let text = String(data: data, encoding: .utf8) else {
