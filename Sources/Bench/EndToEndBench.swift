@@ -84,6 +84,11 @@ public enum EndToEndBench {
         var nextReport = started + 5
         while subscriber.deviceEventCount < total, monotonicSeconds() < drainDeadline {
             usleep(1000)
+            if ProcessInfo.processInfo.environment["BENCH_TRACE"] != nil, Int(monotonicSeconds() * 1000) % 100 == 0 {
+                let acked = devices.reduce(0) { $0 + Int($1.logStatus.ack) }
+                FileHandle.standardError.write(Data(String(format: "%.2f s: acked %d, at subscriber %d\n",
+                                                           monotonicSeconds() - started, acked, subscriber.deviceEventCount).utf8))
+            }
             if monotonicSeconds() >= nextReport {
                 nextReport += 5
                 logger.notice("drain: \(subscriber.deviceEventCount) of \(total) events at the subscriber")
