@@ -18,6 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     @Flag(help: "RS-485 efficiency instead of the end-to-end benchmark.") var rtu = false
+    @Flag(help: "Scale: 1000 idle devices on 10 TCP buses at 5 Hz, accessgw run vs collectd, CPU per poll and RSS.") var scale = false
+    @Flag(help: "With --scale: measure the gateway alone, without collectd.") var noCollectd = false
     @Option(help: "Simulated devices (end to end: over TCP; --rtu: on the one line).") var devices: Int?
     @Option(help: "TCP buses the devices are spread over (end to end).") var buses = 3
     @Option(help: "Total backlog events drained (end to end).") var events = 30_000
@@ -40,7 +42,15 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "accessgw.bench")
         do {
-            if rtu {
+            if scale {
+                var options = ScaleBench.Options()
+                options.devices = devices ?? options.devices
+                options.buses = buses == 3 ? options.buses : buses
+                options.duration = duration == 10 ? options.duration : duration
+                options.collectd = !noCollectd
+                let result = try await ScaleBench.run(options, logger: logger)
+                print(json ? try Self.json(result) : result.text)
+            } else if rtu {
                 var options = RS485Bench.Options()
                 options.devices = devices ?? options.devices
                 options.duration = duration
