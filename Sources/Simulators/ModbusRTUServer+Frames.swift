@@ -37,9 +37,13 @@ extension ModbusRTUServer {
             delay = delayMilliseconds
             corrupt = corruptCRC
         }
-        counters.update { $0.requests += 1 }
         var bytes = CRC16.appending(to: [unit] + reply)
         if corrupt { bytes[bytes.count - 1] ^= 0xFF }
+        counters.update { [replyCount = bytes.count] in
+            $0.requests += 1
+            $0.requestBytes += frame.count
+            $0.replyBytes += replyCount
+        }
         let latency = UInt64(delay) * 1_000_000
         if settings.pace {
             let start = frameStart + settings.frameNanoseconds(frame.count) + settings.frameSilenceNanoseconds

@@ -14,6 +14,9 @@ public struct ServerStatistics: Sendable, Hashable {
     public var dropped = 0
     /// TCP connections accepted.
     public var connections = 0
+    /// RTU: bytes of the answered requests and of their replies, for the bus-efficiency benchmark.
+    public var requestBytes = 0
+    public var replyBytes = 0
 
     public init() {}
 }

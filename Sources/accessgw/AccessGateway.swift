@@ -10,7 +10,10 @@ struct AccessGateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accessgw",
         abstract: "Gateway for the access hardware of residential communities: Modbus devices to MQTT, nothing lost.",
-        subcommands: [RunCommand.self, CheckCommand.self, TailCommand.self, StatusCommand.self, ProbeCommand.self, SimulateCommand.self, DemoCommand.self]
+        subcommands: [
+            RunCommand.self, CheckCommand.self, TailCommand.self, StatusCommand.self, ProbeCommand.self,
+            SimulateCommand.self, BenchCommand.self, DemoCommand.self,
+        ]
     )
 
     /// Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error; errors are one sentence on stderr.

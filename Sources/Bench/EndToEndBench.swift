@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import Simulators
+
+/// `accessgw bench` (SPEC §8, end to end): simulated TCP devices → gateway → journal → local mosquitto →
+/// subscriber, and in the same run the raw libmosquitto QoS 1 publish rate for the same payload size.
+///
+/// Two phases: *drain* — every device starts with a backlog, and events/s is the whole backlog over the time from
+/// gateway start to the last arrival at the subscriber; *live* — devices record at a steady rate for `duration`
+/// and the latency of each event is its arrival time minus its device `time` (millisecond resolution; the
+/// simulated device clock is the host clock). Figures are printed, never asserted.
+public enum EndToEndBench {
+    public struct Options: Sendable {
+        public var devices = 30
+        public var buses = 3
+        /// Total backlog of the drain phase, spread evenly over the devices.
+        public var events = 30_000
+        /// Seconds of the live (latency) phase.
+        public var duration = 10.0
+        /// Total events/s recorded during the live phase.
+        public var rate = 300.0
+        public var poll = "200ms"
+        public var maxInflight = 100
+        public init() {}
+    }
+
+    public struct Result: Codable, Sendable {
+        public var devices: Int
+        public var buses: Int
+        public var events: Int
+        public var drainSeconds: Double
+        public var eventsPerSecond: Double
+        public var liveEvents: Int
+        public var liveRate: Double
+        public var latencyP50Millis: Int64?
+        public var latencyP99Millis: Int64?
+        public var latencyMaxMillis: Int64?
+        public var payloadBytes: Int
+        public var rawPublishPerSecond: Double
+        public var ratio: Double
+        public var maxInflight: Int
+        public var poll: String
+    }
+
+    public static func run(_ options: Options, logger: Logger) async throws -> Result {
+        let directory = try makeRunDirectory("accessgw-bench")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let broker = try BenchBroker(directory: directory)
+        defer { broker.stop() }
+        let subscriber = try BenchSubscriber(port: broker.port, prefix: "bench")
+
+        let perDevice = max(1, options.events / options.devices)
+        let liveRatePerDevice = options.rate / Double(options.devices)
+        let capacity = max(1000, perDevice + Int(liveRatePerDevice * options.duration * 2) + 100)
+        var devices: [SimulatedDevice] = []
+        var servers: [ModbusTCPServer] = []
+        var busConfigs: [BenchGateway.Bus] = []
+        var deviceConfigs: [BenchGateway.Device] = []
+        defer { servers.forEach { $0.stop() } }
+        for bus in 0..<options.buses {
+            var onBus: [SimulatedDevice] = []
+            for index in stride(from: bus, to: options.devices, by: options.buses) {
+                let kind = DeviceKind.allCases[index % DeviceKind.allCases.count]
+                let unit = onBus.count + 1
+                let device = SimulatedDevice(kind: kind, unit: UInt8(unit), capacity: capacity, seed: UInt64(index + 1))
+                device.fillBacklog(perDevice)
+                onBus.append(device)
+                deviceConfigs.append(.init(id: "d\(index)", profile: kind.name, bus: "b\(bus)", unit: unit))
+            }
+            let server = ModbusTCPServer(host: "127.0.0.1", port: 0, devices: onBus, logger: logger)
+            try server.start()
+            servers.append(server)
+            devices += onBus
+            busConfigs.append(.init(id: "b\(bus)", endpoint: "tcp: { host: 127.0.0.1, port: \(server.port) }"))
+        }
+        let total = perDevice * devices.count
+        let gateway = try BenchGateway(directory: directory, brokerPort: broker.port, maxInflight: options.maxInflight,
+                                       poll: options.poll, buses: busConfigs, devices: deviceConfigs, logger: logger)
+
+        // Drain phase.
+        let started = monotonicSeconds()
+        try gateway.runtime.start()
+        let drainDeadline = started + max(60, Double(total) / 200)
+        var nextReport = started + 5
+        while subscriber.deviceEventCount < total, monotonicSeconds() < drainDeadline {
+            usleep(1000)
+            if ProcessInfo.processInfo.environment["BENCH_TRACE"] != nil, Int(monotonicSeconds() * 1000) % 100 == 0 {
+                let acked = devices.reduce(0) { $0 + Int($1.logStatus.ack) }
+                FileHandle.standardError.write(Data(String(format: "%.2f s: acked %d, at subscriber %d\n",
+                                                           monotonicSeconds() - started, acked, subscriber.deviceEventCount).utf8))
+            }
+            if monotonicSeconds() >= nextReport {
+                nextReport += 5
+                logger.notice("drain: \(subscriber.deviceEventCount) of \(total) events at the subscriber")
+            }
+        }
+        let drained = monotonicSeconds()
+        let delivered = subscriber.deviceEventCount
+        guard delivered >= total else {
+            await gateway.runtime.stop()
+            throw BenchError("only \(delivered) of \(total) backlog events arrived within \(Int(drainDeadline - started)) s")
+        }
+
+        // Live phase.
+        let liveStart = wallMillis()
+        let driver = ScenarioDriver(devices.map { ($0, EventScenario(rate: liveRatePerDevice)) })
+        driver.start()
+        usleep(UInt32(options.duration * 1_000_000))
+        driver.stop()
+        let recorded = devices.reduce(0) { $0 + Int($1.logStatus.head) }
+        let liveDeadline = monotonicSeconds() + 15
+        while subscriber.deviceEventCount < recorded, monotonicSeconds() < liveDeadline { usleep(1000) }
+        let payloadBytes = subscriber.meanPayloadBytes
+        let latencies = subscriber.allArrivals.filter { $0.deviceMillis >= liveStart }
+            .map { $0.arrivalMillis - $0.deviceMillis }.sorted()
+        await gateway.runtime.stop()
+
+        // Baseline, same broker, same subscriber attached, same payload size and in-flight window.
+        let raw = try RawPublisher(port: broker.port, maxInflight: options.maxInflight)
+        let rawRate = raw.run(count: max(total, 10_000), payloadBytes: payloadBytes,
+                              topic: "bench/raw/bench-site/d0/event/access.granted")
+        let rate = Double(total) / (drained - started)
+        return Result(devices: devices.count, buses: options.buses, events: total, drainSeconds: drained - started,
+                      eventsPerSecond: rate, liveEvents: latencies.count,
+                      liveRate: Double(latencies.count) / options.duration,
+                      latencyP50Millis: quantile(latencies, 0.5), latencyP99Millis: quantile(latencies, 0.99),
+                      latencyMaxMillis: latencies.last, payloadBytes: payloadBytes, rawPublishPerSecond: rawRate,
+                      ratio: rate / rawRate, maxInflight: options.maxInflight, poll: options.poll)
+    }
+}
+
+extension EndToEndBench.Result {
+    public var text: String {
+        func ms(_ value: Int64?) -> String { value.map { "\($0) ms" } ?? "n/a" }
+        return """
+        end to end: \(devices) TCP devices on \(buses) buses, poll \(poll), max_inflight \(maxInflight)
+          drain:  \(events) backlog events delivered in \(String(format: "%.2f", drainSeconds)) s = \(String(format: "%.0f", eventsPerSecond)) events/s
+          live:   \(liveEvents) events at \(String(format: "%.0f", liveRate))/s, device time -> subscriber p50 \(ms(latencyP50Millis)), p99 \(ms(latencyP99Millis)), max \(ms(latencyMaxMillis))
+          raw libmosquitto QoS 1 publish, \(payloadBytes)-byte payload: \(String(format: "%.0f", rawPublishPerSecond)) msgs/s
+          ratio gateway / raw: \(String(format: "%.2f", ratio)) (target >= 0.8)
+        """
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Bench
+import Foundation
+import Gateway
+import Logging
+
+/// `accessgw bench`: the performance figures of SPEC section 8, printed, never asserted.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure end-to-end throughput and latency against raw libmosquitto, or RS-485 bus efficiency (--rtu).",
+        discussion: """
+        Runs everything in this process on 127.0.0.1: a private mosquitto (/usr/sbin/mosquitto), simulated devices, \
+        a gateway with a temporary journal and a QoS 1 subscriber. With --rtu: a socat pseudo-terminal pair, a \
+        baud-paced RTU simulator and a gateway polling that line; prints the line's theoretical transactions/s and \
+        the achieved ones.
+        """
+    )
+
+    @Flag(help: "RS-485 efficiency instead of the end-to-end benchmark.") var rtu = false
+    @Flag(help: "Scale: 1000 idle devices on 10 TCP buses at 5 Hz, accessgw run vs collectd, CPU per poll and RSS.") var scale = false
+    @Flag(help: "With --scale: measure the gateway alone, without collectd.") var noCollectd = false
+    @Option(help: "Simulated devices (end to end: over TCP; --rtu: on the one line).") var devices: Int?
+    @Option(help: "TCP buses the devices are spread over (end to end).") var buses = 3
+    @Option(help: "Total backlog events drained (end to end).") var events = 30_000
+    @Option(help: "Seconds of the live latency phase (end to end) or of the measured window (--rtu).") var duration: Double = 10
+    @Option(help: "Total events/s recorded during the live phase (end to end).") var rate: Double = 300
+    @Option(help: "Poll interval of every device.") var poll = "200ms"
+    @Option(help: "MQTT max_inflight of the gateway and of the raw baseline.") var maxInflight = 100
+    @Option(help: "Baud rate of the line (--rtu).") var baud = 19200
+    @Option(help: "Device response latency in milliseconds (--rtu).") var latency = 5
+    @Option(help: "Configured bus turnaround in milliseconds (--rtu).") var turnaround = 0
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Option(help: "Gateway log level.") var logLevel: Logger.Level = .error
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StderrLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "accessgw.bench")
+        do {
+            if scale {
+                var options = ScaleBench.Options()
+                options.devices = devices ?? options.devices
+                options.buses = buses == 3 ? options.buses : buses
+                options.duration = duration == 10 ? options.duration : duration
+                options.collectd = !noCollectd
+                let result = try await ScaleBench.run(options, logger: logger)
+                print(json ? try Self.json(result) : result.text)
+            } else if rtu {
+                var options = RS485Bench.Options()
+                options.devices = devices ?? options.devices
+                options.duration = duration
+                options.baud = baud
+                options.latencyMillis = latency
+                options.turnaroundMillis = turnaround
+                options.poll = poll
+                let result = try await RS485Bench.run(options, logger: logger)
+                print(json ? try Self.json(result) : result.text)
+            } else {
+                var options = EndToEndBench.Options()
+                options.devices = devices ?? options.devices
+                options.buses = buses
+                options.events = events
+                options.duration = duration
+                options.rate = rate
+                options.poll = poll
+                options.maxInflight = maxInflight
+                let result = try await EndToEndBench.run(options, logger: logger)
+                print(json ? try Self.json(result) : result.text)
+            }
+        } catch let error as BenchError {
+            throw CommandFailure(error.description)
+        }
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
