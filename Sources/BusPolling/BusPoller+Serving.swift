@@ -141,15 +141,15 @@ extension BusPoller {
         try transact { c throws(ModbusError) in try c.writeRegisters(unit: unit, address: register, values: clockWords) }
     }
 
-    /// Runs one request: keeps the turnaround silence, measures it, counts it by result.
+    /// Runs one request: keeps the silence the line needs, measures it, counts it by result.
     func transact(_ body: (ModbusConnection) throws(ModbusError) -> Void) throws(ModbusError) {
-        let gap = monotonicMillis() - lastTransactionEnd
-        if bus.turnaroundMillis > 0, gap < bus.turnaroundMillis {
-            usleep(UInt32((bus.turnaroundMillis - gap) * 1000))
+        let gap = monotonicMicros() - lastTransactionEnd
+        if gap < requiredSilenceMicros {
+            usleep(UInt32(requiredSilenceMicros - gap))
         }
         let started = ContinuousClock.now
         defer {
-            lastTransactionEnd = monotonicMillis()
+            lastTransactionEnd = monotonicMicros()
             metrics.busy(ContinuousClock.now - started)
         }
         do {

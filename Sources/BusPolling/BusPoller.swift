@@ -30,7 +30,11 @@ public final class BusPoller: @unchecked Sendable {
     let stopRequested = ManagedAtomic(false)
     let progress = ManagedAtomic<Int64>(0)
     let finished = DispatchSemaphore(value: 0)
+    /// Monotonic microseconds when the last transaction ended.
     var lastTransactionEnd: Int64 = 0
+    /// Silence between a response and the next request: the configured turnaround, and on RTU never less
+    /// than the 3.5-character frame gap (1.75 ms above 19200 baud) that Modbus RTU requires.
+    let requiredSilenceMicros: Int64
 
     public init(bus: BusConfiguration, devices: [DeviceConfiguration], links: [DeviceLink], ring: EventRing<EventRecord>,
                 journalBell: RingDoorbell, board: DeviceStateBoard, logger: Logger) throws(ModbusError) {
@@ -45,6 +49,9 @@ public final class BusPoller: @unchecked Sendable {
         logger[metadataKey: "bus"] = "\(bus.id)"
         self.logger = logger
         metrics = BusMetrics(bus: bus.id)
+        var silence = bus.turnaroundMillis * 1000
+        if case let .rtu(line) = bus.endpoint { silence = max(silence, Int64((line.interFrameSilence * 1e6).rounded(.up))) }
+        requiredSilenceMicros = silence
     }
 
     deinit { buffer.deallocate() }

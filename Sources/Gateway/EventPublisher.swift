@@ -25,6 +25,13 @@ public final class EventPublisher: @unchecked Sendable {
     let finished = DispatchSemaphore(value: 0)
     /// The highest journal seq handed to the MQTT client in this run.
     var cursor: Int64 = 0
+    /// Monotonic milliseconds of the last `markPublished` commit: PUBACKs are recorded in batches.
+    var lastMarked: Int64 = 0
+    /// Whether the last journal read stopped at the window's edge, so more events wait to be sent.
+    var hasUnsent = true
+    let batchThreshold: Int
+    static let markBatch = 256
+    static let markIntervalMillis: Int64 = 50
     var seenStates: [UInt64] = []
     var wasConnected = false
 
@@ -36,6 +43,7 @@ public final class EventPublisher: @unchecked Sendable {
         stateTopics = configuration.devices.map { "\(configuration.mqtt.topicPrefix)/\(configuration.site)/\($0.id)/state" }
         self.wakeBell = wakeBell
         self.logger = logger
+        batchThreshold = max(1, configuration.mqtt.maxInflight / 4)
     }
 
     /// Starts the publishing thread and the task that collects PUBACKs.
@@ -60,7 +68,7 @@ public final class EventPublisher: @unchecked Sendable {
         stopRequested.store(true, ordering: .releasing)
         wakeBell.ring()
         finished.wait()
-        recordAcknowledgements()
+        recordAcknowledgements(force: true)
     }
 
     func run() {
@@ -75,24 +83,30 @@ public final class EventPublisher: @unchecked Sendable {
                 publishStates()
                 publishEvents()
             }
-            _ = wakeBell.wait(timeout: .milliseconds(200)) {
-                stopRequested.load(ordering: .relaxed) || !acknowledged.withLock { $0.isEmpty }
+            _ = wakeBell.wait(timeout: .milliseconds(Self.markIntervalMillis)) {
+                stopRequested.load(ordering: .relaxed) || (connected && mqtt.availableSlots > 0 && hasUnsent)
             }
         }
     }
 
+    /// Hands journalled events to the MQTT client in journal order while its in-flight window has room.
+    /// The journal is read in batches: with events in flight, only once a quarter of the window is free.
     func publishEvents() {
         while true {
             let slots = mqtt.availableSlots
-            guard slots > 0 else { return }
+            guard slots > 0, slots >= batchThreshold || mqtt.inflightCount == 0 else { return }
             let events: [StoredEvent]
             do { events = try journal.unpublished(afterJournalSeq: cursor, limit: min(slots, 500)) } catch {
                 logger.error("cannot read unpublished events from the journal: \(error)")
                 return
             }
+            hasUnsent = events.count == min(slots, 500)
             guard !events.isEmpty else { return }
             for event in events {
-                guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq) else { return }
+                guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq) else {
+                    hasUnsent = true
+                    return
+                }
                 cursor = event.journalSeq
             }
         }
@@ -106,12 +120,16 @@ public final class EventPublisher: @unchecked Sendable {
         }
     }
 
-    func recordAcknowledgements() {
+    /// Marks acknowledged events published, one transaction per batch of PUBACKs (every 50 ms or 256 acks).
+    func recordAcknowledgements(force: Bool = false) {
+        let now = monotonicMillis()
         let seqs = acknowledged.withLock { all -> [Int64] in
+            guard force || all.count >= Self.markBatch || now - lastMarked >= Self.markIntervalMillis else { return [] }
             defer { all.removeAll(keepingCapacity: true) }
             return all
         }
         guard !seqs.isEmpty else { return }
+        lastMarked = now
         do { _ = try journal.markPublished(seqs) } catch {
             logger.error("cannot mark \(seqs.count) event(s) published; they will be sent again: \(error)")
         }

@@ -135,6 +135,10 @@ public final class Journal: Sendable {
         if journalSeqs.isEmpty { return 0 }
         return try writer.withLock { writer in
             let connection = writer.connection
+            // A published mark lost to a power cut only means the event is sent again with the same id, so this
+            // commit skips the WAL fsync (synchronous=NORMAL); the next append's FULL commit syncs it anyway.
+            try connection.execute("PRAGMA synchronous = NORMAL")
+            defer { try? connection.execute("PRAGMA synchronous = FULL") }
             return try connection.transaction {
                 var marked = 0
                 for jseq in journalSeqs {
