@@ -1,11 +1,12 @@
 import AccessModel
 import BusPolling
 import DeviceProfiles
+import Foundation
 import ModbusTransport
 
 /// The daemon's configuration file (SPEC section 2), validated.
 public struct GatewayConfiguration: Sendable {
-    public struct Privacy: Sendable {
+    public struct Privacy: Sendable, Equatable {
         public enum PersonIDs: String, Sendable, CaseIterable { case plain, pseudonymise }
         public enum Plates: String, Sendable, CaseIterable { case plain, mask, pseudonymise }
         public var personIDs: PersonIDs = .plain
@@ -14,7 +15,7 @@ public struct GatewayConfiguration: Sendable {
         public var key: [UInt8] = []
     }
 
-    public struct MQTT: Sendable {
+    public struct MQTT: Sendable, Equatable {
         public enum ProtocolVersion: String, Sendable, CaseIterable {
             case v5 = "5"
             case v311 = "3.1.1"
@@ -45,6 +46,8 @@ public struct GatewayConfiguration: Sendable {
         public var statePollMillis: Int64
         public var timeSync: Bool
         public var location: [(String, String)]
+        /// The bytes of the profile file as loaded, so a reload notices an edited profile.
+        public var profileSource = Data()
     }
 
     public var file: String
