@@ -69,16 +69,8 @@ public struct GatewayConfiguration: Sendable {
     /// Topic of the gateway's retained status and Last Will.
     public var statusTopic: String { "\(mqtt.topicPrefix)/\(site)/gateway/\(gatewayID)/status" }
 
-    /// The poller's view of one device.
-    public func deviceConfiguration(_ slot: Int) -> DeviceConfiguration {
-        let device = devices[slot]
-        return DeviceConfiguration(id: device.id, slot: UInt16(slot), unit: device.unit, profile: device.profile,
-                                   pollMillis: device.pollMillis, statePollMillis: device.statePollMillis, timeSync: device.timeSync)
-    }
-
     /// Where a device's events come from, for the CloudEvents `source` and `data`.
-    public func source(ofDevice slot: Int) -> EventSource {
-        let device = devices[slot]
-        return EventSource(site: site, gateway: gatewayID, device: device.id, kind: device.profile.kind, location: device.location)
+    public func source(of device: Device) -> EventSource {
+        EventSource(site: site, gateway: gatewayID, device: device.id, kind: device.profile.kind, location: device.location)
     }
 }

@@ -72,10 +72,3 @@ extension GatewayRuntime.Wiring {
                      pollerBells: slots.map(\.pollerBell))
     }
 }
-
-extension GatewayConfiguration {
-    /// Where `device`'s events come from, for the CloudEvents `source` and `data`.
-    public func source(of device: Device) -> EventSource {
-        EventSource(site: site, gateway: gatewayID, device: device.id, kind: device.profile.kind, location: device.location)
-    }
-}

@@ -48,6 +48,7 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     /// Blocks until everything on `rings` is committed and acknowledged; their producers must be stopped.
+    /// Only a reload waits here, for a few milliseconds, so it polls rather than adding a bell to the hot path.
     public func waitUntilCommitted(_ rings: [EventRing<EventRecord>]) {
         while !rings.allSatisfy(\.isEmpty) {
             doorbell.ring()

@@ -31,7 +31,8 @@ public struct SystemdNotifier: Sendable {
     }
     public func status(_ text: String) { send("STATUS=\(text)") }
 
-    /// Sends one datagram; errors are ignored, as systemd's own sd_notify does.
+    /// Sends one datagram without ever blocking the caller (a full socket queue drops it); errors are ignored,
+    /// as systemd's own sd_notify does.
     public func send(_ message: String) {
         guard let socketPath, !socketPath.isEmpty else { return }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
@@ -50,7 +51,7 @@ public struct SystemdNotifier: Sendable {
         _ = message.withCString { text in
             withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, text, strlen(text), Int32(MSG_NOSIGNAL), $0, length)
+                    sendto(fd, text, strlen(text), Int32(MSG_NOSIGNAL | MSG_DONTWAIT), $0, length)
                 }
             }
         }
