@@ -44,20 +44,20 @@ struct ReloadEndToEndTests {
             }
             return recorded
         }
-        try await waitUntil("door-a to be acknowledging the stream") { doorA.logStatus.ack >= 10 }
+        try await waitUntil("door-a to be acknowledging the stream", timeout: .seconds(30)) { doorA.logStatus.ack >= 10 }
         try harness.configure(buses: buses, devices: [
             doorAYAML, Self.device("door-b", profile: "face-door", bus: "b", unit: 1, poll: "40ms"),
             Self.device("gate-b", profile: "plate-reader", bus: "b", unit: 2, poll: "40ms"),
         ].joined(separator: "\n"))
         let process = try #require(harness.gateway)
         kill(process.process.processIdentifier, SIGHUP)
-        try await waitUntil("the reloaded: line (log: \(harness.log))") { harness.log.contains("reloaded:") }
+        try await waitUntil("the reloaded: line (log: \(harness.log))", timeout: .seconds(30)) { harness.log.contains("reloaded:") }
         doorB.record(code: 33, value: 1)
         gateB.record(code: 1, point: 1, direction: 1, value: 962, extra: 1 << 16 | 5, subject: "云AD12345")
-        try await waitUntil("door-a to be acknowledged past the reload") { doorA.logStatus.ack >= doorA.logStatus.head - 1 && doorA.logStatus.ack > 40 }
+        try await waitUntil("door-a to be acknowledged past the reload", timeout: .seconds(30)) { doorA.logStatus.ack >= doorA.logStatus.head - 1 && doorA.logStatus.ack > 40 }
         keepRecording.store(false, ordering: .relaxed)
         let lastSeq = try await recorder.value  // seqs 2...lastSeq are the stream (seq 1 was the first event)
-        try await waitUntil("every door-a event acknowledged") { doorA.logStatus.ack == lastSeq }
+        try await waitUntil("every door-a event acknowledged", timeout: .seconds(30)) { doorA.logStatus.ack == lastSeq }
         let events = try await subscriber.waitForEvents("the whole door-a stream and bus b's new events") { events in
             let doorASeqs = Set(events.filter { $0.device == "door-a" }.compactMap(\.seq))
             return doorASeqs.count == Int(lastSeq) && events.contains { $0.device == "gate-b" && $0.seq != nil }
@@ -96,7 +96,7 @@ struct ReloadEndToEndTests {
         #expect(problems.count == 2, "expected two problems, check printed: \(check.output)")
         let process = try #require(harness.gateway)
         kill(process.process.processIdentifier, SIGHUP)
-        try await waitUntil("the refusal in the log (log: \(harness.log))") { harness.log.contains("reload refused") }
+        try await waitUntil("the refusal in the log (log: \(harness.log))", timeout: .seconds(30)) { harness.log.contains("reload refused") }
         for problem in problems {
             #expect(harness.log.contains("ERROR \(problem)"), "not logged as check prints it: \(problem)")
         }
@@ -108,7 +108,7 @@ struct ReloadEndToEndTests {
         // A valid file that changes only the mqtt section: nothing restarts, and the operator is told to restart.
         try harness.configure(buses: simulator.busYAML, devices: door, mqttExtra: "  max_inflight: 10")
         kill(process.process.processIdentifier, SIGHUP)
-        try await waitUntil("the reloaded: line (log: \(harness.log))") { harness.log.contains("reloaded:") }
+        try await waitUntil("the reloaded: line (log: \(harness.log))", timeout: .seconds(30)) { harness.log.contains("reloaded:") }
         #expect(harness.log.contains("WARNING changes to mqtt take effect only after a restart (systemctl restart accessgw)"))
         #expect(harness.log.contains("reloaded: restarted buses none; added devices none; removed devices none; unchanged 1"))
         #expect(harness.stop() == 0)
