@@ -57,6 +57,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The benchmarks behind `accessgw bench` (SPEC section 8): end to end, RS-485 efficiency, scale.
         // Imports CMosquitto directly: its subscriber and raw-publish baseline are the reference the gateway's

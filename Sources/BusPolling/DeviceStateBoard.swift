@@ -16,6 +16,13 @@ public final class DeviceStateBoard: Sendable {
         entries = Mutex([Entry](repeating: Entry(), count: deviceCount))
     }
 
+    /// Makes room for devices added by a reload; slots are never taken away.
+    public func grow(toDeviceCount count: Int) {
+        entries.withLock { all in
+            if all.count < count { all += [Entry](repeating: Entry(), count: count - all.count) }
+        }
+    }
+
     /// Records a freshly read state block; returns whether anything changed.
     @discardableResult
     public func update(slot: UInt16, fields: [(String, JSONValue)]) -> Bool {

@@ -8,8 +8,13 @@ public struct EventNormaliser: Sendable {
     let privacy: PrivacyFilter
 
     public init(configuration: GatewayConfiguration) {
-        devices = configuration.devices.map { ($0.id, RecordDecoder(profile: $0.profile)) }
-        privacy = PrivacyFilter(configuration.privacy)
+        self.init(devices: configuration.devices, privacy: configuration.privacy)
+    }
+
+    /// A normaliser for `devices` indexed by device slot.
+    public init(devices: [GatewayConfiguration.Device], privacy: GatewayConfiguration.Privacy) {
+        self.devices = devices.map { ($0.id, RecordDecoder(profile: $0.profile)) }
+        self.privacy = PrivacyFilter(privacy)
     }
 
     /// The event for one ring entry, and whatever was wrong with its record.

@@ -17,7 +17,8 @@ public final class EventPublisher: @unchecked Sendable {
     let journal: Journal
     let mqtt: MQTTPublisher
     let board: DeviceStateBoard
-    let stateTopics: [String]
+    /// Retained state topic per device slot; a reload replaces it.
+    let stateTopics: Mutex<[String]>
     let wakeBell: RingDoorbell
     let logger: Logger
     let acknowledged = Mutex<[Int64]>([])
@@ -40,10 +41,20 @@ public final class EventPublisher: @unchecked Sendable {
         self.journal = journal
         self.mqtt = mqtt
         self.board = board
-        stateTopics = configuration.devices.map { "\(configuration.mqtt.topicPrefix)/\(configuration.site)/\($0.id)/state" }
+        stateTopics = Mutex(configuration.devices.map { Self.stateTopic(of: $0.id, in: configuration) })
         self.wakeBell = wakeBell
         self.logger = logger
         batchThreshold = max(1, configuration.mqtt.maxInflight / 4)
+    }
+
+    static func stateTopic(of device: String, in configuration: GatewayConfiguration) -> String {
+        "\(configuration.mqtt.topicPrefix)/\(configuration.site)/\(device)/state"
+    }
+
+    /// Sets the state topics by device slot after a reload (before the board grows to the new slots).
+    public func replaceStateTopics(devices: [String], configuration: GatewayConfiguration) {
+        let topics = devices.map { Self.stateTopic(of: $0, in: configuration) }
+        stateTopics.withLock { $0 = topics }
     }
 
     /// Starts the publishing thread and the task that collects PUBACKs.
@@ -113,8 +124,9 @@ public final class EventPublisher: @unchecked Sendable {
     }
 
     func publishStates() {
-        for (slot, state) in board.changes(since: &seenStates) {
-            if !mqtt.publishState(topic: stateTopics[Int(slot)], payload: state.serialized) {
+        let topics = stateTopics.withLock { $0 }
+        for (slot, state) in board.changes(since: &seenStates) where Int(slot) < topics.count {
+            if !mqtt.publishState(topic: topics[Int(slot)], payload: state.serialized) {
                 seenStates[Int(slot)] = 0  // try again on the next round
             }
         }

@@ -1,6 +1,7 @@
 import AccessModel
 import BusPolling
 import DeviceProfiles
+import Foundation
 import ModbusTransport
 
 extension GatewayConfiguration {
@@ -55,7 +56,8 @@ extension GatewayConfiguration {
         if poll < 10 { log.report(at: device["poll"]!, "poll below 10ms would saturate the bus") }
         return (Device(id: id, profile: profile, bus: bus, unit: UInt8(unit), pollMillis: max(poll, 10),
                        statePollMillis: max(device["state_poll"]?.milliseconds(log) ?? 1000, 10),
-                       timeSync: device["time_sync"]?.bool(log) ?? false, location: location), value)
+                       timeSync: device["time_sync"]?.bool(log) ?? false, location: location,
+                       profileSource: FileManager.default.contents(atPath: profile.file) ?? Data()), value)
     }
 
     static func parsePrivacy(_ value: YAMLValue, log: ProblemLog) -> Privacy {

@@ -1,11 +1,12 @@
 import AccessModel
 import BusPolling
 import DeviceProfiles
+import Foundation
 import ModbusTransport
 
 /// The daemon's configuration file (SPEC section 2), validated.
 public struct GatewayConfiguration: Sendable {
-    public struct Privacy: Sendable {
+    public struct Privacy: Sendable, Equatable {
         public enum PersonIDs: String, Sendable, CaseIterable { case plain, pseudonymise }
         public enum Plates: String, Sendable, CaseIterable { case plain, mask, pseudonymise }
         public var personIDs: PersonIDs = .plain
@@ -14,7 +15,7 @@ public struct GatewayConfiguration: Sendable {
         public var key: [UInt8] = []
     }
 
-    public struct MQTT: Sendable {
+    public struct MQTT: Sendable, Equatable {
         public enum ProtocolVersion: String, Sendable, CaseIterable {
             case v5 = "5"
             case v311 = "3.1.1"
@@ -45,6 +46,8 @@ public struct GatewayConfiguration: Sendable {
         public var statePollMillis: Int64
         public var timeSync: Bool
         public var location: [(String, String)]
+        /// The bytes of the profile file as loaded, so a reload notices an edited profile.
+        public var profileSource = Data()
     }
 
     public var file: String
@@ -66,16 +69,8 @@ public struct GatewayConfiguration: Sendable {
     /// Topic of the gateway's retained status and Last Will.
     public var statusTopic: String { "\(mqtt.topicPrefix)/\(site)/gateway/\(gatewayID)/status" }
 
-    /// The poller's view of one device.
-    public func deviceConfiguration(_ slot: Int) -> DeviceConfiguration {
-        let device = devices[slot]
-        return DeviceConfiguration(id: device.id, slot: UInt16(slot), unit: device.unit, profile: device.profile,
-                                   pollMillis: device.pollMillis, statePollMillis: device.statePollMillis, timeSync: device.timeSync)
-    }
-
     /// Where a device's events come from, for the CloudEvents `source` and `data`.
-    public func source(ofDevice slot: Int) -> EventSource {
-        let device = devices[slot]
-        return EventSource(site: site, gateway: gatewayID, device: device.id, kind: device.profile.kind, location: device.location)
+    public func source(of device: Device) -> EventSource {
+        EventSource(site: site, gateway: gatewayID, device: device.id, kind: device.profile.kind, location: device.location)
     }
 }

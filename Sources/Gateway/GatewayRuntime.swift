@@ -5,49 +5,64 @@ import Foundation
 import Journal
 import Logging
 import MQTTPublisher
+import Synchronization
 
 /// Every running part of one gateway, wired in data-flow order: pollers → rings → journal writer → journal →
 /// publisher → broker, plus housekeeping. Starts them, and stops them so that nothing read is lost.
 public final class GatewayRuntime: Sendable {
-    public let configuration: GatewayConfiguration
     public let journal: Journal
-    public let pollers: [BusPoller]
     public let writer: JournalWriter
     public let mqtt: MQTTPublisher
     public let publisher: EventPublisher
     public let housekeeper: Housekeeper
     public let board: DeviceStateBoard
-    public let links: [DeviceLink]
+    let doorbell: RingDoorbell
+    let wiring: Mutex<Wiring>
     let logger: Logger
 
     /// Ring capacity per bus: a burst of several thousand events fits while the journal commits.
     static let ringCapacity = 4096
 
+    /// What runs now: the applied configuration, one poller per bus, and the device slots.
+    struct Wiring: Sendable {
+        var configuration: GatewayConfiguration
+        /// In `configuration.buses` order.
+        var pollers: [BusPoller]
+        var rings: [EventRing<EventRecord>]
+        /// Per device slot, including the slots of removed devices (their entries are still decodable).
+        var slots: [Slot]
+
+        struct Slot: Sendable {
+            var device: GatewayConfiguration.Device
+            var link: DeviceLink
+            var pollerBell: RingDoorbell
+        }
+
+        func slot(of id: String) -> Int? { slots.firstIndex { $0.device.id == id } }
+    }
+
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
-        self.configuration = configuration
         self.logger = logger
         let journal = try Journal(path: configuration.journalPath)
         self.journal = journal
-        let links = configuration.devices.map { DeviceLink(id: $0.id, bus: $0.bus) }
-        self.links = links
         let board = DeviceStateBoard(deviceCount: configuration.devices.count)
         self.board = board
         let doorbell = RingDoorbell()
+        self.doorbell = doorbell
+        let links = configuration.devices.map { DeviceLink(id: $0.id, bus: $0.bus) }
+        var slots = zip(configuration.devices, links).map { Wiring.Slot(device: $0, link: $1, pollerBell: RingDoorbell()) }
         var pollers: [BusPoller] = []
         var rings: [EventRing<EventRecord>] = []
-        var pollerOfDevice = [Int](repeating: 0, count: configuration.devices.count)
         for bus in configuration.buses {
-            let slots = configuration.devices.indices.filter { configuration.devices[$0].bus == bus.id }
-            let ring = EventRing<EventRecord>(minimumCapacity: Self.ringCapacity)
-            for slot in slots { pollerOfDevice[slot] = pollers.count }
-            pollers.append(try BusPoller(bus: bus, devices: slots.map { configuration.deviceConfiguration($0) },
-                                         links: slots.map { links[$0] }, ring: ring, journalBell: doorbell,
-                                         board: board, logger: logger))
+            let onBus = configuration.devices.indices.filter { configuration.devices[$0].bus == bus.id }
+            let (poller, ring) = try Self.makePoller(bus, onBus: onBus, slots: &slots, board: board, doorbell: doorbell, logger: logger)
+            pollers.append(poller)
             rings.append(ring)
         }
-        self.pollers = pollers
-        let writer = JournalWriter(journal: journal, rings: rings, doorbell: doorbell, links: links,
-                               pollerBells: pollerOfDevice.map { pollers[$0].wakeBell }, configuration: configuration, logger: logger)
+        let wiring = Wiring(configuration: configuration, pollers: pollers, rings: rings, slots: slots)
+        self.wiring = Mutex(wiring)
+        let writer = JournalWriter(journal: journal, tables: wiring.writerTables, doorbell: doorbell, configuration: configuration,
+                                   logger: logger)
         self.writer = writer
         let mqtt = try MQTTPublisher(settings: configuration.mqttSettings, status: .gateway(
             prefix: configuration.mqtt.topicPrefix, site: configuration.site, gateway: configuration.gatewayID), logger: logger)
@@ -57,8 +72,32 @@ public final class GatewayRuntime: Sendable {
         housekeeper = Housekeeper(journal: journal, configuration: configuration, links: links, mqtt: mqtt, logger: logger)
     }
 
+    /// A poller and its ring for the devices in slots `onBus`; those slots get its wake bell.
+    static func makePoller(_ bus: BusConfiguration, onBus: [Int], slots: inout [Wiring.Slot], board: DeviceStateBoard,
+                           doorbell: RingDoorbell, logger: Logger) throws -> (BusPoller, EventRing<EventRecord>) {
+        let ring = EventRing<EventRecord>(minimumCapacity: ringCapacity)
+        let devices = onBus.map { slot in
+            let device = slots[slot].device
+            return DeviceConfiguration(id: device.id, slot: UInt16(slot), unit: device.unit, profile: device.profile,
+                                       pollMillis: device.pollMillis, statePollMillis: device.statePollMillis, timeSync: device.timeSync)
+        }
+        let poller = try BusPoller(bus: bus, devices: devices, links: onBus.map { slots[$0].link }, ring: ring,
+                                   journalBell: doorbell, board: board, logger: logger)
+        for slot in onBus { slots[slot].pollerBell = poller.wakeBell }
+        return (poller, ring)
+    }
+
+    /// The configuration running now (after reloads, with the sections a reload cannot change as started).
+    public var configuration: GatewayConfiguration { wiring.withLock { $0.configuration } }
+    public var pollers: [BusPoller] { wiring.withLock { $0.pollers } }
+    /// The links of the configured devices, in configuration order.
+    public var links: [DeviceLink] {
+        wiring.withLock { wiring in wiring.configuration.devices.compactMap { device in wiring.slot(of: device.id).map { wiring.slots[$0].link } } }
+    }
+
     /// Journals `gateway.started`, then starts writer, pollers, publisher and housekeeping. Does not wait for the broker.
     public func start() throws {
+        let configuration = configuration
         let started = NormalisedEvent(device: configuration.gatewayID, origin: .gateway, type: "gateway.started", alarm: false,
                                       time: .now, recordedTime: .now, fields: [
                                           ("version", .string(GatewayVersion.current)),
@@ -95,11 +134,10 @@ public final class GatewayRuntime: Sendable {
 }
 
 /// Runs blocking teardown off the cooperative pool.
-func offloaded(_ body: @escaping @Sendable () -> Void) async {
+func offloaded<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
         Thread {
-            body()
-            continuation.resume()
+            continuation.resume(returning: body())
         }.start()
     }
 }

@@ -6,6 +6,7 @@ import Journal
 import Logging
 import Metrics
 import MQTTPublisher
+import Synchronization
 
 /// Once a second writes the daemon's live status into the journal database (for `accessgw status`) and
 /// updates the journal gauges; every ten minutes enforces retention.
@@ -13,7 +14,8 @@ public final class Housekeeper: @unchecked Sendable {
     // @unchecked: `lastRetention` is touched only by the housekeeping thread; the rest is Sendable.
     let journal: Journal
     let configuration: GatewayConfiguration
-    let links: [DeviceLink]
+    /// The running devices with their links, in configuration order; a reload replaces them.
+    let devices: Mutex<[(device: GatewayConfiguration.Device, link: DeviceLink)]>
     let mqtt: MQTTPublisher
     let logger: Logger
     let stopRequested = ManagedAtomic(false)
@@ -31,9 +33,13 @@ public final class Housekeeper: @unchecked Sendable {
     public init(journal: Journal, configuration: GatewayConfiguration, links: [DeviceLink], mqtt: MQTTPublisher, logger: Logger) {
         self.journal = journal
         self.configuration = configuration
-        self.links = links
+        devices = Mutex(Array(zip(configuration.devices, links)))
         self.mqtt = mqtt
         self.logger = logger
+    }
+
+    public func replaceDevices(_ running: [(device: GatewayConfiguration.Device, link: DeviceLink)]) {
+        devices.withLock { $0 = running }
     }
 
     public func start() {
@@ -76,7 +82,7 @@ public final class Housekeeper: @unchecked Sendable {
 
     func snapshot(pending: Int, oldest: StoredEvent?, bytes: Int64) -> JSONValue {
         func time(_ millis: Int64) -> JSONValue { millis == 0 ? .null : .string(Timestamp(millisecondsSinceEpoch: millis).rfc3339) }
-        let devices: [JSONValue] = zip(configuration.devices, links).map { device, link in
+        let devices: [JSONValue] = self.devices.withLock { $0 }.map { device, link in
             .object([
                 ("id", .string(device.id)), ("kind", .string(device.profile.kind)), ("bus", .string(device.bus)),
                 ("unit", .int(Int64(device.unit))), ("status", .string("\(link.status)")),

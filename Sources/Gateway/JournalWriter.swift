@@ -6,22 +6,21 @@ import Foundation
 import Journal
 import Logging
 import Metrics
+import Synchronization
 
 /// The single consumer of every bus poller's ring: normalises the entries, commits them to the journal in
 /// group commits, then tells each device's poller how far it may acknowledge.
 public final class JournalWriter: @unchecked Sendable {
     // @unchecked: `metricsByType` and the batch buffers are touched only by the writer thread; the rest is
-    // immutable after init or Sendable (rings, bells, links, the journal).
+    // immutable after init or Sendable (the tables' mutex, bells, the journal).
     let journal: Journal
-    let rings: [EventRing<EventRecord>]
+    /// Rings and per-slot tables, read once per batch; a reload replaces them between batches.
+    let tables: Mutex<WriterTables>
     /// Rung by pollers after pushing; the writer sleeps on it.
     let doorbell: RingDoorbell
-    /// Per device slot: its link (commit marks) and its bus poller's wake bell.
-    let links: [DeviceLink]
-    let pollerBells: [RingDoorbell]
-    let sources: [EventSource]
     let topicPrefix: String
-    let normaliser: EventNormaliser
+    /// Loop iterations begun, so a reload can wait until a batch it saw on a ring is committed.
+    let iterations = ManagedAtomic<Int>(0)
     /// Rung after each commit, so the publisher looks for new events.
     public let committedBell = RingDoorbell()
     let logger: Logger
@@ -34,17 +33,33 @@ public final class JournalWriter: @unchecked Sendable {
 
     static let maximumBatch = 1024
 
-    public init(journal: Journal, rings: [EventRing<EventRecord>], doorbell: RingDoorbell, links: [DeviceLink],
-                pollerBells: [RingDoorbell], configuration: GatewayConfiguration, logger: Logger) {
+    public init(journal: Journal, tables: WriterTables, doorbell: RingDoorbell, configuration: GatewayConfiguration, logger: Logger) {
         self.journal = journal
-        self.rings = rings
+        self.tables = Mutex(tables)
         self.doorbell = doorbell
-        self.links = links
-        self.pollerBells = pollerBells
-        sources = configuration.devices.indices.map { configuration.source(ofDevice: $0) }
         topicPrefix = configuration.mqtt.topicPrefix
-        normaliser = EventNormaliser(configuration: configuration)
         self.logger = logger
+    }
+
+    /// Takes effect from the next batch on.
+    public func replaceTables(_ new: WriterTables) {
+        tables.withLock { $0 = new }
+        doorbell.ring()
+    }
+
+    /// Blocks until everything on `rings` is committed and acknowledged; their producers must be stopped.
+    /// Only a reload waits here, for a few milliseconds, so it polls rather than adding a bell to the hot path.
+    public func waitUntilCommitted(_ rings: [EventRing<EventRecord>]) {
+        while !rings.allSatisfy(\.isEmpty) {
+            doorbell.ring()
+            usleep(2000)
+        }
+        // The batch that took the last entries ends before the next iteration begins.
+        let seen = iterations.load(ordering: .acquiring)
+        while iterations.load(ordering: .acquiring) <= seen {
+            doorbell.ring()
+            usleep(2000)
+        }
     }
 
     public func start() {
@@ -71,31 +86,33 @@ public final class JournalWriter: @unchecked Sendable {
         var records: [EventRecord] = []
         records.reserveCapacity(Self.maximumBatch)
         while true {
+            iterations.wrappingIncrement(ordering: .releasing)
             progress.store(monotonicMillis(), ordering: .relaxed)
             let stopping = stopRequested.load(ordering: .acquiring)
+            let tables = self.tables.withLock { $0 }
             records.removeAll(keepingCapacity: true)
-            for ring in rings where records.count < Self.maximumBatch {
+            for ring in tables.rings where records.count < Self.maximumBatch {
                 _ = ring.drain(max: Self.maximumBatch - records.count) { records.append($0) }
             }
             if records.isEmpty {
                 if stopping { return }
                 _ = doorbell.wait(timeout: .milliseconds(500)) {
-                    stopRequested.load(ordering: .relaxed) || rings.contains { !$0.isEmpty }
+                    stopRequested.load(ordering: .relaxed) || tables.rings.contains { !$0.isEmpty }
                 }
                 continue
             }
-            commit(records)
+            commit(records, tables)
         }
     }
 
     /// Normalises and commits one batch, retrying until the journal takes it: the devices keep their
     /// unacknowledged events meanwhile, so nothing is lost while the disk misbehaves.
-    func commit(_ records: [EventRecord]) {
+    func commit(_ records: [EventRecord], _ tables: WriterTables) {
         var entries: [JournalEntry] = []
         entries.reserveCapacity(records.count)
         for record in records {
-            let (event, problems) = normaliser.normalise(record)
-            let source = sources[Int(record.device)]
+            let (event, problems) = tables.normaliser.normalise(record)
+            let source = tables.sources[Int(record.device)]
             for problem in problems {
                 badRecords.increment()
                 logger.warning("bad record: \(problem)", metadata: ["device": "\(source.device)"])
@@ -126,7 +143,7 @@ public final class JournalWriter: @unchecked Sendable {
                 _exit(86)
             }
         }
-        acknowledge(records, entries)
+        acknowledge(records, entries, tables)
     }
 
     /// `ACCESSGW_CRASH_AFTER_COMMITS=N` makes the writer exit right after its Nth commit of device records, before they are
@@ -142,7 +159,7 @@ public final class JournalWriter: @unchecked Sendable {
         .flatMap(Int.init).map(CrashPoint.init)
 
     /// Posts each device's highest committed (boot, seq) and wakes the pollers and the publisher.
-    func acknowledge(_ records: [EventRecord], _ entries: [JournalEntry]) {
+    func acknowledge(_ records: [EventRecord], _ entries: [JournalEntry], _ tables: WriterTables) {
         var marks: [UInt16: (UInt16, UInt32)] = [:]
         for (record, entry) in zip(records, entries) {
             count(entry)
@@ -150,8 +167,8 @@ public final class JournalWriter: @unchecked Sendable {
             marks[record.device] = (record.boot, record.seq)
         }
         for (slot, mark) in marks {
-            links[Int(slot)].committed(boot: mark.0, seq: mark.1)
-            pollerBells[Int(slot)].ring()
+            tables.links[Int(slot)].committed(boot: mark.0, seq: mark.1)
+            tables.pollerBells[Int(slot)].ring()
         }
         committedBell.ring()
     }

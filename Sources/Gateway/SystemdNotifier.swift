@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// The systemd notify protocol: one datagram to `$NOTIFY_SOCKET` per message (`READY=1`, `WATCHDOG=1`,
-/// `STOPPING=1`, `STATUS=…`). Does nothing when not started by systemd.
+/// `RELOADING=1`, `STOPPING=1`, `STATUS=…`). Does nothing when not started by systemd.
 public struct SystemdNotifier: Sendable {
     public let socketPath: String?
     /// Half of `$WATCHDOG_USEC`, the interval at which to send `WATCHDOG=1`; nil when no watchdog is set.
@@ -23,10 +23,16 @@ public struct SystemdNotifier: Sendable {
     public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
     public func watchdog() { send("WATCHDOG=1") }
     public func stopping() { send("STOPPING=1") }
-    public func reloading() { send("RELOADING=1") }
+    /// `RELOADING=1` with the `MONOTONIC_USEC` systemd expects next to it; `ready(status:)` ends the reload.
+    public func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        send("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)")
+    }
     public func status(_ text: String) { send("STATUS=\(text)") }
 
-    /// Sends one datagram; errors are ignored, as systemd's own sd_notify does.
+    /// Sends one datagram without ever blocking the caller (a full socket queue drops it); errors are ignored,
+    /// as systemd's own sd_notify does.
     public func send(_ message: String) {
         guard let socketPath, !socketPath.isEmpty else { return }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
@@ -45,7 +51,7 @@ public struct SystemdNotifier: Sendable {
         _ = message.withCString { text in
             withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, text, strlen(text), Int32(MSG_NOSIGNAL), $0, length)
+                    sendto(fd, text, strlen(text), Int32(MSG_NOSIGNAL | MSG_DONTWAIT), $0, length)
                 }
             }
         }
