@@ -87,7 +87,7 @@ let package = Package(
             "MQTTPublisher", "AccessModel", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "BusPollingTests", dependencies: ["BusPolling", "Simulators", "DeviceProfiles", "TestSupport"]),
-        .testTarget(name: "ModbusTransportTests", dependencies: ["ModbusTransport", "Simulators", "TestSupport"]),
+        .testTarget(name: "ModbusTransportTests", dependencies: ["AccessModel", "ModbusTransport", "Simulators", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Simulators", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -29,7 +29,7 @@ public final class BusPoller: @unchecked Sendable {
     let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: 125)
     let stopRequested = ManagedAtomic(false)
     let progress = ManagedAtomic<Int64>(0)
-    let finished = DispatchSemaphore(value: 0)
+    var thread: JoinableThread?
     /// Monotonic microseconds when the last transaction ended.
     var lastTransactionEnd: Int64 = 0
     /// Silence between a response and the next request: the configured turnaround, and on RTU never less
@@ -59,19 +59,17 @@ public final class BusPoller: @unchecked Sendable {
     /// Starts the poller thread.
     public func start() {
         progress.store(monotonicMillis(), ordering: .relaxed)
-        let thread = Thread { [self] in
+        thread = JoinableThread { [self] in
             run()
-            finished.signal()
         }
-        thread.name = "bus-\(bus.id)"
-        thread.start()
     }
 
     /// Asks the thread to stop after its current transaction and waits for it.
     public func stop() {
         stopRequested.store(true, ordering: .releasing)
         wakeBell.ring()
-        finished.wait()
+        thread?.join()
+        thread = nil
         connection.disconnect()
     }
 

@@ -23,7 +23,7 @@ public final class EventPublisher: @unchecked Sendable {
     let logger: Logger
     let acknowledged = Mutex<[Int64]>([])
     let stopRequested = ManagedAtomic(false)
-    let finished = DispatchSemaphore(value: 0)
+    var thread: JoinableThread?
     /// The highest journal seq handed to the MQTT client in this run.
     var cursor: Int64 = 0
     /// Monotonic milliseconds of the last `markPublished` commit: PUBACKs are recorded in batches.
@@ -66,19 +66,17 @@ public final class EventPublisher: @unchecked Sendable {
                 wakeBell.ring()
             }
         }
-        let thread = Thread { [self] in
+        thread = JoinableThread { [self] in
             run()
-            finished.signal()
         }
-        thread.name = "publisher"
-        thread.start()
     }
 
     /// Stops handing out events and records the PUBACKs that arrived; the MQTT client is stopped by the caller.
     public func stop() {
         stopRequested.store(true, ordering: .releasing)
         wakeBell.ring()
-        finished.wait()
+        thread?.join()
+        thread = nil
         recordAcknowledgements(force: true)
     }
 

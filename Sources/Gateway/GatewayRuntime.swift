@@ -115,12 +115,12 @@ public final class GatewayRuntime: Sendable {
 
     /// Stops polling, commits what the rings hold, waits for in-flight PUBACKs up to `timeout`, disconnects.
     public func stop(timeout: Duration = .seconds(5)) async {
-        await offloaded { [pollers, writer] in
+        await onDedicatedThread { [pollers, writer] in
             for poller in pollers { poller.stop() }
             writer.stop()
         }
         await mqtt.stop(timeout: timeout)
-        await offloaded { [publisher, housekeeper] in
+        await onDedicatedThread { [publisher, housekeeper] in
             publisher.stop()
             housekeeper.stop()
         }
@@ -130,15 +130,6 @@ public final class GatewayRuntime: Sendable {
     public func madeProgress(within millis: Int64) -> Bool {
         let now = monotonicMillis()
         return pollers.allSatisfy { now - $0.lastProgressMillis <= millis } && now - writer.lastProgressMillis <= millis
-    }
-}
-
-/// Runs blocking teardown off the cooperative pool.
-func offloaded<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread {
-            continuation.resume(returning: body())
-        }.start()
     }
 }
 

@@ -1,3 +1,4 @@
+import AccessModel
 import DeviceProfiles
 import Logging
 import ServiceLifecycle
@@ -65,7 +66,7 @@ public struct GatewayService: Service {
             logger.error("reload refused: \(path) has \(error.problems.count) problem(s); the running configuration stays")
             return
         }
-        let result = await offloaded { [runtime] in Result { try runtime.reload(to: loaded) } }
+        let result = await onDedicatedThread { [runtime] in Result { try runtime.reload(to: loaded) } }
         switch result {
         case let .success(plan):
             if !plan.sectionsNeedingRestart.isEmpty {

@@ -19,7 +19,7 @@ public final class Housekeeper: @unchecked Sendable {
     let mqtt: MQTTPublisher
     let logger: Logger
     let stopRequested = ManagedAtomic(false)
-    let finished = DispatchSemaphore(value: 0)
+    var thread: JoinableThread?
     var lastRetention: Int64 = 0
     let pendingGauge = Gauge(label: "accessgw_journal_pending_events")
     let oldestPendingGauge = Gauge(label: "accessgw_journal_oldest_pending_age_seconds")
@@ -43,21 +43,19 @@ public final class Housekeeper: @unchecked Sendable {
     }
 
     public func start() {
-        let thread = Thread { [self] in
+        thread = JoinableThread { [self] in
             while !stopRequested.load(ordering: .acquiring) {
                 tick()
                 for _ in 0..<10 where !stopRequested.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.1) }
             }
             tick()
-            finished.signal()
         }
-        thread.name = "housekeeper"
-        thread.start()
     }
 
     public func stop() {
         stopRequested.store(true, ordering: .releasing)
-        finished.wait()
+        thread?.join()
+        thread = nil
     }
 
     func tick() {

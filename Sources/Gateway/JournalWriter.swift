@@ -25,7 +25,7 @@ public final class JournalWriter: @unchecked Sendable {
     public let committedBell = RingDoorbell()
     let logger: Logger
     let stopRequested = ManagedAtomic(false)
-    let finished = DispatchSemaphore(value: 0)
+    var thread: JoinableThread?
     let progress = ManagedAtomic<Int64>(0)
     var metricsByType: [String: Counter] = [:]
     let badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "decode"), ("bus", "all")])
@@ -64,19 +64,17 @@ public final class JournalWriter: @unchecked Sendable {
 
     public func start() {
         progress.store(monotonicMillis(), ordering: .relaxed)
-        let thread = Thread { [self] in
+        thread = JoinableThread { [self] in
             run()
-            finished.signal()
         }
-        thread.name = "journal-writer"
-        thread.start()
     }
 
     /// Stops after committing everything already on the rings (pollers must be stopped first).
     public func stop() {
         stopRequested.store(true, ordering: .releasing)
         doorbell.ring()
-        finished.wait()
+        thread?.join()
+        thread = nil
     }
 
     /// Monotonic milliseconds of the loop's last iteration, for the watchdog.

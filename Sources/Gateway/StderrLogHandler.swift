@@ -15,6 +15,15 @@ public struct StderrLogHandler: LogHandler {
         self.underSystemd = underSystemd
     }
 
+    /// Makes every logger of the process write through this handler at `level` (once, from `main`).
+    public static func bootstrap(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler = StderrLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import AccessModel
 import Glibc
 #elseif canImport(Darwin)
 import Darwin

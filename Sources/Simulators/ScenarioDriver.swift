@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 
 /// Drives the event scenarios of many devices from one thread, waking when the next event is due.

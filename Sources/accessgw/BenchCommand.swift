@@ -34,12 +34,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Gateway log level.") var logLevel: Logger.Level = .error
 
     func run() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StderrLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        StderrLogHandler.bootstrap(level: logLevel)
         let logger = Logger(label: "accessgw.bench")
         do {
             if scale {

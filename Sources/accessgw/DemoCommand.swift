@@ -16,11 +16,7 @@ struct DemoCommand: AsyncParsableCommand {
     var directory = NSTemporaryDirectory() + "accessgw-demo"
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StderrLogHandler(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        StderrLogHandler.bootstrap(level: .warning)
         let logger = Logger(label: "accessgw.demo")
         let site: DemoSite
         do { site = try DemoSite(directory: directory, logger: logger) } catch { throw CommandFailure("\(error)") }

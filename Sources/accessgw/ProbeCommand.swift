@@ -28,7 +28,7 @@ struct ProbeCommand: AsyncParsableCommand {
         let probe = DeviceProbe(profile: resolved.profile, device: resolved.device)
         let (bus, unit, endpoint) = (resolved.bus, resolved.unit, resolved.endpoint)
         do {
-            let report = try await onDedicatedThread(name: "probe") {
+            let report = try await onDedicatedThread {
                 let connection = try ModbusConnection(bus: bus, endpoint: endpoint, responseTimeoutMillis: Int(timeoutMillis))
                 return try probe.read(connection, unit: unit)
             }

@@ -16,12 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let loaded: GatewayConfiguration
         do { loaded = try GatewayConfiguration.load(path: config) } catch { throw ConfigFailure(error.description) }
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StderrLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        StderrLogHandler.bootstrap(level: logLevel)
         let logger = Logger(label: "accessgw")
         let metrics = MetricsEndpoint.bootstrap()
         let runtime: GatewayRuntime

@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 import ModbusTransport
 import Simulators
@@ -6,7 +7,7 @@ import TestSupport
 
 /// Runs blocking libmodbus calls on a thread of their own, as the bus pollers do.
 func onBus<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await onDedicatedThread(name: "transport-test", body)
+    try await onDedicatedThread(body)
 }
 
 /// Runs `body` on a bus thread and returns how long it took and what it threw (nil when it returned).

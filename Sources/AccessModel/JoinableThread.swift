@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// A POSIX thread running one blocking loop, so blocking socket and serial calls stay off Swift's thread pool.
-final class JoinableThread: Sendable {
+/// A POSIX thread running one blocking loop (a bus poller, the journal writer, a simulator's socket), so
+/// blocking calls stay off Swift's cooperative thread pool; `join()` waits for the loop to return.
+public final class JoinableThread: Sendable {
     // Sendable: `thread` is written once in init before the instance is shared.
     nonisolated(unsafe) private var thread = pthread_t()
 
@@ -15,7 +16,7 @@ final class JoinableThread: Sendable {
     }
 
     /// Starts `body` on a new thread.
-    init(_ body: @escaping @Sendable () -> Void) {
+    public init(_ body: @escaping @Sendable () -> Void) {
         let context = Unmanaged.passRetained(Body(body)).toOpaque()
         let rc = pthread_create(&thread, nil, { raw in
             let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
@@ -26,12 +27,12 @@ final class JoinableThread: Sendable {
     }
 
     /// Lets the thread free itself when its body returns; it must not be joined afterwards.
-    func detach() {
+    public func detach() {
         pthread_detach(thread)
     }
 
     /// Waits for the thread's body to return.
-    func join() {
+    public func join() {
         pthread_join(thread, nil)
     }
 }
