@@ -43,6 +43,18 @@ struct SystemdIntegrationTests {
         #expect(listener.messages.contains("STOPPING=1"))
     }
 
+    @Test func underJournaldLogLinesCarrySyslogPriorities() async throws {
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        try harness.configure(buses: simulator.busYAML, devices: "  - { id: door-1, profile: face-door, bus: lan, unit: 1 }")
+        try await harness.start(environment: ["JOURNAL_STREAM": "8:12345"])
+        try await waitUntil("the device online line") { harness.log.contains("device online") }
+        let lines = harness.log.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("<6>") && $0.contains("running:") })
+        #expect(lines.allSatisfy { $0.first == "<" }, "every line starts with its priority: \(harness.log)")
+        #expect(harness.stop() == 0)
+    }
+
     @Test func metricsAndHealthAreServedOverHTTP() async throws {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
