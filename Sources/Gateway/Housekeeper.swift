@@ -11,7 +11,7 @@ import Synchronization
 /// Once a second writes the daemon's live status into the journal database (for `accessgw status`) and
 /// updates the journal gauges; every ten minutes enforces retention.
 public final class Housekeeper: @unchecked Sendable {
-    // @unchecked: `lastRetention` is touched only by the housekeeping thread; the rest is Sendable.
+    // @unchecked: `lastRetention` and `lastCounters` are touched only by the housekeeping thread; the rest is Sendable.
     let journal: Journal
     let configuration: GatewayConfiguration
     /// The running devices with their links, in configuration order; a reload replaces them.
@@ -25,6 +25,10 @@ public final class Housekeeper: @unchecked Sendable {
     let oldestPendingGauge = Gauge(label: "accessgw_journal_oldest_pending_age_seconds")
     let journalBytesGauge = Gauge(label: "accessgw_journal_bytes")
     let connectedGauge = Gauge(label: "accessgw_mqtt_connected")
+    let connectionFailures = Counter(label: "accessgw_mqtt_connection_failures_total")
+    let rejectedPublications = Counter(label: "accessgw_mqtt_rejected_total")
+    /// The publisher's counters at the last tick, to export their growth as Prometheus counters.
+    var lastCounters = MQTTPublisherCounters()
     let droppedUnpublished = Counter(label: "accessgw_journal_unpublished_dropped_total")
 
     public static let statusKey = "status"
@@ -72,6 +76,10 @@ public final class Housekeeper: @unchecked Sendable {
             oldestPendingGauge.record(oldest.map { Double(Timestamp.now.millisecondsSinceEpoch - $0.recordedTime.millisecondsSinceEpoch) / 1000 } ?? 0)
             journalBytesGauge.record(bytes)
             connectedGauge.record(mqtt.isConnected ? 1 : 0)
+            let counters = mqtt.counters
+            connectionFailures.increment(by: max(0, counters.connectionFailures - lastCounters.connectionFailures))
+            rejectedPublications.increment(by: max(0, counters.rejected - lastCounters.rejected))
+            lastCounters = counters
             try journal.setState(key: Self.statusKey, value: snapshot(pending: pending, oldest: oldest, bytes: bytes).serialized)
         } catch {
             logger.error("cannot record status in the journal: \(error)")
