@@ -40,7 +40,6 @@ let package = Package(
         // Device simulators serving the register maps over Modbus TCP and RTU.
         .target(name: "Simulators", dependencies: [
             "AccessModel", "DeviceProfiles", .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ]),
         // Bus pollers: the scheduler, the event FIFO reader and device online/offline state machines.
         .target(name: "BusPolling", dependencies: [
@@ -80,7 +79,8 @@ let package = Package(
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "TestSupport"]),
+        .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "TestSupport"],
+                    resources: [.copy("Golden")]),
         .testTarget(name: "EventRingTests", dependencies: ["EventRing", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "AccessModel", "TestSupport"]),
         .testTarget(name: "MQTTPublisherTests", dependencies: [

@@ -35,3 +35,14 @@ public enum ByteSizeText {
         return Int64(text).flatMap { $0 >= 0 ? $0 : nil }
     }
 }
+
+/// Parses event rates such as `5/s`, `300/m`, `2/h`, or a bare `5` meaning per second.
+public enum RateText {
+    /// Events per second in `text`, or nil when it is not a rate.
+    public static func perSecond(_ text: String) -> Double? {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let count = parts.first.flatMap({ Double($0) }), count.isFinite, count >= 0 else { return nil }
+        guard parts.count == 2 else { return count }
+        return ["s": 1.0, "m": 60, "h": 3600][String(parts[1])].map { count / $0 }
+    }
+}

@@ -120,23 +120,52 @@ public struct YAMLValue {
 
     public func bool(_ log: ProblemLog) -> Bool? {
         guard let text = string(log) else { return nil }
-        switch text {
-        case "true", "yes", "on": return true
-        case "false", "no", "off": return false
-        default:
+        guard let value = Self.truth(text) else {
             log.report(at: self, "expected true or false, found '\(text)'")
             return nil
         }
+        return value
     }
 
-    /// A duration such as `200ms`, `5s`, `10m`, `7d`, in milliseconds.
-    public func milliseconds(_ log: ProblemLog) -> Int64? {
+    private static func truth(_ text: String) -> Bool? {
+        switch text {
+        case "true", "yes", "on": true
+        case "false", "no", "off": false
+        default: nil
+        }
+    }
+
+    /// A probability from 0 to 1; `true` and `false` mean always (1) and never (0).
+    public func probability(_ log: ProblemLog) -> Double? {
         guard let text = string(log) else { return nil }
-        guard let ms = DurationText.milliseconds(text) else {
-            log.report(at: self, "'\(text)' is not a duration (examples: 200ms, 5s, 10m, 7d)")
+        if let always = Self.truth(text) { return always ? 1 : 0 }
+        guard let value = Double(text), (0...1).contains(value) else {
+            log.report(at: self, "expected a probability from 0 to 1 or true/false, found '\(text)'")
             return nil
         }
-        return ms
+        return value
+    }
+
+    /// A duration such as `200ms`, `5s`, `10m`, `7d`, in milliseconds; when `signed`, `-45s` is allowed too.
+    public func milliseconds(_ log: ProblemLog, signed: Bool = false) -> Int64? {
+        guard let text = string(log) else { return nil }
+        let negative = signed && text.hasPrefix("-")
+        guard let ms = DurationText.milliseconds(negative ? String(text.dropFirst()) : text) else {
+            let examples = signed ? "-45s, 200ms, 5s, 10m" : "200ms, 5s, 10m, 7d"
+            log.report(at: self, "'\(text)' is not a duration (examples: \(examples))")
+            return nil
+        }
+        return negative ? -ms : ms
+    }
+
+    /// A rate such as `5/s`, `300/m`, `2/h` or a bare `5` (per second), in events per second.
+    public func perSecond(_ log: ProblemLog) -> Double? {
+        guard let text = string(log) else { return nil }
+        guard let rate = RateText.perSecond(text) else {
+            log.report(at: self, "'\(text)' is not a rate (examples: 5/s, 300/m, 2/h)")
+            return nil
+        }
+        return rate
     }
 
     /// One of a closed set of words.

@@ -34,8 +34,6 @@ public struct SimulatorConfig: Sendable {
         public var rebootAfterMilliseconds: Int?
         /// At start, record `capacity + overflow` events so unread events are overwritten; 0 for none.
         public var overflow: Int = 0
-        /// Line of the device entry in its file, for messages; 0 when built in code.
-        public var line: Int = 0
 
         public init(kind: DeviceKind, unit: UInt8 = 1, transport: Transport, capacity: Int = 1000,
                     scenario: EventScenario = .idle, faults: DeviceFaults = .none) {
@@ -56,19 +54,4 @@ public struct SimulatorConfig: Sendable {
         self.seed = seed
         self.devices = devices
     }
-}
-
-/// A configuration problem, located at file:line, printed as one line.
-public struct SimulatorConfigError: Error, Sendable, CustomStringConvertible {
-    public var file: String
-    public var line: Int
-    public var message: String
-
-    public init(file: String, line: Int, _ message: String) {
-        self.file = file
-        self.line = line
-        self.message = message
-    }
-
-    public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
 }

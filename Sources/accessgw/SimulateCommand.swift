@@ -1,3 +1,4 @@
+import AccessModel
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -65,14 +66,14 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (1...247).contains(unit) else { throw ValidationError("--unit \(unit) is not in 1...247") }
         guard capacity >= 3 else { throw ValidationError("--capacity \(capacity) must be at least 3") }
         guard SerialLineSettings.Parity(rawValue: parity.uppercased()) != nil else { throw ValidationError("--parity must be N, E or O") }
-        if let rate, Self.eventsPerSecond(rate) == nil { throw ValidationError("--rate '\(rate)' is not like 5/s") }
+        if let rate, RateText.perSecond(rate) == nil { throw ValidationError("--rate '\(rate)' is not like 5/s") }
     }
 
     func run() async throws {
         let logger = Logger(label: "accessgw.simulate")
         let simulatorConfig: SimulatorConfig
         do {
-            simulatorConfig = try config.map { path throws(SimulatorConfigError) in try SimulatorConfig.load(path: path) }
+            simulatorConfig = try config.map { path throws(ConfigurationError) in try SimulatorConfig.load(path: path) }
                 ?? commandLineConfig()
         } catch {
             FileHandle.standardError.write(Data("accessgw simulate: \(error)\n".utf8))
@@ -104,7 +105,7 @@ extension SimulateCommand {
                                               pace: pace)
             transport = .rtu(path: rtu ?? "", settings: settings)
         }
-        let scenario = EventScenario(rate: rate.flatMap(Self.eventsPerSecond) ?? 0, backlog: backlog)
+        let scenario = EventScenario(rate: rate.flatMap(RateText.perSecond) ?? 0, backlog: backlog)
         return SimulatorConfig(devices: [SimulatorConfig.Device(kind: kind, unit: UInt8(unit), transport: transport,
                                                                 capacity: capacity, scenario: scenario)])
     }
@@ -122,14 +123,6 @@ extension SimulateCommand {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
         let host = String(text[..<colon])
         return (host.isEmpty ? "127.0.0.1" : host, port)
-    }
-
-    /// Events per second from `5`, `5/s` or `300/m`.
-    static func eventsPerSecond(_ text: String) -> Double? {
-        let parts = text.split(separator: "/", maxSplits: 1)
-        guard let count = parts.first.flatMap({ Double($0) }), count >= 0 else { return nil }
-        guard parts.count == 2 else { return count }
-        return ["s": 1.0, "m": 60, "h": 3600][String(parts[1])].map { count / $0 }
     }
 
     /// Waits for SIGINT or SIGTERM and returns its name.

@@ -3,7 +3,7 @@ import Simulators
 import Testing
 import TestSupport
 
-@Suite("end to end: accessgw tail, status, check and probe")
+@Suite("end to end: accessgw tail, status, check, probe and simulate")
 struct OperatorCommandsEndToEndTests {
     @Test func tailAndStatusReadTheJournalTheDaemonWrites() async throws {
         let harness = try GatewayHarness()
@@ -103,6 +103,18 @@ struct OperatorCommandsEndToEndTests {
         #expect(bad.output.contains("\(harness.configPath):\(pollLine): devices[0].pol: unknown key (did you mean 'poll'?)"),
                 "\(bad.output)")
         #expect(!bad.output.contains(": ok:") && !bad.output.contains("face-door"), "no device table for a broken config")
+    }
+
+    @Test func simulateExits78ListingEveryProblemOfABrokenSimulatorConfig() throws {
+        let directory = try makeTemporaryDirectory("accessgw-simulate")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("sim.yaml").path
+        try "devices:\n  - kind: door\n    unit: 0\n    tcp: { port: 0 }\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try ChildProcess.run(GatewayHarness.binary, ["simulate", "--config", path])
+        #expect(result.status == 78, "\(result.output)")
+        #expect(result.output.contains("\(path):2: devices[0].kind: 'door' is not one of face-door, plate-reader, elevator"),
+                "\(result.output)")
+        #expect(result.output.contains("\(path):3: devices[0].unit: 0 is out of range 1...247"), "\(result.output)")
     }
 
     @Test func probePrintsTheIdentityAndADecodedPlate() throws {

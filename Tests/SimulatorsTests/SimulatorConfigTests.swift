@@ -1,3 +1,4 @@
+import DeviceProfiles
 import Foundation
 import Simulators
 import Testing
@@ -19,25 +20,52 @@ struct SimulatorConfigTests {
         #expect(Set(line.devices.map(\.transport)).count == 1)
     }
 
-    @Test(arguments: [
-        ("devices:\n  - kind: face-door\n    tcp: { port: 1 }\n    colour: red\n",
-         "sim.yaml:4: unknown key 'colour' in a device (known: boot_id, capacity, clock, faults, firmware, kind, latency, rtu, scenario, serial, tcp, unit)"),
-        ("devices:\n  - kind: door\n    tcp: { port: 1 }\n",
-         "sim.yaml:2: unknown kind 'door' (face-door, plate-reader, elevator)"),
-        ("devices:\n  - kind: elevator\n    unit: 1\n",
-         "sim.yaml:2: device needs exactly one of 'tcp' or 'rtu'"),
-        ("devices:\n  - kind: elevator\n    tcp: { port: 1 }\n    faults: { delay: soon }\n",
-         "sim.yaml:4: 'delay' must be a duration such as 200ms, 5s or 10m, not 'soon'"),
-        ("devices:\n  - kind: elevator\n    rtu: { device: /dev/x, baud: 9600 }\n  - kind: elevator\n    rtu: { device: /dev/x, baud: 19200 }\n    unit: 2\n",
-         "sim.yaml:4: rtu /dev/x is configured as 9600 8N1 and as 19200 8N1"),
-        ("devices: [\n", "sim.yaml:2: invalid YAML: did not find expected node content"),
-    ])
-    func configErrorsNameFileLineAndKey(yaml: String, message: String) {
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden").path
+
+    @Test func everyKeyParsesWithItsUnits() throws {
+        let yaml = """
+            seed: 9
+            devices:
+              - kind: elevator
+                unit: 247
+                rtu: { device: /tmp/ttySIM, baud: 19200, parity: e, data_bits: 7, stop_bits: 2, pace: true }
+                firmware: "2.10"
+                capacity: 3
+                boot_id: 65535
+                latency: 1500ms
+                clock: { offset: -2m, synchronised: no }
+                scenario: { rate: 300/m, burst: { count: 4, every: 2s }, backlog: 0, codes: [1, 0x10] }
+                faults: { delay: 1s, no_reply: true, exception: 6, exception_probability: 0.25, corrupt_crc: false,
+                          drop_connection_after: 3, reboot_after: 1h, overflow: 5 }
+            """
+        let config = try SimulatorConfig.parse(yaml: yaml, file: "inline")
+        let device = try #require(config.devices.first)
+        #expect(config.seed == 9 && device.unit == 247 && device.firmware == 2 << 16 | 10)
+        #expect(device.transport == .rtu(path: "/tmp/ttySIM", settings: SerialLineSettings(baud: 19200, parity: .even, dataBits: 7, stopBits: 2, pace: true)))
+        #expect(device.capacity == 3 && device.bootID == 65535 && device.latencyMilliseconds == 1500)
+        #expect(device.clockOffsetSeconds == -120 && !device.clockSynchronised)
+        #expect(device.scenario == EventScenario(rate: 5, burst: (4, 2000), codes: [1, 16]))
+        #expect(device.faults == DeviceFaults(delayMilliseconds: 1000, noReplyProbability: 1, exceptionCode: 6,
+                                              exceptionProbability: 0.25, corruptCRCProbability: 0, dropConnectionAfter: 3))
+        #expect(device.rebootAfterMilliseconds == 3_600_000 && device.overflow == 5)
+    }
+
+    /// Each golden file holds several mistakes; all of them are reported at once, in file order.
+    @Test(arguments: ["unknown-keys", "bad-values", "shared-transports", "syntax", "no-devices"])
+    func configErrorsMatchGolden(name: String) throws {
+        let expected = try String(contentsOfFile: "\(Self.golden)/\(name).expected", encoding: .utf8)
         do {
-            _ = try SimulatorConfig.parse(yaml: yaml, file: "sim.yaml")
-            Issue.record("no error for \(yaml)")
+            _ = try SimulatorConfig.load(path: "\(Self.golden)/\(name).yaml")
+            Issue.record("\(name).yaml loaded without errors")
         } catch {
-            #expect("\(error)" == message)
+            #expect(error.description.replacingOccurrences(of: Self.golden + "/", with: "") + "\n" == expected)
+        }
+    }
+
+    @Test func missingFileIsNamed() {
+        #expect(throws: ConfigurationError.self) { try SimulatorConfig.load(path: "/nonexistent/sim.yaml") }
+        do { _ = try SimulatorConfig.load(path: "/nonexistent/sim.yaml") } catch {
+            #expect(error.description == "/nonexistent/sim.yaml: does not exist")
         }
     }
 
