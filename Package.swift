@@ -28,7 +28,7 @@ let package = Package(
         // Device profiles (YAML) and the pure decoding of registers into events.
         .target(name: "DeviceProfiles", dependencies: ["AccessModel", .product(name: "Yams", package: "Yams")]),
         // Modbus TCP and RTU client over libmodbus.
-        .target(name: "ModbusTransport", dependencies: ["CModbus"]),
+        .target(name: "ModbusTransport", dependencies: ["CModbus", "AccessModel"]),
         // The lock-free single-producer single-consumer ring between a bus poller and the journal writer.
         .target(name: "EventRing", dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
         // The SQLite journal: every event durable before it is acknowledged to its device.

@@ -44,8 +44,8 @@ public enum RS485Bench {
     /// the reply, and before the next request the larger of the silence and the configured turnaround.
     static func minimumNanoseconds(requestBytes: Double, replyBytes: Double, line: SerialLineSettings,
                                    latencyMillis: Int, turnaroundMillis: Int) -> Double {
-        let silence = Double(line.frameSilenceNanoseconds)
-        return (requestBytes + replyBytes) * Double(line.characterNanoseconds) + silence + Double(latencyMillis) * 1e6
+        let silence = Double(line.timing.frameSilenceNanoseconds)
+        return (requestBytes + replyBytes) * Double(line.timing.characterNanoseconds) + silence + Double(latencyMillis) * 1e6
             + max(silence, Double(turnaroundMillis) * 1e6)
     }
 

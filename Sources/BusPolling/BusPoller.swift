@@ -50,7 +50,7 @@ public final class BusPoller: @unchecked Sendable {
         self.logger = logger
         metrics = BusMetrics(bus: bus.id)
         var silence = bus.turnaroundMillis * 1000
-        if case let .rtu(line) = bus.endpoint { silence = max(silence, Int64((line.interFrameSilence * 1e6).rounded(.up))) }
+        if case let .rtu(line) = bus.endpoint { silence = max(silence, Int64(line.timing.frameSilenceNanoseconds / 1000) + 1) }
         requiredSilenceMicros = silence
     }
 

@@ -1,3 +1,5 @@
+import AccessModel
+
 /// How a bus is reached: Modbus TCP to a host, or Modbus RTU on a serial line.
 public enum BusEndpoint: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: Int)
@@ -33,15 +35,8 @@ public struct SerialLine: Sendable, Equatable {
         self.stopBits = stopBits
     }
 
-    /// Bits on the wire per character: start, data, parity, stop.
-    public var bitsPerCharacter: Int { 1 + dataBits + (parity == .none ? 0 : 1) + stopBits }
-
-    /// Seconds one character occupies the line.
-    public var characterTime: Double { Double(bitsPerCharacter) / Double(baud) }
-
-    /// The mandatory silence between frames: 3.5 characters, fixed at 1.75 ms above 19200 baud.
-    public var interFrameSilence: Double { baud > 19200 ? 0.00175 : 3.5 * characterTime }
-
-    /// Seconds a frame of `bytes` occupies the line, silence included.
-    public func frameTime(bytes: Int) -> Double { Double(bytes) * characterTime + interFrameSilence }
+    /// How long characters, frames and the silences between them take on this line.
+    public var timing: RTULineTiming {
+        RTULineTiming(baud: baud, dataBits: dataBits, hasParity: parity != .none, stopBits: stopBits)
+    }
 }

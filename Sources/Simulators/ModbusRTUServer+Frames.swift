@@ -46,8 +46,8 @@ extension ModbusRTUServer {
         }
         let latency = UInt64(delay) * 1_000_000
         if settings.pace {
-            let start = frameStart + settings.frameNanoseconds(frame.count) + settings.frameSilenceNanoseconds
-            PreciseClock.sleep(until: start + latency + settings.frameNanoseconds(bytes.count))
+            let start = frameStart + settings.timing.frameNanoseconds(frame.count) + settings.timing.frameSilenceNanoseconds
+            PreciseClock.sleep(until: start + latency + settings.timing.frameNanoseconds(bytes.count))
         } else if latency > 0 {
             PreciseClock.sleep(until: PreciseClock.now + latency)
         }

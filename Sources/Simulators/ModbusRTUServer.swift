@@ -68,7 +68,7 @@ public final class ModbusRTUServer: @unchecked Sendable {
                        pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
             var timeout: Int32 = -1
             if !assembler.isEmpty {
-                let end = lastByte + settings.frameSilenceNanoseconds
+                let end = lastByte + settings.timing.frameSilenceNanoseconds
                 let now = PreciseClock.now
                 timeout = end > now ? Int32((end - now + 999_999) / 1_000_000) : 0
             }
@@ -80,7 +80,7 @@ public final class ModbusRTUServer: @unchecked Sendable {
                 if fds[0].revents & Int16(POLLHUP | POLLERR) != 0 {
                     PreciseClock.sleep(milliseconds: 10)  // the other end of a pty is closed; wait for it
                 }
-                if !assembler.isEmpty, now >= lastByte + settings.frameSilenceNanoseconds,
+                if !assembler.isEmpty, now >= lastByte + settings.timing.frameSilenceNanoseconds,
                    let output = assembler.silence() {
                     handle(output, port: port, frameStart: frameStart)
                 }

@@ -1,0 +1,21 @@
+/// The physical timing of a Modbus RTU line: how long a character and a frame take at its baud rate and
+/// framing, and the silence that separates frames (3.5 characters, a fixed 1.75 ms above 19200 baud).
+public struct RTULineTiming: Sendable, Hashable {
+    public let baud: Int
+    /// Bits on the wire per character: start, data, parity, stop (10 for 8N1, 11 for 8E1 or 8N2).
+    public let bitsPerCharacter: Int
+
+    public init(baud: Int, dataBits: Int, hasParity: Bool, stopBits: Int) {
+        self.baud = baud
+        bitsPerCharacter = 1 + dataBits + (hasParity ? 1 : 0) + stopBits
+    }
+
+    /// Nanoseconds one character occupies the line.
+    public var characterNanoseconds: UInt64 { UInt64(bitsPerCharacter) * 1_000_000_000 / UInt64(baud) }
+
+    /// The mandatory silence between frames, in nanoseconds.
+    public var frameSilenceNanoseconds: UInt64 { baud > 19200 ? 1_750_000 : characterNanoseconds * 7 / 2 }
+
+    /// Nanoseconds `bytes` characters occupy the line.
+    public func frameNanoseconds(_ bytes: Int) -> UInt64 { UInt64(bytes) * characterNanoseconds }
+}
