@@ -25,12 +25,13 @@ struct DemoCommand: AsyncParsableCommand {
         do { configuration = try GatewayConfiguration.load(path: site.configurationPath) } catch { throw ConfigFailure(error.description) }
         let runtime = try GatewayRuntime(configuration: configuration, logger: logger)
         let prefix = configuration.mqtt.topicPrefix
+        let me = CommandLine.arguments.first ?? "accessgw"
         let header = """
         accessgw demo: \(configuration.devices.count) simulated devices (\(site.hasSerialLine ? "3 on TCP, 2 on an RS-485 line over a pseudo-terminal pair" : "TCP; install socat for an RS-485 line too")),
           broker    mqtt://127.0.0.1:\(site.brokerPort)   (mosquitto_sub -h 127.0.0.1 -p \(site.brokerPort) -t '\(prefix)/#' -v)
           gateway   \(site.configurationPath)
-          journal   accessgw tail -f --config \(site.configurationPath)
-                    accessgw status --config \(site.configurationPath)
+          journal   \(me) tail -f --config \(site.configurationPath)
+                    \(me) status --config \(site.configurationPath)
         Events as a subscriber receives them (Ctrl-C stops everything):
 
 
