@@ -93,17 +93,23 @@ public final class EventPublisher: @unchecked Sendable {
                 publishEvents()
             }
             _ = wakeBell.wait(timeout: .milliseconds(Self.markIntervalMillis)) {
-                stopRequested.load(ordering: .relaxed) || (connected && mqtt.availableSlots > 0 && hasUnsent)
+                stopRequested.load(ordering: .relaxed) || (connected && hasUnsent && mayReadBatch(mqtt.window))
             }
         }
     }
 
+    /// Whether the in-flight window has room for a journal read: with events in flight, only once a quarter of
+    /// it is free. `run` sleeps until this holds, so a PUBACK that frees one slot does not start a read.
+    func mayReadBatch(_ window: (available: Int, inflight: Int)) -> Bool {
+        window.available > 0 && (window.available >= batchThreshold || window.inflight == 0)
+    }
+
     /// Hands journalled events to the MQTT client in journal order while its in-flight window has room.
-    /// The journal is read in batches: with events in flight, only once a quarter of the window is free.
     func publishEvents() {
         while true {
-            let slots = mqtt.availableSlots
-            guard slots > 0, slots >= batchThreshold || mqtt.inflightCount == 0 else { return }
+            let window = mqtt.window
+            guard mayReadBatch(window) else { return }
+            let slots = window.available
             let events: [StoredEvent]
             do { events = try journal.unpublished(afterJournalSeq: cursor, limit: min(slots, 500)) } catch {
                 logger.error("cannot read unpublished events from the journal: \(error)")

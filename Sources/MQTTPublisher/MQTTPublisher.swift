@@ -191,5 +191,9 @@ public final class MQTTPublisher: @unchecked Sendable {
     public var availableSlots: Int { shared.withLock { $0.machine.allowance } }
     /// Journal events handed over and still waiting for their PUBACK.
     public var inflightCount: Int { shared.withLock { $0.machine.journalInflightCount } }
+    /// `availableSlots` and `inflightCount` read under one lock.
+    public var window: (available: Int, inflight: Int) {
+        shared.withLock { ($0.machine.allowance, $0.machine.journalInflightCount) }
+    }
     public var oldestUnacknowledgedJournalSeq: Int64? { shared.withLock { $0.machine.oldestUnacknowledgedJournalSeq } }
 }
