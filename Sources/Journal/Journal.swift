@@ -54,6 +54,12 @@ public final class Journal: Sendable {
     /// The per-device cursor (highest boot/seq) is updated in the same transaction.
     public func append(_ entries: [JournalEntry]) throws -> AppendOutcome {
         if entries.isEmpty { return AppendOutcome(stored: [], duplicates: []) }
+        // Only a gateway event's CloudEvent id contains its journal seq; device records' payloads are built before
+        // taking the lock, which the publisher waits on for its reads.
+        let devicePayloads = entries.map { entry -> String? in
+            guard case .device = entry.event.origin else { return nil }
+            return CloudEvent.json(entry.event, source: entry.source, journalSeq: 0)
+        }
         return try writer.withLock { writer in
             let connection = writer.connection
             var next = writer.nextJournalSeq
@@ -68,7 +74,7 @@ public final class Journal: Sendable {
                         boot = .int(Int64(b))
                         seq = .int(Int64(s))
                     }
-                    let payload = CloudEvent.json(event, source: entry.source, journalSeq: next)
+                    let payload = devicePayloads[index] ?? CloudEvent.json(event, source: entry.source, journalSeq: next)
                     let inserted = try connection.run("""
                         INSERT INTO events (jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, boot, seq) DO NOTHING
