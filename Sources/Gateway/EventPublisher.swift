@@ -57,15 +57,9 @@ public final class EventPublisher: @unchecked Sendable {
         stateTopics.withLock { $0 = topics }
     }
 
-    /// Starts the publishing thread and the task that collects PUBACKs.
+    /// Starts the publishing thread and collects PUBACKs.
     public func start() {
-        let stream = mqtt.acknowledgements
-        Task { [self] in
-            for await seq in stream {
-                acknowledged.withLock { $0.append(seq) }
-                wakeBell.ring()
-            }
-        }
+        mqtt.setAcknowledgementHandler { [weak self] seq in self?.pubackArrived(seq) }
         thread = JoinableThread { [self] in
             run()
         }
@@ -134,6 +128,16 @@ public final class EventPublisher: @unchecked Sendable {
                 seenStates[Int(slot)] = 0  // try again on the next round
             }
         }
+    }
+
+    /// Runs on libmosquitto's network thread for each PUBACK: wakes the publisher only when it has something to
+    /// do, a batch of PUBACKs to mark or room for a journal read, not once per message.
+    func pubackArrived(_ seq: Int64) {
+        let pending = acknowledged.withLock { all -> Int in
+            all.append(seq)
+            return all.count
+        }
+        if pending >= Self.markBatch || mayReadBatch(mqtt.window) { wakeBell.ring() }
     }
 
     /// Marks acknowledged events published, one transaction per batch of PUBACKs (every 50 ms or 256 acks).
