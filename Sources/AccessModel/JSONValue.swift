@@ -71,13 +71,17 @@ public enum JSONValue: Sendable, Equatable {
 
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        let utf8 = s.utf8
-        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out += utf8  // the usual case: one copy
+        // The usual case, no escape needed: one scan and one copy of the string's own buffer.
+        let copied = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true {
             out.append(UInt8(ascii: "\""))
             return
         }
-        for byte in utf8 {
+        for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out += #"\""#.utf8
             case UInt8(ascii: "\\"): out += #"\\"#.utf8
