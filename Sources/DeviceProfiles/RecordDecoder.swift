@@ -26,7 +26,9 @@ public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Turns event records into normalised events through a profile's record layout and event table.
-public struct RecordDecoder: Sendable {
+/// A class: the journal writer and the pollers look it up per record and per turn, and copying a struct would
+/// retain and release every reference in its profile each time.
+public final class RecordDecoder: Sendable {
     public let profile: DeviceProfile
     let record: RecordLayout
     let rolesInOrder: [(RecordRole, FieldLayout?)]

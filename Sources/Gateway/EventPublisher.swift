@@ -57,15 +57,9 @@ public final class EventPublisher: @unchecked Sendable {
         stateTopics.withLock { $0 = topics }
     }
 
-    /// Starts the publishing thread and the task that collects PUBACKs.
+    /// Starts the publishing thread and collects PUBACKs.
     public func start() {
-        let stream = mqtt.acknowledgements
-        Task { [self] in
-            for await seq in stream {
-                acknowledged.withLock { $0.append(seq) }
-                wakeBell.ring()
-            }
-        }
+        mqtt.setAcknowledgementHandler { [weak self] seq in self?.pubackArrived(seq) }
         thread = JoinableThread { [self] in
             run()
         }
@@ -93,17 +87,23 @@ public final class EventPublisher: @unchecked Sendable {
                 publishEvents()
             }
             _ = wakeBell.wait(timeout: .milliseconds(Self.markIntervalMillis)) {
-                stopRequested.load(ordering: .relaxed) || (connected && mqtt.availableSlots > 0 && hasUnsent)
+                stopRequested.load(ordering: .relaxed) || (connected && hasUnsent && mayReadBatch(mqtt.window))
             }
         }
     }
 
+    /// Whether the in-flight window has room for a journal read: with events in flight, only once a quarter of
+    /// it is free. `run` sleeps until this holds, so a PUBACK that frees one slot does not start a read.
+    func mayReadBatch(_ window: (available: Int, inflight: Int)) -> Bool {
+        window.available > 0 && (window.available >= batchThreshold || window.inflight == 0)
+    }
+
     /// Hands journalled events to the MQTT client in journal order while its in-flight window has room.
-    /// The journal is read in batches: with events in flight, only once a quarter of the window is free.
     func publishEvents() {
         while true {
-            let slots = mqtt.availableSlots
-            guard slots > 0, slots >= batchThreshold || mqtt.inflightCount == 0 else { return }
+            let window = mqtt.window
+            guard mayReadBatch(window) else { return }
+            let slots = window.available
             let events: [StoredEvent]
             do { events = try journal.unpublished(afterJournalSeq: cursor, limit: min(slots, 500)) } catch {
                 logger.error("cannot read unpublished events from the journal: \(error)")
@@ -128,6 +128,16 @@ public final class EventPublisher: @unchecked Sendable {
                 seenStates[Int(slot)] = 0  // try again on the next round
             }
         }
+    }
+
+    /// Runs on libmosquitto's network thread for each PUBACK: wakes the publisher only when it has something to
+    /// do, a batch of PUBACKs to mark or room for a journal read, not once per message.
+    func pubackArrived(_ seq: Int64) {
+        let pending = acknowledged.withLock { all -> Int in
+            all.append(seq)
+            return all.count
+        }
+        if pending >= Self.markBatch || mayReadBatch(mqtt.window) { wakeBell.ring() }
     }
 
     /// Marks acknowledged events published, one transaction per batch of PUBACKs (every 50 ms or 256 acks).

@@ -6,10 +6,11 @@ import Synchronization
 /// its device is acknowledged, and stays until the broker has it and retention removes it.
 ///
 /// Used by the journal-writer thread (append) and the MQTT publisher (unpublished, markPublished) at once. One
-/// connection behind a mutex serves both: SQLite admits one writer per database anyway, so a second connection would
-/// only trade the mutex for SQLITE_BUSY retries (busy_timeout sleeps in millisecond steps), and the next journal
-/// sequence number is state of this process that must change with the commit. WAL readers (`JournalReader`, other
-/// processes) are never blocked. Every method blocks on disk I/O: call it from a dedicated thread, never from Swift's
+/// connection behind a mutex serves every write: SQLite admits one writer per database anyway, so a second writing
+/// connection would only trade the mutex for SQLITE_BUSY retries (busy_timeout sleeps in millisecond steps), and the
+/// next journal sequence number is state of this process that must change with the commit. The publisher's reads
+/// of unpublished events use a read-only connection of their own: a WAL reader sees every committed transaction and
+/// never waits for the writer's (nor its fsync). WAL readers (`JournalReader`, other processes) are never blocked. Every method blocks on disk I/O: call it from a dedicated thread, never from Swift's
 /// cooperative pool.
 public final class Journal: Sendable {
     private struct Writer {
@@ -21,6 +22,8 @@ public final class Journal: Sendable {
     /// The database file.
     public let path: String
     private let writer: Mutex<Writer>
+    /// Read-only, for `unpublished`: committed events only, without waiting for the writer's lock.
+    private let publisherReads: Mutex<SQLiteConnection>
 
     /// Opens the journal at `path`, creating it and its parent directory if needed.
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
@@ -45,6 +48,10 @@ public final class Journal: Sendable {
         try JournalSchema.migrate(connection)
         let next = try connection.latestJournalSeq() + 1
         writer = Mutex(Writer(connection: connection, nextJournalSeq: next))
+        let reads = try SQLiteConnection(path: path, readOnly: true)
+        try reads.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000))
+        try reads.execute("PRAGMA cache_size = -512")  // KiB: it reads the newest rows, which the OS caches anyway
+        publisherReads = Mutex(reads)
     }
 
     // MARK: Journal writer
@@ -54,6 +61,12 @@ public final class Journal: Sendable {
     /// The per-device cursor (highest boot/seq) is updated in the same transaction.
     public func append(_ entries: [JournalEntry]) throws -> AppendOutcome {
         if entries.isEmpty { return AppendOutcome(stored: [], duplicates: []) }
+        // Only a gateway event's CloudEvent id contains its journal seq; device records' payloads are built before
+        // taking the lock, which the publisher waits on for its reads.
+        let devicePayloads = entries.map { entry -> String? in
+            guard case .device = entry.event.origin else { return nil }
+            return CloudEvent.json(entry.event, source: entry.source, journalSeq: 0)
+        }
         return try writer.withLock { writer in
             let connection = writer.connection
             var next = writer.nextJournalSeq
@@ -68,7 +81,7 @@ public final class Journal: Sendable {
                         boot = .int(Int64(b))
                         seq = .int(Int64(s))
                     }
-                    let payload = CloudEvent.json(event, source: entry.source, journalSeq: next)
+                    let payload = devicePayloads[index] ?? CloudEvent.json(event, source: entry.source, journalSeq: next)
                     let inserted = try connection.run("""
                         INSERT INTO events (jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, boot, seq) DO NOTHING
@@ -124,9 +137,9 @@ public final class Journal: Sendable {
 
     // MARK: Publisher
 
-    /// Up to `limit` unpublished events after `afterJournalSeq`, in journal order.
+    /// Up to `limit` unpublished events after `afterJournalSeq`, in journal order; committed events only.
     public func unpublished(afterJournalSeq: Int64 = 0, limit: Int) throws -> [StoredEvent] {
-        try writer.withLock { try $0.connection.unpublished(afterJournalSeq: afterJournalSeq, limit: limit) }
+        try publisherReads.withLock { try $0.unpublished(afterJournalSeq: afterJournalSeq, limit: limit) }
     }
 
     /// Marks events published (their PUBACK arrived) in one transaction; returns how many were pending.

@@ -71,7 +71,7 @@ extension MQTTPublisher {
     }
 
     private func pubackReceived(mid: Int32, reasonCode: Int32) {
-        let action = withShared { s -> PublisherStateMachine.AckAction in
+        let (action, handler) = withShared { s -> (PublisherStateMachine.AckAction, AcknowledgementHandler?) in
             let action = s.machine.acknowledged(mid: mid, reasonCode: reasonCode)
             switch action {
             case .markPublished: s.counters.acknowledged += 1
@@ -79,11 +79,11 @@ extension MQTTPublisher {
                 s.counters.lastError = .rejected(reasonCode, topic: nil, broker: settings.broker)
             case .stateAcknowledged, .unknown: break
             }
-            return action
+            return (action, s.acknowledgementHandler)
         }
         switch action {
         case let .markPublished(journalSeq):
-            ackContinuation.yield(journalSeq)
+            if let handler { handler.body(journalSeq) } else { ackContinuation.yield(journalSeq) }
         case let .rejected(journalSeq, reasonCode):
             logger.error("\(MQTTError.rejected(reasonCode, topic: nil, broker: settings.broker))",
                          metadata: ["journal.seq": "\(journalSeq.map(String.init) ?? "-")"])

@@ -14,6 +14,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     public let settings: MQTTSettings
     public let status: GatewayStatus?
     /// Journal seqs whose PUBACK arrived, in arrival order, each once: the journal marks them published.
+    /// Nothing arrives here once `setAcknowledgementHandler` has been called.
     public let acknowledgements: AsyncStream<Int64>
     let ackContinuation: AsyncStream<Int64>.Continuation
     let client: MosquittoClient
@@ -25,6 +26,14 @@ public final class MQTTPublisher: @unchecked Sendable {
         var counters = MQTTPublisherCounters()
         var started = false
         var lastConnackRefused = false
+        var acknowledgementHandler: AcknowledgementHandler?
+    }
+
+    /// Boxed for the same reason as `MosquittoClient`'s event handler: a closure kept in the `Mutex` is
+    /// re-abstracted on every access.
+    final class AcknowledgementHandler: Sendable {
+        let body: @Sendable (Int64) -> Void
+        init(_ body: @escaping @Sendable (Int64) -> Void) { self.body = body }
     }
 
     public init(settings: MQTTSettings, status: GatewayStatus? = nil, logger: Logger) throws(MQTTError) {
@@ -99,6 +108,13 @@ public final class MQTTPublisher: @unchecked Sendable {
         _ = await Self.offCooperativePool { [client] in client.stopNetworkThread(timeout: .seconds(5)) }
         shared.withLock { $0.machine.stopped() }
         ackContinuation.finish()
+    }
+
+    /// Sends the journal seq of every PUBACK to `body` instead of `acknowledgements`. `body` runs on
+    /// libmosquitto's network thread and must not block; it saves a hop through the cooperative pool per message.
+    public func setAcknowledgementHandler(_ body: @escaping @Sendable (Int64) -> Void) {
+        let handler = AcknowledgementHandler(body)
+        shared.withLock { $0.acknowledgementHandler = handler }
     }
 
     // MARK: Publishing
@@ -191,5 +207,9 @@ public final class MQTTPublisher: @unchecked Sendable {
     public var availableSlots: Int { shared.withLock { $0.machine.allowance } }
     /// Journal events handed over and still waiting for their PUBACK.
     public var inflightCount: Int { shared.withLock { $0.machine.journalInflightCount } }
+    /// `availableSlots` and `inflightCount` read under one lock.
+    public var window: (available: Int, inflight: Int) {
+        shared.withLock { ($0.machine.allowance, $0.machine.journalInflightCount) }
+    }
     public var oldestUnacknowledgedJournalSeq: Int64? { shared.withLock { $0.machine.oldestUnacknowledgedJournalSeq } }
 }

@@ -31,7 +31,11 @@ public enum ModbusPDU {
             guard data.count == 4 else { throw .illegalDataValue("function 03 needs 4 data bytes, got \(data.count)") }
             let words = try device.readRegisters(address: word(0), count: word(2))
             var reply: [UInt8] = [0x03, UInt8(words.count * 2)]
-            for w in words { reply += [UInt8(w >> 8), UInt8(w & 0xFF)] }
+            reply.reserveCapacity(2 + words.count * 2)
+            for w in words {
+                reply.append(UInt8(w >> 8))
+                reply.append(UInt8(w & 0xFF))
+            }
             return reply
         case 0x06:
             guard data.count == 4 else { throw .illegalDataValue("function 06 needs 4 data bytes, got \(data.count)") }

@@ -48,7 +48,10 @@ extension ModbusTCPServer {
             }
             counters.update { $0.requests += 1 }
             let replyLength = reply.count + 1
-            let frame = Array(header[0..<4]) + [UInt8(replyLength >> 8), UInt8(replyLength & 0xFF), unit] + reply
+            var frame = Array(header[0..<4])
+            frame.reserveCapacity(7 + reply.count)
+            frame += [UInt8(replyLength >> 8), UInt8(replyLength & 0xFF), unit]
+            frame += reply
             guard Socket.writeAll(fd, frame) else { return }
         }
     }
