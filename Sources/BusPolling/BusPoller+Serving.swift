@@ -103,7 +103,7 @@ extension BusPoller {
     /// Puts an entry on the ring, waiting while it is full; only a stop request ends the wait.
     func enqueue(_ record: EventRecord) {
         while !ring.push(record, timeout: .milliseconds(100)) {
-            if stopRequested.load(ordering: .relaxed) {
+            if stage.isStopping {
                 logger.warning("stopping with a full ring; the device keeps the unacknowledged events")
                 return
             }

@@ -27,9 +27,8 @@ public final class BusPoller: @unchecked Sendable {
     let logger: Logger
     let metrics: BusMetrics
     let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: 125)
-    let stopRequested = ManagedAtomic(false)
     let progress = ManagedAtomic<Int64>(0)
-    var thread: JoinableThread?
+    let stage: StageThread
     /// Monotonic microseconds when the last transaction ended.
     var lastTransactionEnd: Int64 = 0
     /// Silence between a response and the next request: the configured turnaround, and on RTU never less
@@ -45,6 +44,7 @@ public final class BusPoller: @unchecked Sendable {
         self.ring = ring
         self.journalBell = journalBell
         self.board = board
+        stage = StageThread(wake: { [wakeBell] in wakeBell.ring() })
         var logger = logger
         logger[metadataKey: "bus"] = "\(bus.id)"
         self.logger = logger
@@ -59,17 +59,12 @@ public final class BusPoller: @unchecked Sendable {
     /// Starts the poller thread.
     public func start() {
         progress.store(monotonicMillis(), ordering: .relaxed)
-        thread = JoinableThread { [self] in
-            run()
-        }
+        stage.start { [self] in run() }
     }
 
     /// Asks the thread to stop after its current transaction and waits for it.
     public func stop() {
-        stopRequested.store(true, ordering: .releasing)
-        wakeBell.ring()
-        thread?.join()
-        thread = nil
+        stage.stop()
         connection.disconnect()
     }
 
@@ -78,17 +73,17 @@ public final class BusPoller: @unchecked Sendable {
 
     func run() {
         logger.info("polling \(devices.count) device(s) on \(bus.endpoint)")
-        while !stopRequested.load(ordering: .acquiring) {
+        while !stage.isStopping {
             let now = monotonicMillis()
             progress.store(now, ordering: .relaxed)
             guard let next = devices.indices.min(by: { devices[$0].nextDue < devices[$1].nextDue }) else {
-                _ = wakeBell.wait(timeout: .seconds(1)) { stopRequested.load(ordering: .relaxed) }
+                _ = wakeBell.wait(timeout: .seconds(1)) { stage.isStopping }
                 continue
             }
             let due = devices[next].nextDue
             if due > now {
                 _ = wakeBell.wait(timeout: .milliseconds(min(due - now, 1000))) {
-                    stopRequested.load(ordering: .relaxed) || devices.indices.contains { devices[$0].nextDue > now && ackIsDue(at: $0) }
+                    stage.isStopping || devices.indices.contains { devices[$0].nextDue > now && ackIsDue(at: $0) }
                 }
                 for index in devices.indices where ackIsDue(at: index) {
                     devices[index].nextDue = min(devices[index].nextDue, monotonicMillis())

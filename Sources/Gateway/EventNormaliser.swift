@@ -30,11 +30,9 @@ public struct EventNormaliser: Sendable {
             guard let decoder = device.decoder else {
                 return (gatewayEvent("device.unknown_event"), [RecordProblem(field: "record", message: "device has no event log in its profile")])
             }
-            var words = record.words
-            var (event, problems) = words.span.withUnsafeBufferPointer {
+            var (event, problems) = record.words.span.withUnsafeBufferPointer {
                 decoder.event(of: $0, device: device.id, boot: record.boot, observedAt: observed)
             }
-            _ = words
             event.fields = privacy.apply(to: event.fields)
             if case let .device(_, seq) = event.origin, seq != record.seq {
                 problems.append(RecordProblem(field: "seq", message: "record seq \(seq) differs from the seq polled, \(record.seq)"))

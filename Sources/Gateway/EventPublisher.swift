@@ -22,8 +22,7 @@ public final class EventPublisher: @unchecked Sendable {
     let wakeBell: RingDoorbell
     let logger: Logger
     let acknowledged = Mutex<[Int64]>([])
-    let stopRequested = ManagedAtomic(false)
-    var thread: JoinableThread?
+    let stage: StageThread
     /// The highest journal seq handed to the MQTT client in this run.
     var cursor: Int64 = 0
     /// Monotonic milliseconds of the last `markPublished` commit: PUBACKs are recorded in batches.
@@ -43,6 +42,7 @@ public final class EventPublisher: @unchecked Sendable {
         self.board = board
         stateTopics = Mutex(configuration.devices.map { Self.stateTopic(of: $0.id, in: configuration) })
         self.wakeBell = wakeBell
+        stage = StageThread(wake: { wakeBell.ring() })
         self.logger = logger
         batchThreshold = max(1, configuration.mqtt.maxInflight / 4)
     }
@@ -60,22 +60,17 @@ public final class EventPublisher: @unchecked Sendable {
     /// Starts the publishing thread and collects PUBACKs.
     public func start() {
         mqtt.setAcknowledgementHandler { [weak self] seq in self?.pubackArrived(seq) }
-        thread = JoinableThread { [self] in
-            run()
-        }
+        stage.start { [self] in run() }
     }
 
     /// Stops handing out events and records the PUBACKs that arrived; the MQTT client is stopped by the caller.
     public func stop() {
-        stopRequested.store(true, ordering: .releasing)
-        wakeBell.ring()
-        thread?.join()
-        thread = nil
+        stage.stop()
         recordAcknowledgements(force: true)
     }
 
     func run() {
-        while !stopRequested.load(ordering: .acquiring) {
+        while !stage.isStopping {
             recordAcknowledgements()
             let connected = mqtt.isConnected
             if connected != wasConnected {
@@ -87,7 +82,7 @@ public final class EventPublisher: @unchecked Sendable {
                 publishEvents()
             }
             _ = wakeBell.wait(timeout: .milliseconds(Self.markIntervalMillis)) {
-                stopRequested.load(ordering: .relaxed) || (connected && hasUnsent && mayReadBatch(mqtt.window))
+                stage.isStopping || (connected && hasUnsent && mayReadBatch(mqtt.window))
             }
         }
     }

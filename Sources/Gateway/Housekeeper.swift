@@ -18,8 +18,7 @@ public final class Housekeeper: @unchecked Sendable {
     let devices: Mutex<[(device: GatewayConfiguration.Device, link: DeviceLink)]>
     let mqtt: MQTTPublisher
     let logger: Logger
-    let stopRequested = ManagedAtomic(false)
-    var thread: JoinableThread?
+    let stage = StageThread()
     var lastRetention: Int64 = 0
     let pendingGauge = Gauge(label: "accessgw_journal_pending_events")
     let oldestPendingGauge = Gauge(label: "accessgw_journal_oldest_pending_age_seconds")
@@ -47,19 +46,17 @@ public final class Housekeeper: @unchecked Sendable {
     }
 
     public func start() {
-        thread = JoinableThread { [self] in
-            while !stopRequested.load(ordering: .acquiring) {
+        stage.start { [self] in
+            while !stage.isStopping {
                 tick()
-                for _ in 0..<10 where !stopRequested.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.1) }
+                for _ in 0..<10 where !stage.isStopping { Thread.sleep(forTimeInterval: 0.1) }
             }
             tick()
         }
     }
 
     public func stop() {
-        stopRequested.store(true, ordering: .releasing)
-        thread?.join()
-        thread = nil
+        stage.stop()
     }
 
     func tick() {

@@ -24,8 +24,7 @@ public final class JournalWriter: @unchecked Sendable {
     /// Rung after each commit, so the publisher looks for new events.
     public let committedBell = RingDoorbell()
     let logger: Logger
-    let stopRequested = ManagedAtomic(false)
-    var thread: JoinableThread?
+    let stage: StageThread
     let progress = ManagedAtomic<Int64>(0)
     var metricsByType: [String: Counter] = [:]
     let badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "decode"), ("bus", "all")])
@@ -37,6 +36,7 @@ public final class JournalWriter: @unchecked Sendable {
         self.journal = journal
         self.tables = Mutex(tables)
         self.doorbell = doorbell
+        stage = StageThread(wake: { doorbell.ring() })
         topicPrefix = configuration.mqtt.topicPrefix
         self.logger = logger
     }
@@ -64,17 +64,12 @@ public final class JournalWriter: @unchecked Sendable {
 
     public func start() {
         progress.store(monotonicMillis(), ordering: .relaxed)
-        thread = JoinableThread { [self] in
-            run()
-        }
+        stage.start { [self] in run() }
     }
 
     /// Stops after committing everything already on the rings (pollers must be stopped first).
     public func stop() {
-        stopRequested.store(true, ordering: .releasing)
-        doorbell.ring()
-        thread?.join()
-        thread = nil
+        stage.stop()
     }
 
     /// Monotonic milliseconds of the loop's last iteration, for the watchdog.
@@ -86,7 +81,7 @@ public final class JournalWriter: @unchecked Sendable {
         while true {
             iterations.wrappingIncrement(ordering: .releasing)
             progress.store(monotonicMillis(), ordering: .relaxed)
-            let stopping = stopRequested.load(ordering: .acquiring)
+            let stopping = stage.isStopping
             let tables = self.tables.withLock { $0 }
             records.removeAll(keepingCapacity: true)
             for ring in tables.rings where records.count < Self.maximumBatch {
@@ -95,7 +90,7 @@ public final class JournalWriter: @unchecked Sendable {
             if records.isEmpty {
                 if stopping { return }
                 _ = doorbell.wait(timeout: .milliseconds(500)) {
-                    stopRequested.load(ordering: .relaxed) || tables.rings.contains { !$0.isEmpty }
+                    stage.isStopping || tables.rings.contains { !$0.isEmpty }
                 }
                 continue
             }
