@@ -73,15 +73,19 @@ func timed(_ producer: @escaping @Sendable () -> Void, _ consumer: @escaping @Se
     return RunResult(seconds: seconds, broken: tally.broken, allocations: ref_allocation_count() - allocationsBefore)
 }
 
-func runSwiftRing(records: UInt64, capacity: Int) -> RunResult {
-    let ring = EventRing<BenchRecord>(minimumCapacity: capacity)
-    return timed({
+/// The producer loop of both 64-byte Swift runs: sequenced records pushed as fast as the ring takes them.
+@inline(__always)
+func produce64(into ring: EventRing<BenchRecord>, records: UInt64) {
         var seq: UInt64 = 0
         while seq < records {
             let record = BenchRecord(seq: seq, payload: (seq, seq &+ 1, seq &+ 2, seq &+ 3, seq &+ 4, seq &+ 5, seq &+ 6))
             if ring.tryPush(record) { seq &+= 1 }
         }
-    }, { tally in
+}
+
+func runSwiftRing(records: UInt64, capacity: Int) -> RunResult {
+    let ring = EventRing<BenchRecord>(minimumCapacity: capacity)
+    return timed({ produce64(into: ring, records: records) }, { tally in
         var expected: UInt64 = 0
         var broken: UInt64 = 0
         while expected < records {
@@ -96,13 +100,7 @@ func runSwiftRing(records: UInt64, capacity: Int) -> RunResult {
 /// The Swift ring with the consumer taking batches through `drain`, for information.
 func runSwiftRingDrain(records: UInt64, capacity: Int) -> RunResult {
     let ring = EventRing<BenchRecord>(minimumCapacity: capacity)
-    return timed({
-        var seq: UInt64 = 0
-        while seq < records {
-            let record = BenchRecord(seq: seq, payload: (seq, seq &+ 1, seq &+ 2, seq &+ 3, seq &+ 4, seq &+ 5, seq &+ 6))
-            if ring.tryPush(record) { seq &+= 1 }
-        }
-    }, { tally in
+    return timed({ produce64(into: ring, records: records) }, { tally in
         var expected: UInt64 = 0
         var broken: UInt64 = 0
         while expected < records {

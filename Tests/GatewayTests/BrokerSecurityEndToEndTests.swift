@@ -5,14 +5,6 @@ import TestSupport
 
 @Suite("end to end: TLS with a test CA and a password file")
 struct BrokerSecurityEndToEndTests {
-    static let doorYAML = """
-      - id: door-3e
-        profile: face-door
-        bus: lan
-        unit: 1
-        poll: 50ms
-    """
-
     /// The `mqtt:` lines for the broker's test CA and `gw-test` with the password in a file.
     static func securedMQTT(_ harness: GatewayHarness, password: String) throws -> String {
         let passwordFile = harness.directory.appendingPathComponent("mqtt.pass").path
@@ -24,7 +16,7 @@ struct BrokerSecurityEndToEndTests {
     @Test func eventsArriveOverTLSWithUsernameAndPasswordFile() async throws {
         let harness = try GatewayHarness(broker: .init(tls: true, users: ["gw-test": "s3cret pass", "reader": "r"]))
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
-        try harness.configure(buses: simulator.busYAML, devices: Self.doorYAML,
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML,
                               mqttExtra: try Self.securedMQTT(harness, password: "s3cret pass"))
         let subscriber = try await Subscriber.subscribed(to: "accessgw/#", on: harness.broker, username: "reader", password: "r")
         try await harness.start()
@@ -40,7 +32,7 @@ struct BrokerSecurityEndToEndTests {
     @Test func refusedPasswordIsLoggedClearlyAndEventsWaitInTheJournalUntilItIsFixed() async throws {
         let harness = try GatewayHarness(broker: .init(tls: true, users: ["gw-test": "s3cret pass", "reader": "r"]))
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
-        try harness.configure(buses: simulator.busYAML, devices: Self.doorYAML,
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML,
                               mqttExtra: try Self.securedMQTT(harness, password: "wrong"))
         try await harness.start()
         let door = simulator.devices[0]

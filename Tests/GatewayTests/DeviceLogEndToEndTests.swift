@@ -5,19 +5,11 @@ import TestSupport
 
 @Suite("end to end: device reboots and log overflows")
 struct DeviceLogEndToEndTests {
-    static let doorYAML = """
-      - id: door-3e
-        profile: face-door
-        bus: lan
-        unit: 1
-        poll: 50ms
-    """
-
     @Test func eventsAfterARebootCarryTheNewBootIDAndNothingIsReportedLost() async throws {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
         let door = simulator.devices[0]
-        try harness.configure(buses: simulator.busYAML, devices: Self.doorYAML)
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
         let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/#", on: harness.broker)
         try await harness.start()
         for _ in 0..<3 { door.record(code: 16, point: 1) }
@@ -40,7 +32,7 @@ struct DeviceLogEndToEndTests {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1, capacity: 10)])
         let door = simulator.devices[0]
-        try harness.configure(buses: simulator.busYAML, devices: Self.doorYAML)
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
         let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/#", on: harness.broker)
         try await harness.start()
         door.record(code: 16, point: 1)

@@ -93,6 +93,15 @@ final class GatewayHarness: @unchecked Sendable {
     }
 }
 
+/// The `devices:` entry most end-to-end tests use: one face door, unit 1 on bus `lan`, polled every 50 ms.
+let doorOnLanYAML = """
+  - id: door-3e
+    profile: face-door
+    bus: lan
+    unit: 1
+    poll: 50ms
+"""
+
 /// A TCP simulator serving `devices` on a free port, stopped when released.
 final class TCPSimulator: @unchecked Sendable {
     // @unchecked: the server is itself thread-safe; this wrapper is driven by one test.
