@@ -65,8 +65,13 @@ public struct EventLogStateMachine: Sendable {
     /// Whether the device has work beyond its next regular poll (a backlog to drain or an ack to write).
     public var hasBacklog: Bool { pendingAck != nil || moreUnread }
 
+    /// The last ack written since the last read: if the device restarted just before it arrived, it released
+    /// events of the new boot that nobody read.
+    private var ackSinceLastRead: UInt32?
+
     public mutating func ackWritten(_ seq: UInt32) {
         if pendingAck == seq { pendingAck = nil }
+        ackSinceLastRead = seq
     }
 
     /// The device refused the ack (exception 03: above head_seq, so it restarted meanwhile); re-read the header.
@@ -78,6 +83,7 @@ public struct EventLogStateMachine: Sendable {
     /// Interprets a header, and the seqs of the window's records when the window was read.
     public mutating func logRead(_ header: EventLogHeader, windowSeqs: [UInt32]?) -> Outcome {
         var outcome = Outcome()
+        defer { ackSinceLastRead = nil }
         if boot == nil {
             boot = header.bootID
             lastEmitted = header.ackSeq
@@ -86,6 +92,12 @@ public struct EventLogStateMachine: Sendable {
             boot = header.bootID
             lastEmitted = header.ackSeq
             pendingAck = nil
+            // A new log starts unacknowledged; an ack equal to ours means ours reached the new boot and released
+            // its first events unread: loss the gateway could not prevent, reported rather than hidden.
+            if let written = ackSinceLastRead, written > 0, header.ackSeq == written {
+                outcome.lost = 1...written
+                outcome.problems.append("the device restarted before ack_seq \(written) arrived, which released seq 1...\(written) of its new log unread")
+            }
         } else if header.headSeq < lastEmitted {
             outcome.problems.append("head_seq went back from \(lastEmitted) to \(header.headSeq) without a new boot_id; resynchronised")
             lastEmitted = header.ackSeq

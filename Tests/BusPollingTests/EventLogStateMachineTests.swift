@@ -68,6 +68,21 @@ struct EventLogStateMachineTests {
         #expect(fifo.nextStep(committed: (8, 2)) == .writeAck(2))
     }
 
+    @Test func ackThatReachedARestartedDeviceIsReportedAsLoss() {
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        _ = fifo.logRead(header(head: 5, ack: 0), windowSeqs: [1, 2, 3])
+        fifo.ackWritten(3)
+        // The device restarted between the read and the ack and logged 6 new events; our ack 3 released 1...3.
+        let outcome = fifo.logRead(header(head: 6, boot: 8, ack: 3), windowSeqs: [4, 5, 6])
+        #expect(outcome.bootChanged)
+        #expect(outcome.lost == 1...3)
+        #expect(outcome.emit == 0..<3)
+        // An ordinary restart, the new log unacknowledged, implies no loss.
+        fifo.ackWritten(6)
+        let clean = fifo.logRead(header(head: 2, boot: 9, window: 2, ack: 0), windowSeqs: [1, 2])
+        #expect(clean.bootChanged && clean.lost == nil)
+    }
+
     @Test func seqGoingBackWithoutNewBootIsAProblemAndResyncs() {
         var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
         _ = fifo.logRead(header(head: 10, ack: 7), windowSeqs: [8, 9, 10])
