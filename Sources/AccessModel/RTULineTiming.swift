@@ -1,3 +1,8 @@
+/// Parity of each character on a serial line.
+public enum SerialParity: String, Sendable, Hashable, CaseIterable {
+    case none = "N", even = "E", odd = "O"
+}
+
 /// The physical timing of a Modbus RTU line: how long a character and a frame take at its baud rate and
 /// framing, and the silence that separates frames (3.5 characters, a fixed 1.75 ms above 19200 baud).
 public struct RTULineTiming: Sendable, Hashable {
@@ -5,9 +10,9 @@ public struct RTULineTiming: Sendable, Hashable {
     /// Bits on the wire per character: start, data, parity, stop (10 for 8N1, 11 for 8E1 or 8N2).
     public let bitsPerCharacter: Int
 
-    public init(baud: Int, dataBits: Int, hasParity: Bool, stopBits: Int) {
+    public init(baud: Int, dataBits: Int, parity: SerialParity, stopBits: Int) {
         self.baud = baud
-        bitsPerCharacter = 1 + dataBits + (hasParity ? 1 : 0) + stopBits
+        bitsPerCharacter = 1 + dataBits + (parity == .none ? 0 : 1) + stopBits
     }
 
     /// Nanoseconds one character occupies the line.

@@ -17,9 +17,7 @@ public enum BusEndpoint: Sendable, Equatable, CustomStringConvertible {
 
 /// An RS-485 line's device and framing.
 public struct SerialLine: Sendable, Equatable {
-    public enum Parity: String, Sendable, CaseIterable {
-        case none = "N", even = "E", odd = "O"
-    }
+    public typealias Parity = SerialParity
 
     public var device: String
     public var baud: Int
@@ -37,6 +35,6 @@ public struct SerialLine: Sendable, Equatable {
 
     /// How long characters, frames and the silences between them take on this line.
     public var timing: RTULineTiming {
-        RTULineTiming(baud: baud, dataBits: dataBits, hasParity: parity != .none, stopBits: stopBits)
+        RTULineTiming(baud: baud, dataBits: dataBits, parity: parity, stopBits: stopBits)
     }
 }

@@ -2,10 +2,7 @@ import AccessModel
 
 /// How an RS-485 line is framed (baud, parity, data and stop bits) and the Modbus RTU timing that follows from it.
 public struct SerialLineSettings: Sendable, Hashable, CustomStringConvertible {
-    /// Parity of each character.
-    public enum Parity: String, Sendable, Hashable {
-        case none = "N", even = "E", odd = "O"
-    }
+    public typealias Parity = SerialParity
 
     public var baud: Int
     public var parity: Parity
@@ -24,7 +21,7 @@ public struct SerialLineSettings: Sendable, Hashable, CustomStringConvertible {
 
     /// How long characters, frames and the silences between them take on this line.
     public var timing: RTULineTiming {
-        RTULineTiming(baud: baud, dataBits: dataBits, hasParity: parity != .none, stopBits: stopBits)
+        RTULineTiming(baud: baud, dataBits: dataBits, parity: parity, stopBits: stopBits)
     }
 
     public var description: String {

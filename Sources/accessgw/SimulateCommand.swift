@@ -3,6 +3,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import DeviceProfiles
+import Gateway
 import Logging
 import Simulators
 
@@ -70,14 +71,14 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        StderrLogHandler.bootstrap(level: .info)
         let logger = Logger(label: "accessgw.simulate")
         let simulatorConfig: SimulatorConfig
         do {
             simulatorConfig = try config.map { path throws(ConfigurationError) in try SimulatorConfig.load(path: path) }
                 ?? commandLineConfig()
         } catch {
-            FileHandle.standardError.write(Data("accessgw simulate: \(error)\n".utf8))
-            throw ExitCode(78)
+            throw ConfigFailure(error.description)
         }
         let host = SimulatorHost(config: simulatorConfig, logger: logger)
         do {
