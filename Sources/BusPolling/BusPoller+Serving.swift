@@ -66,14 +66,14 @@ extension BusPoller {
             }
             let outcome = fifo.logRead(header, windowSeqs: seqs)
             succeeded(&device)  // device.online goes on the ring before the first records it answered with
-            publish(outcome, of: &device, header: header, words: words, log: log)
+            publish(outcome, of: &device, header: header, words: words, seqs: seqs ?? [], log: log)
             guard outcome.readWindowNow, kind == .header else { return }
             kind = .full
         }
     }
 
     func publish(_ outcome: EventLogStateMachine.Outcome, of device: inout PolledDevice, header: EventLogHeader,
-                 words: UnsafeBufferPointer<UInt16>, log: EventLogLayout) {
+                 words: UnsafeBufferPointer<UInt16>, seqs: [UInt32], log: EventLogLayout) {
         let slot = device.config.slot
         let observed = Timestamp.now.millisecondsSinceEpoch
         for problem in outcome.problems {
@@ -92,7 +92,7 @@ extension BusPoller {
         for index in outcome.emit {
             let base = Int(log.windowOffset) + index * log.recordSize
             var record = EventRecord(origin: .device, device: slot, boot: header.bootID,
-                                     seq: device.decoder!.seq(of: words, base: base), observedAtMillis: observed)
+                                     seq: seqs[index], observedAtMillis: observed)
             for offset in 0..<log.recordSize { record.words[offset] = words[base + offset] }
             enqueue(record)
         }

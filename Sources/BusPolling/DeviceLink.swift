@@ -9,7 +9,6 @@ public final class DeviceLink: Sendable {
     let lastPollMillis = ManagedAtomic<Int64>(0)
     let lastEventMillis = ManagedAtomic<Int64>(0)
     let errorCount = ManagedAtomic<Int>(0)
-    let bootAndSeqSeen = ManagedAtomic<UInt64>(0)
 
     public let id: String
     public let bus: String

@@ -55,11 +55,6 @@ public final class DeviceStateBoard: Sendable {
         }
     }
 
-    /// The current state payload of one device.
-    public func state(slot: UInt16) -> JSONValue {
-        entries.withLock { Self.payload($0[Int(slot)]) }
-    }
-
     static func payload(_ entry: Entry) -> JSONValue {
         .object(entry.fields + [("online", entry.online.map(JSONValue.bool) ?? .null)])
     }

@@ -23,11 +23,6 @@ struct PolledDevice {
         fifo = config.profile.eventLog.map { EventLogStateMachine(windowRecords: $0.windowRecords, alwaysReadFull: alwaysReadFull) }
         up = Gauge(label: "accessgw_device_up", dimensions: [("device", config.id), ("bus", link.bus)])
     }
-
-    var waitsForCommit: Bool {
-        guard let fifo else { return false }
-        return fifo.nextStep(committed: link.committed) == .waitForCommit
-    }
 }
 
 /// Milliseconds on the monotonic clock, for scheduling.
