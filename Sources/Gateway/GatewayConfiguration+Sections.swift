@@ -110,10 +110,10 @@ extension GatewayConfiguration {
         guard let value, let fields = value.mapping(log, allowed: ["listen"]) else { return ("127.0.0.1", 9464) }
         guard let listenValue = fields["listen"], let listen = listenValue.string(log) else { return ("127.0.0.1", 9464) }
         if listen == "off" { return nil }
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+        guard let endpoint = HostPort(listen) else {
             log.report(at: listenValue, "'\(listen)' is not HOST:PORT or off")
             return nil
         }
-        return (String(listen[..<colon]), port)
+        return (endpoint.host, Int(endpoint.port))
     }
 }

@@ -54,10 +54,8 @@ struct DeviceTargetOptions: ParsableArguments {
     }
 
     static func tcpEndpoint(_ text: String) throws -> BusEndpoint {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
-            throw ValidationError("'\(text)' is not HOST:PORT")
-        }
-        return .tcp(host: String(text[..<colon]), port: port)
+        guard let endpoint = HostPort(text), endpoint.port > 0 else { throw ValidationError("'\(text)' is not HOST:PORT") }
+        return .tcp(host: endpoint.host, port: Int(endpoint.port))
     }
 }
 

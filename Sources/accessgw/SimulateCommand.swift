@@ -119,11 +119,9 @@ extension SimulateCommand {
         return kind
     }
 
-    /// `HOST:PORT` split, or nil.
+    /// `HOST:PORT` split, or nil; an empty host means loopback.
     static func hostPort(_ text: String) -> (String, UInt16)? {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
-        let host = String(text[..<colon])
-        return (host.isEmpty ? "127.0.0.1" : host, port)
+        HostPort(text).map { ($0.host.isEmpty ? "127.0.0.1" : $0.host, $0.port) }
     }
 
     /// Waits for SIGINT or SIGTERM and returns its name.
