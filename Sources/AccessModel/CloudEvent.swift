@@ -24,12 +24,17 @@ public struct EventSource: Sendable, Equatable {
 
 /// CloudEvents 1.0 structured JSON for a normalised event (SPEC section 4).
 public enum CloudEvent {
-    /// The CloudEvents `id`: `{site}/{device}/{boot}/{seq}` for device records, stable across redelivery and
-    /// gateway replacement; `{site}/{device}/g/{gateway}/{journalSeq}` for the gateway's own events.
-    public static func id(of event: NormalisedEvent, source: EventSource, journalSeq: Int64) -> String {
+    /// The CloudEvents `id` (SPEC section 4), unique for ever and stable for the same device record:
+    /// `{site}/{device}/{serial}.{boot}/{seq}` for device records (`{boot}` alone when the device has no serial), so a
+    /// redelivery or a replacement gateway re-reading the record gives the same id while a replaced or reset controller
+    /// starts new ones; `{site}/{device}/g/{gateway}/{epoch}.{journalSeq}` for the gateway's own events, where `epoch`
+    /// is the journal's random hex chosen at its creation, so a recreated journal never repeats an old id.
+    public static func id(of event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String) -> String {
         switch event.origin {
-        case let .device(boot, seq): "\(source.site)/\(source.device)/\(boot)/\(seq)"
-        case .gateway: "\(source.site)/\(source.device)/g/\(source.gateway)/\(journalSeq)"
+        case let .device(boot, seq):
+            event.serial.isEmpty ? "\(source.site)/\(source.device)/\(boot)/\(seq)"
+                : "\(source.site)/\(source.device)/\(event.serial).\(boot)/\(seq)"
+        case .gateway: "\(source.site)/\(source.device)/g/\(source.gateway)/\(epoch).\(journalSeq)"
         }
     }
 
@@ -39,11 +44,11 @@ public enum CloudEvent {
     }
 
     /// The whole CloudEvent as one line of JSON.
-    public static func json(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64) -> String {
-        envelope(event, source: source, journalSeq: journalSeq).serialized
+    public static func json(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String) -> String {
+        envelope(event, source: source, journalSeq: journalSeq, epoch: epoch).serialized
     }
 
-    public static func envelope(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64) -> JSONValue {
+    public static func envelope(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String) -> JSONValue {
         var data: [(String, JSONValue)] = [
             ("site", .string(source.site)),
             ("gateway", .string(source.gateway)),
@@ -68,7 +73,7 @@ public enum CloudEvent {
         }
         return .object([
             ("specversion", .string("1.0")),
-            ("id", .string(id(of: event, source: source, journalSeq: journalSeq))),
+            ("id", .string(id(of: event, source: source, journalSeq: journalSeq, epoch: epoch))),
             ("source", .string("/accessgw/\(source.site)/\(source.device)")),
             ("type", .string(event.type)),
             ("time", .string(event.time.rfc3339)),

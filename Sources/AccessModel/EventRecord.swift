@@ -23,6 +23,8 @@ public struct EventRecord: BitwiseCopyable, Sendable {
     public var device: UInt16
     /// The device's boot_id when the record was read.
     public var boot: UInt16
+    /// The device's serial as read from its identity block at start and after each boot change (device records).
+    public var serial: DeviceSerial
     /// The record's seq for device records; 0 otherwise.
     public var seq: UInt32
     public var first: UInt32
@@ -32,11 +34,12 @@ public struct EventRecord: BitwiseCopyable, Sendable {
     /// Raw record registers; meaningful for `.device` only.
     public var words: RecordWords
 
-    public init(origin: Origin, device: UInt16, boot: UInt16, seq: UInt32 = 0, first: UInt32 = 0, second: UInt32 = 0,
-                observedAtMillis: Int64, words: RecordWords = RecordWords(repeating: 0)) {
+    public init(origin: Origin, device: UInt16, boot: UInt16, serial: DeviceSerial = .none, seq: UInt32 = 0, first: UInt32 = 0,
+                second: UInt32 = 0, observedAtMillis: Int64, words: RecordWords = RecordWords(repeating: 0)) {
         self.origin = origin
         self.device = device
         self.boot = boot
+        self.serial = serial
         self.seq = seq
         self.first = first
         self.second = second

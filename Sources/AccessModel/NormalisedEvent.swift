@@ -29,6 +29,8 @@ public struct NormalisedEvent: Sendable, Equatable {
 
     public var device: String
     public var origin: Origin
+    /// The device's serial for device records (part of the id, SPEC section 4); `.none` otherwise.
+    public var serial: DeviceSerial = .none
     /// The normalised type, such as `access.granted`.
     public var type: String
     public var alarm: Bool
@@ -53,7 +55,7 @@ public struct NormalisedEvent: Sendable, Equatable {
     }
 
     public static func == (lhs: NormalisedEvent, rhs: NormalisedEvent) -> Bool {
-        lhs.device == rhs.device && lhs.origin == rhs.origin && lhs.type == rhs.type && lhs.alarm == rhs.alarm
+        lhs.device == rhs.device && lhs.origin == rhs.origin && lhs.serial == rhs.serial && lhs.type == rhs.type && lhs.alarm == rhs.alarm
             && lhs.time == rhs.time && lhs.recordedTime == rhs.recordedTime && lhs.raw == rhs.raw
             && JSONValue.object(lhs.fields) == JSONValue.object(rhs.fields)
     }

@@ -39,6 +39,7 @@ extension BusPoller {
     /// Reads the event log once: writes a due ack first, then the header or header and window.
     func pollLog(_ device: inout PolledDevice) throws(ModbusError) {
         guard var fifo = device.fifo, let log = device.config.profile.eventLog, let decoder = device.decoder else { return }
+        if device.serial == nil { device.serial = try readSerial(device) }
         defer { device.fifo = fifo }
         let unit = device.config.unit
         let layout = device.config.profile.layout
@@ -64,7 +65,17 @@ extension BusPoller {
             let seqs: [UInt32]? = kind == .header ? nil : (0..<min(Int(header.windowCount), log.windowRecords)).map {
                 decoder.seq(of: words, base: Int(log.windowOffset) + $0 * log.recordSize)
             }
+            // A new boot id, or seqs going back within one, may be a new controller: its records carry its own serial.
+            let restarted = fifo.boot.map { $0 != header.bootID || header.headSeq < fifo.lastEmitted } ?? false
             let outcome = fifo.logRead(header, windowSeqs: seqs)
+            if restarted {
+                do throws(ModbusError) { device.serial = try readSerial(device) } catch {
+                    // Nothing of this read is emitted: start the log over, so the records are read again.
+                    fifo = EventLogStateMachine(windowRecords: fifo.windowRecords, alwaysReadFull: fifo.alwaysReadFull)
+                    device.serial = nil
+                    throw error
+                }
+            }
             succeeded(&device)  // device.online goes on the ring before the first records it answered with
             publish(outcome, of: &device, header: header, words: words, seqs: seqs ?? [], log: log)
             guard outcome.readWindowNow, kind == .header else { return }
@@ -91,7 +102,7 @@ extension BusPoller {
         }
         for index in outcome.emit {
             let base = Int(log.windowOffset) + index * log.recordSize
-            var record = EventRecord(origin: .device, device: slot, boot: header.bootID,
+            var record = EventRecord(origin: .device, device: slot, boot: header.bootID, serial: device.serial ?? .none,
                                      seq: seqs[index], observedAtMillis: observed)
             for offset in 0..<log.recordSize { record.words[offset] = words[base + offset] }
             enqueue(record)
@@ -108,6 +119,18 @@ extension BusPoller {
                 return
             }
         }
+    }
+
+    /// Reads the identity block's serial (function 03), keeping the characters an event id may hold.
+    func readSerial(_ device: PolledDevice) throws(ModbusError) -> DeviceSerial {
+        guard let (address, field) = device.config.profile.serialRegisters else { return .none }
+        let unit = device.config.unit
+        try transact { c throws(ModbusError) in
+            try c.readRegisters(unit: unit, address: address, count: field.registerCount, into: buffer)
+        }
+        let reading = RegisterReading(words: UnsafeBufferPointer(start: buffer, count: field.registerCount),
+                                      layout: device.config.profile.layout)
+        return DeviceSerial(sanitising: reading.bytes(field))
     }
 
     func pollState(_ device: inout PolledDevice, block: RegisterBlock) throws(ModbusError) {
@@ -176,6 +199,7 @@ extension BusPoller {
             device.lastLoggedFailure = message
         }
         guard device.health.pollFailed() == .wentOffline else { return }
+        device.serial = nil  // whatever answers next may be a replacement controller
         logger.error("device offline after \(DeviceHealthStateMachine.failuresBeforeOffline) failed polls: \(message)",
                      metadata: ["device": "\(device.config.id)"])
         transition(&device, online: false)

@@ -1,3 +1,4 @@
+import AccessModel
 import DeviceProfiles
 import Metrics
 
@@ -7,6 +8,9 @@ struct PolledDevice {
     let link: DeviceLink
     let decoder: RecordDecoder?
     var fifo: EventLogStateMachine?
+    /// The serial its log records carry into their ids: read before the first log read and after every boot
+    /// change or outage (a replaced controller); nil until read. `.none` when the profile has no serial.
+    var serial: DeviceSerial?
     var health = DeviceHealthStateMachine()
     /// Monotonic milliseconds when the device's next turn is due.
     var nextDue: Int64 = 0

@@ -136,3 +136,16 @@ public struct EventRule: Sendable {
     /// Fields taken from the record, in order.
     public var fields: [(String, FieldSource)]
 }
+
+extension DeviceProfile {
+    /// The identity block's `serial` string at offset 0 of its own read, and the register it starts at; nil when
+    /// the profile has none (its devices' event ids then carry the boot id alone, SPEC section 4).
+    public var serialRegisters: (address: UInt16, field: FieldLayout)? {
+        guard let identity, var field = identity.fields.first(where: { $0.name == "serial" && $0.type == .string }) else {
+            return nil
+        }
+        let address = identity.address + field.offset
+        field.offset = 0
+        return (address, field)
+    }
+}

@@ -34,6 +34,7 @@ public struct EventNormaliser: Sendable {
                 decoder.event(of: $0, device: device.id, boot: record.boot, observedAt: observed)
             }
             event.fields = privacy.apply(to: event.fields)
+            event.serial = record.serial
             if case let .device(_, seq) = event.origin, seq != record.seq {
                 problems.append(RecordProblem(field: "seq", message: "record seq \(seq) differs from the seq polled, \(record.seq)"))
             }

@@ -21,6 +21,8 @@ public final class Journal: Sendable {
 
     /// The database file.
     public let path: String
+    /// Random hex chosen when the journal was created; gateway-made event ids carry it (SPEC section 4).
+    public let epoch: String
     private let writer: Mutex<Writer>
     /// Read-only, for `unpublished`: committed events only, without waiting for the writer's lock.
     private let publisherReads: Mutex<SQLiteConnection>
@@ -46,6 +48,7 @@ public final class Journal: Sendable {
                               statement: "PRAGMA journal_mode = WAL", path: path)
         }
         try JournalSchema.migrate(connection)
+        epoch = try connection.journalEpoch()
         let next = try connection.latestJournalSeq() + 1
         writer = Mutex(Writer(connection: connection, nextJournalSeq: next))
         let reads = try SQLiteConnection(path: path, readOnly: true)
@@ -57,7 +60,7 @@ public final class Journal: Sendable {
     // MARK: Journal writer
 
     /// Stores `entries` in one transaction and returns after COMMIT (synchronous=FULL): only then may the caller
-    /// acknowledge the devices. Device records already journalled by (device, boot, seq) are not stored again.
+    /// acknowledge the devices. Device records already journalled by (device, serial, boot, seq) are not stored again.
     /// The per-device cursor (highest boot/seq) is updated in the same transaction.
     public func append(_ entries: [JournalEntry]) throws -> AppendOutcome {
         if entries.isEmpty { return AppendOutcome(stored: [], duplicates: []) }
@@ -65,7 +68,7 @@ public final class Journal: Sendable {
         // taking the lock, which the publisher waits on for its reads.
         let devicePayloads = entries.map { entry -> String? in
             guard case .device = entry.event.origin else { return nil }
-            return CloudEvent.json(entry.event, source: entry.source, journalSeq: 0)
+            return CloudEvent.json(entry.event, source: entry.source, journalSeq: 0, epoch: epoch)
         }
         return try writer.withLock { writer in
             let connection = writer.connection
@@ -76,16 +79,18 @@ public final class Journal: Sendable {
                 var cursors = BatchCursors()
                 for (index, entry) in entries.enumerated() {
                     let event = entry.event
-                    var boot = SQLiteValue.null, seq = SQLiteValue.null
+                    var boot = SQLiteValue.null, seq = SQLiteValue.null, serial = SQLiteValue.text("")
                     if case let .device(b, s) = event.origin {
                         boot = .int(Int64(b))
                         seq = .int(Int64(s))
+                        serial = .text(event.serial.description)
                     }
-                    let payload = devicePayloads[index] ?? CloudEvent.json(event, source: entry.source, journalSeq: next)
+                    let payload = devicePayloads[index]
+                        ?? CloudEvent.json(event, source: entry.source, journalSeq: next, epoch: epoch)
                     let inserted = try connection.run("""
-                        INSERT INTO events (jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, boot, seq) DO NOTHING
-                        """, [.int(next), .text(event.device), boot, seq, .text(event.type), .int(event.alarm ? 1 : 0),
+                        INSERT INTO events (jseq, device, serial, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, serial, boot, seq) DO NOTHING
+                        """, [.int(next), .text(event.device), serial, boot, seq, .text(event.type), .int(event.alarm ? 1 : 0),
                               .int(event.time.millisecondsSinceEpoch), .int(event.recordedTime.millisecondsSinceEpoch),
                               .text(entry.topic), .text(payload)])
                     if inserted == 1 {

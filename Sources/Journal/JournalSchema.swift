@@ -1,6 +1,8 @@
+import Foundation
+
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 1
+    static let version = 2
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -44,6 +46,50 @@ enum JournalSchema {
         PRAGMA user_version = 1;
         """
 
+    /// Version 2 (SPEC section 4 ids): device records are unique by (device, serial, boot, seq), so a replaced
+    /// controller starting again at boot 1, seq 1 is a new record; `journal_identity` holds the random epoch that
+    /// gateway-made ids carry, chosen when the journal is created (or upgraded: version 1 ids had no epoch, so
+    /// none can repeat). SQLite cannot change a table's UNIQUE constraint, so `events` is rebuilt.
+    static func upgradeToVersion2(epoch: String, now: Int64) -> String {
+        """
+        CREATE TABLE events_v2 (
+            jseq INTEGER PRIMARY KEY AUTOINCREMENT,
+            device TEXT NOT NULL,
+            serial TEXT NOT NULL DEFAULT '',
+            boot INTEGER,
+            seq INTEGER,
+            type TEXT NOT NULL,
+            alarm INTEGER NOT NULL,
+            time_ms INTEGER NOT NULL,
+            recorded_ms INTEGER NOT NULL,
+            topic TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            published_ms INTEGER,
+            UNIQUE (device, serial, boot, seq)
+        );
+        INSERT INTO events_v2 (jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload, published_ms)
+            SELECT jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload, published_ms FROM events;
+        DROP TABLE events;
+        ALTER TABLE events_v2 RENAME TO events;
+        CREATE INDEX events_unpublished ON events (jseq) WHERE published_ms IS NULL;
+        CREATE INDEX events_recorded ON events (recorded_ms);
+        CREATE TABLE journal_identity (
+            epoch TEXT NOT NULL,
+            created_ms INTEGER NOT NULL
+        );
+        INSERT INTO journal_identity (epoch, created_ms) VALUES ('\(epoch)', \(now));
+        PRAGMA user_version = 2;
+        """
+    }
+
+    /// 64 random bits as 16 lowercase hex digits: the journal's epoch.
+    static func newEpoch() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() as UInt64
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
     /// Brings the file at `connection` to the current version; refuses a file written by a newer gateway.
     static func migrate(_ connection: SQLiteConnection) throws {
         let current = try connection.scalar("PRAGMA user_version") ?? 0
@@ -54,6 +100,19 @@ enum JournalSchema {
         if current < 1 {
             // `Journal.init` set auto_vacuum = INCREMENTAL before anything else: it only takes on an empty file.
             try connection.transaction { try connection.execute(createVersion1) }
+        }
+        if current < 2 {
+            let sql = upgradeToVersion2(epoch: newEpoch(), now: Int64(Date().timeIntervalSince1970 * 1000))
+            try connection.transaction {
+                // AUTOINCREMENT's high-water mark goes with the dropped table: carried over, so no jseq is reused.
+                let handedOut = try connection.latestJournalSeq()
+                try connection.execute(sql)
+                _ = try connection.run("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events' AND seq < ?",
+                                       [.int(handedOut), .int(handedOut)])
+                if handedOut > 0, try connection.scalar("SELECT count(*) FROM sqlite_sequence WHERE name = 'events'") == 0 {
+                    _ = try connection.run("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", [.int(handedOut)])
+                }
+            }
         }
     }
 }

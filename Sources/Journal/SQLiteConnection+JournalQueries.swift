@@ -16,6 +16,15 @@ extension SQLiteConnection {
                     publishedAt: row.optionalInt(10).map { Timestamp(millisecondsSinceEpoch: $0) })
     }
 
+    /// The journal's epoch: random hex chosen when it was created, part of every gateway-made event id.
+    func journalEpoch() throws -> String {
+        guard let epoch = try query("SELECT epoch FROM journal_identity LIMIT 1", [], { $0.text(0) }).first else {
+            throw SQLiteError(code: 0, message: "the journal has no epoch (table journal_identity is empty)",
+                              statement: "SELECT epoch FROM journal_identity", path: path)
+        }
+        return epoch
+    }
+
     /// The highest journal sequence number ever handed out (0 for a new journal), also counting deleted rows.
     func latestJournalSeq() throws -> Int64 {
         let highest = try scalar("SELECT max(jseq) FROM events") ?? 0

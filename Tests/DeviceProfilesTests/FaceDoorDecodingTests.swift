@@ -10,12 +10,13 @@ struct FaceDoorDecodingTests {
     @Test func grantedByFaceMatchesTheSpecExamplePayload() throws {
         var r = RecordBuilder(code: 1)
         r.seq = 1042; r.point = 1; r.direction = 1; r.value = 934; r.subject = Array("P-0012".utf8)
-        let (event, problems) = Fixtures.decode(profile, r)
+        var (event, problems) = Fixtures.decode(profile, r)
         #expect(problems.isEmpty)
+        event.serial = DeviceSerial(sanitising: "FD2411A00193")
         let source = EventSource(site: "kunming-guandu", gateway: "gw-01", device: "door-3e", kind: "face-door",
                                  location: [("building", "3"), ("entrance", "east")])
-        let json = CloudEvent.json(event, source: source, journalSeq: 99)
-        #expect(json == #"{"specversion":"1.0","id":"kunming-guandu/door-3e/7/1042","source":"/accessgw/kunming-guandu/door-3e","type":"access.granted","time":"2026-11-27T08:01:02.345Z","subject":"door-3e","recordedtime":"2026-11-27T08:01:02.401Z","datacontenttype":"application/json","data":{"site":"kunming-guandu","gateway":"gw-01","device":"door-3e","kind":"face-door","location":{"building":"3","entrance":"east"},"seq":1042,"boot":7,"alarm":false,"method":"face","person":"P-0012","score":0.934,"door":1,"direction":"in","raw":{"code":1,"point":1,"direction":1,"value":934,"extra":0,"flags":0}}}"#)
+        let json = CloudEvent.json(event, source: source, journalSeq: 99, epoch: "5eed")
+        #expect(json == #"{"specversion":"1.0","id":"kunming-guandu/door-3e/FD2411A00193.7/1042","source":"/accessgw/kunming-guandu/door-3e","type":"access.granted","time":"2026-11-27T08:01:02.345Z","subject":"door-3e","recordedtime":"2026-11-27T08:01:02.401Z","datacontenttype":"application/json","data":{"site":"kunming-guandu","gateway":"gw-01","device":"door-3e","kind":"face-door","location":{"building":"3","entrance":"east"},"seq":1042,"boot":7,"alarm":false,"method":"face","person":"P-0012","score":0.934,"door":1,"direction":"in","raw":{"code":1,"point":1,"direction":1,"value":934,"extra":0,"flags":0}}}"#)
     }
 
     @Test(arguments: [

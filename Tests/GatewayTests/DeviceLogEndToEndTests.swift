@@ -20,8 +20,8 @@ struct DeviceLogEndToEndTests {
         door.record(code: 1, point: 1, direction: 1, value: 901, subject: "P-0099")
         let events = try await subscriber.waitForEvents("3 events of boot 2") { $0.filter { $0.boot == 2 }.count >= 3 }
         let device = events.filter { $0.seq != nil }
-        #expect(device.map(\.id) == ["test-site/door-3e/1/1", "test-site/door-3e/1/2", "test-site/door-3e/1/3",
-                                     "test-site/door-3e/2/1", "test-site/door-3e/2/2", "test-site/door-3e/2/3"])
+        #expect(device.map(\.id) == ["test-site/door-3e/SIM-FD-0001.1/1", "test-site/door-3e/SIM-FD-0001.1/2", "test-site/door-3e/SIM-FD-0001.1/3",
+                                     "test-site/door-3e/SIM-FD-0001.2/1", "test-site/door-3e/SIM-FD-0001.2/2", "test-site/door-3e/SIM-FD-0001.2/3"])
         #expect(device.filter { $0.boot == 2 }.map(\.type) == ["device.restarted", "door.closed", "access.granted"])
         #expect(!events.contains { $0.type == "gateway.events_lost" })
         try await waitUntil("the new log acknowledged") { door.logStatus.ack == 3 }

@@ -44,7 +44,7 @@ struct EndToEndTests {
         }
         let granted = try #require(events.first { $0.device == "door-3e" && $0.type == "access.granted" })
         #expect(granted.topic == "accessgw/test-site/door-3e/event/access.granted")
-        #expect(granted.id == "test-site/door-3e/1/1")
+        #expect(granted.id == "test-site/door-3e/SIM-FD-0001.1/1")
         #expect(granted.data["person"] as? String == "P-0012")
         #expect(granted.data["score"] as? Double == 0.934)
         #expect(granted.data["method"] as? String == "face")

@@ -16,13 +16,15 @@ import Testing
 
         let stored = try journal.unpublished(limit: 10)
         #expect(stored.count == 2)
-        #expect(stored[0].payload == CloudEvent.json(entries[0].event, source: entries[0].source, journalSeq: 1))
+        #expect(stored[0].payload == CloudEvent.json(entries[0].event, source: entries[0].source, journalSeq: 1,
+                                                          epoch: journal.epoch))
         #expect(stored[0].payload.contains("\"id\":\"kunming-guandu/door-3e/7/1042\""))
         #expect(stored[0].topic == "accessgw/kunming-guandu/door-3e/event/access.granted")
         #expect(stored[0].boot == 7 && stored[0].seq == 1042 && stored[0].device == "door-3e")
         #expect(stored[0].recordedTime == entries[0].event.recordedTime && stored[0].time == entries[0].event.time)
-        // Gateway events carry the journal sequence number in their id.
-        #expect(stored[1].payload.contains("\"id\":\"kunming-guandu/door-3e/g/gw-01/2\""))
+        // Gateway events carry the journal's epoch and sequence number in their id.
+        #expect(journal.epoch.count == 16 && journal.epoch.allSatisfy(\.isHexDigit))
+        #expect(stored[1].payload.contains("\"id\":\"kunming-guandu/door-3e/g/gw-01/\(journal.epoch).2\""))
         #expect(stored[1].boot == nil && stored[1].seq == nil)
     }
 

@@ -1,0 +1,80 @@
+import AccessModel
+import Foundation
+import Journal
+import Testing
+
+/// SPEC section 4: an id is unique for ever and stable for the same device record.
+@Suite struct EventIdentityTests {
+    static func ids(_ journal: Journal) throws -> [String] {
+        try journal.unpublished(limit: 1000).map { stored in
+            let object = try JSONSerialization.jsonObject(with: Data(stored.payload.utf8)) as? [String: Any]
+            return object?["id"] as? String ?? ""
+        }
+    }
+
+    @Test func aReplacedControllerRestartingAtBoot1Seq1IsANewRecordWithANewID() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        _ = try journal.append([deviceEntry("door-3e", boot: 1, seq: 1, serial: "FD-0001")])
+        // The same (boot, seq) from the replacement controller: stored, with the new serial in its id.
+        let outcome = try journal.append([deviceEntry("door-3e", boot: 1, seq: 1, serial: "FD-0002"),
+                                          deviceEntry("door-3e", boot: 1, seq: 1, serial: "FD-0001")])
+        #expect(outcome.stored.map(\.entryIndex) == [0] && outcome.duplicates == [1])
+        #expect(try Self.ids(journal) == ["kunming-guandu/door-3e/FD-0001.1/1", "kunming-guandu/door-3e/FD-0002.1/1"])
+    }
+
+    @Test func serialsKeepOnlyTheCharactersAnIDMayHold() {
+        #expect(DeviceSerial(sanitising: "FD 2411/A.00193\u{0}\u{0}").description == "FD2411A00193")
+        #expect(DeviceSerial(sanitising: "云-AB_12").description == "-AB_12")
+        #expect(DeviceSerial(sanitising: [0, 0, 0]).isEmpty)
+        #expect(DeviceSerial(sanitising: String(repeating: "x", count: 40)).description.count == DeviceSerial.capacity)
+    }
+
+    @Test func aRecreatedJournalNeverRepeatsAGatewayMadeID() throws {
+        var seen: [String] = []
+        for _ in 0..<3 {
+            let temp = try TemporaryJournal()
+            let journal = try temp.open()
+            _ = try journal.append([gatewayEntry("door-3e"), gatewayEntry("door-3e", type: "device.clock_skew")])
+            seen += try Self.ids(journal)
+            temp.remove()
+        }
+        #expect(Set(seen).count == 6, "\(seen)")
+        #expect(seen.allSatisfy { $0.hasPrefix("kunming-guandu/door-3e/g/gw-01/") })
+    }
+
+    @Test func theEpochIsKeptAcrossReopening() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let first = try temp.open().epoch
+        #expect(try temp.open().epoch == first)
+    }
+
+    /// `Fixtures/journal-v1.db` was written by `accessgw run` of the release before ids carried serials and epochs
+    /// (schema version 1): gateway.started, device.online and seqs 1–5 of door-3e's boot 1, all acknowledged.
+    @Test func aVersion1JournalIsUpgradedKeepingItsEventsAndNumbers() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/journal-v1.db")
+        try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixture.path, toPath: temp.path)
+        let journal = try temp.open()
+        let before = try Self.ids(journal)
+        #expect(before.count == 7)
+        #expect(before[2] == "kunming-guandu/door-3e/1/1", "old payloads are kept as they were: \(before)")
+        #expect(journal.epoch.count == 16)
+        #expect(try journal.latestJournalSeq() == 7)
+        #expect(try journal.deviceCursors()["door-3e"]?.seq == 5)
+        let outcome = try journal.append([deviceEntry("door-3e", boot: 1, seq: 6, serial: "SIM-FD-0001"), gatewayEntry("door-3e")])
+        #expect(outcome.stored.map(\.journalSeq) == [8, 9])
+        let after = try Self.ids(journal)
+        #expect(Array(after.prefix(7)) == before)
+        #expect(after[7] == "kunming-guandu/door-3e/SIM-FD-0001.1/6")
+        #expect(after[8] == "kunming-guandu/door-3e/g/gw-01/\(journal.epoch).9")
+        #expect(Set(after).count == after.count)
+        // Readers (tail, status) open the upgraded file too.
+        #expect(try temp.reader().latestJournalSeq() == 9)
+    }
+}
