@@ -8,55 +8,110 @@ import Glibc
 #endif
 
 extension BusPoller {
-    /// One turn of one device: state block and clock when due, then its event log.
+    /// When the device's next turn is due, as its log step sees it.
+    enum LogTurn: Equatable {
+        /// At the poll interval.
+        case regular
+        /// After this many milliseconds (the device refused an ack).
+        case holdOff(Int64)
+    }
+
+    /// One turn of one device. Each step fails on its own, the event log first: a state block or clock the
+    /// device refuses never keeps its events from being read, and while the log answers the device is online.
+    /// A device that does not answer at all costs one timeout: the other steps wait for its next turn.
     func serve(_ index: Int, now: Int64) {
         var device = devices[index]
         defer { devices[index] = device }
         device.link.lastPollMillis.store(Timestamp.now.millisecondsSinceEpoch, ordering: .relaxed)
-        do {
-            if let block = device.config.profile.state, now >= device.nextStatePoll {
+        let config = device.config
+        var turn = LogTurn.regular
+        var turnFailed = false
+        var silent = false
+        if device.fifo != nil {
+            do { turn = try pollLog(&device) } catch {
+                failed(&device, error)
+                turnFailed = true
+                silent = !Self.isAnswer(error)
+            }
+        }
+        if !silent, let block = config.profile.state, now >= device.nextStatePoll {
+            device.nextStatePoll = now + config.statePollMillis
+            do {
                 try pollState(&device, block: block)
-                device.nextStatePoll = now + device.config.statePollMillis
+                device.stateFailure = nil
+                if device.fifo == nil { succeeded(&device) }
+            } catch {
+                if device.fifo == nil {
+                    failed(&device, error)
+                    turnFailed = true
+                    silent = !Self.isAnswer(error)
+                } else {
+                    stepFailed(&device, \.stateFailure, "state block", error)
+                }
             }
-            if device.config.profile.clockRegister != nil, now >= device.nextClockCheck {
+        }
+        if !silent, config.profile.clockRegister != nil, now >= device.nextClockCheck {
+            device.nextClockCheck = now + Self.clockCheckMillis
+            do {
                 try checkClock(&device)
-                device.nextClockCheck = now + Self.clockCheckMillis
+                device.clockFailure = nil
+            } catch {
+                stepFailed(&device, \.clockFailure, "clock", error)
             }
-            if device.fifo != nil { try pollLog(&device) }
-            succeeded(&device)
-            let fifo = device.fifo
-            device.nextDue = fifo?.pendingAck == nil && fifo?.moreUnread == true
-                ? now : now + (fifo == nil ? device.config.statePollMillis : device.config.pollMillis)
-        } catch {
-            failed(&device, error)
-            device.nextDue = now + device.health.nextPollDelay(pollMillis: device.config.pollMillis)
+        }
+        if turnFailed {
+            device.nextDue = now + device.health.nextPollDelay(pollMillis: config.pollMillis)
+        } else {
+            switch turn {
+            case let .holdOff(millis): device.nextDue = now + millis
+            case .regular: device.nextDue = now + (device.fifo == nil ? config.statePollMillis : config.pollMillis)
+            }
         }
     }
 
     static let clockCheckMillis: Int64 = 600_000
     static let clockToleranceSeconds: Int64 = 5
 
+    /// Whether a failed step still got an answer from the device (an exception, a garbled header), so its
+    /// other steps may go ahead; a timeout or a lost link means it would not answer them either.
+    static func isAnswer(_ error: any Error) -> Bool {
+        guard let error = error as? ModbusError else { return true }
+        if case .exception = error.code { return true }
+        return false
+    }
+
+    /// A step other than the one that decides whether the device answers failed: counted, and logged once
+    /// while it keeps failing the same way.
+    func stepFailed(_ device: inout PolledDevice, _ last: WritableKeyPath<PolledDevice, String?>, _ step: String, _ error: any Error) {
+        device.link.errorCount.wrappingIncrement(ordering: .relaxed)
+        let message = "\(step) failed: \(error)"
+        guard device[keyPath: last] != message else { return }
+        device[keyPath: last] = message
+        logger.warning("\(message); the event log is read regardless", metadata: ["device": "\(device.config.id)"])
+    }
+
     /// Reads the event log once: writes a due ack first, then the header or header and window.
-    func pollLog(_ device: inout PolledDevice) throws(ModbusError) {
-        guard var fifo = device.fifo, let log = device.config.profile.eventLog, let decoder = device.decoder else { return }
+    func pollLog(_ device: inout PolledDevice) throws -> LogTurn {
+        guard var fifo = device.fifo, let log = device.config.profile.eventLog, let decoder = device.decoder else { return .regular }
         if device.serial == nil { device.serial = try readSerial(device) }
         defer { device.fifo = fifo }
         let unit = device.config.unit
         let layout = device.config.profile.layout
         if case let .writeAck(seq) = fifo.nextStep(committed: device.link.committed) {
-            do {
-                try transact { c throws(ModbusError) in
-                    try c.writeRegisters(unit: unit, address: log.address + log.ackSeq, values: log.ackWords(seq, layout: layout))
-                }
-                fifo.ackWritten(seq)
-            } catch where error.code == .exception(.illegalDataValue) {
-                logger.warning("device refused ack_seq \(seq) (above its head_seq): it restarted; reading its log again",
-                               metadata: ["device": "\(device.config.id)"])
+            if let refusal = try writeAck(seq, unit: unit, log: log, layout: layout) {
+                // It answered, so it is there; it restarted, or the write reached it garbled. Resynchronise from
+                // its own ack_seq after a pause, never giving up on acking it.
                 fifo.ackRejected()
+                let delay = fifo.ackRetryDelay(pollMillis: device.config.pollMillis)
+                logger.warning("device refused ack_seq \(seq) (\(refusal.detail)); reading its log again from its own ack_seq in \(delay)ms",
+                               metadata: ["device": "\(device.config.id)"])
+                succeeded(&device)
+                return .holdOff(delay)
             }
+            fifo.ackWritten(seq)
         }
-        guard case var .read(kind) = fifo.nextStep(committed: device.link.committed) else { return }
-        guard ring.capacity - ring.count >= log.windowRecords + 2 else { return }  // the device's log keeps them meanwhile
+        guard case var .read(kind) = fifo.nextStep(committed: device.link.committed) else { return .regular }
+        guard ring.capacity - ring.count >= log.windowRecords + 2 else { return .regular }  // the device's log keeps them meanwhile
         while true {
             let count = kind == .full ? Int(log.fullReadCount) : Int(log.headerCount)
             try transact { c throws(ModbusError) in try c.readRegisters(unit: unit, address: log.address, count: count, into: buffer) }
@@ -65,9 +120,15 @@ extension BusPoller {
             let seqs: [UInt32]? = kind == .header ? nil : (0..<min(Int(header.windowCount), log.windowRecords)).map {
                 decoder.seq(of: words, base: Int(log.windowOffset) + $0 * log.recordSize)
             }
-            // A new boot id, or seqs going back within one, may be a new controller: its records carry its own serial.
-            let restarted = fifo.boot.map { $0 != header.bootID || header.headSeq < fifo.lastEmitted } ?? false
+            let before = (boot: fifo.boot, last: fifo.lastEmitted)
             let outcome = fifo.logRead(header, windowSeqs: seqs)
+            if let problem = outcome.badHeader {
+                metrics.badRecords.increment()
+                throw BadEventLogHeader(detail: problem)
+            }
+            // A new boot id (confirmed by a second read), or seqs going back within one, may be a new controller:
+            // its records carry its own serial.
+            let restarted = outcome.bootChanged || (before.boot == header.bootID && header.headSeq < before.last)
             if restarted {
                 do throws(ModbusError) { device.serial = try readSerial(device) } catch {
                     // Nothing of this read is emitted: start the log over, so the records are read again.
@@ -77,9 +138,30 @@ extension BusPoller {
                 }
             }
             succeeded(&device)  // device.online goes on the ring before the first records it answered with
+            if outcome.confirmingBoot {
+                logger.notice("device shows boot_id \(header.bootID) instead of \(fifo.boot.map(String.init) ?? "none"); confirming with the next read",
+                              metadata: ["device": "\(device.config.id)"])
+                return .regular
+            }
             publish(outcome, of: &device, header: header, words: words, seqs: seqs ?? [], log: log)
-            guard outcome.readWindowNow, kind == .header else { return }
+            // What it emitted is acked as soon as the journal commits it (the commit wakes this device), and the
+            // backlog read then; a read that emitted nothing (a window gap, records awaiting the ack of another
+            // reader) is read again at the next regular poll, never in a tight loop.
+            guard outcome.readWindowNow, kind == .header else { return .regular }
             kind = .full
+        }
+    }
+
+    /// Writes `ack_seq`; returns the refusal when the device answered exception 03 to it.
+    func writeAck(_ seq: UInt32, unit: UInt8, log: EventLogLayout, layout: WordLayout) throws(ModbusError) -> ModbusError? {
+        do {
+            try transact { c throws(ModbusError) in
+                try c.writeRegisters(unit: unit, address: log.address + log.ackSeq, values: log.ackWords(seq, layout: layout))
+            }
+            return nil
+        } catch {
+            guard error.code == .exception(.illegalDataValue) else { throw error }
+            return error
         }
     }
 
@@ -151,7 +233,8 @@ extension BusPoller {
         let now = Timestamp.now
         let skew = deviceSeconds - now.seconds
         guard abs(skew) > Self.clockToleranceSeconds else { return }
-        logger.warning("device clock is off by \(skew)s\(device.config.timeSync ? "; setting it" : "")", metadata: ["device": "\(device.config.id)"])
+        let setting = device.config.timeSync && !device.clockWriteRefused
+        logger.warning("device clock is off by \(skew)s\(setting ? "; setting it" : "")", metadata: ["device": "\(device.config.id)"])
         enqueue(EventRecord(origin: .clockSkew, device: device.config.slot, boot: 0,
                             first: UInt32(bitPattern: Int32(clamping: skew)), observedAtMillis: now.millisecondsSinceEpoch))
         journalBell.ring()
@@ -161,7 +244,16 @@ extension BusPoller {
         if layout.wordOrder == .lowFirst { words.reverse() }
         if layout.byteOrder == .little { words = words.map(\.byteSwapped) }
         let clockWords = words
-        try transact { c throws(ModbusError) in try c.writeRegisters(unit: unit, address: register, values: clockWords) }
+        guard !device.clockWriteRefused else { return }
+        do {
+            try transact { c throws(ModbusError) in try c.writeRegisters(unit: unit, address: register, values: clockWords) }
+        } catch {
+            guard case .exception = error.code else { throw error }
+            // A read-only clock is common: said once, and not asked again while this configuration runs.
+            device.clockWriteRefused = true
+            logger.warning("device refused setting its clock (\(error.detail)); leaving it as it is",
+                           metadata: ["device": "\(device.config.id)"])
+        }
     }
 
     /// Runs one request: keeps the silence the line needs, measures it, counts it by result.
@@ -213,4 +305,10 @@ extension BusPoller {
                             boot: device.fifo?.boot ?? 0, observedAtMillis: Timestamp.now.millisecondsSinceEpoch))
         journalBell.ring()
     }
+}
+
+/// An event log header no device following SPEC 3.4 can hold: the poll fails as a garbled reply would.
+struct BadEventLogHeader: Error, CustomStringConvertible {
+    var detail: String
+    var description: String { "bad event log header: \(detail)" }
 }

@@ -35,6 +35,12 @@ public struct EventLogStateMachine: Sendable {
         public var readWindowNow = false
         /// Records that did not fit the FIFO's rules; they and those after them are read again later.
         public var problems: [String] = []
+        /// The header showed a boot_id other than ours for the first time: nothing was used, and the next
+        /// regular read confirms the restart or shows it was a garbled register.
+        public var confirmingBoot = false
+        /// The header itself is garbage (a field out of range): nothing of this read was used, and the read
+        /// counts as a failed poll (SPEC 5.5).
+        public var badHeader: String?
     }
 
     public let windowRecords: Int
@@ -47,6 +53,15 @@ public struct EventLogStateMachine: Sendable {
     public private(set) var pendingAck: UInt32?
     /// Whether the last header said more is unread than was emitted.
     public private(set) var moreUnread = false
+    /// Acks the device refused in a row; the poller backs off by this count.
+    public private(set) var refusedAcks = 0
+    /// A refused ack left the device's `ack_seq` behind ours: the next read starts again from the device's own.
+    private var resynchronise = false
+    /// A boot_id differing from ours, seen once: it becomes the boot only when the next read shows it again,
+    /// so a flapping or garbled boot_id register never passes for a restart.
+    public private(set) var candidateBoot: UInt16?
+    /// The boots this reader has been on, newest last (a few): a change back to one of them is no fresh log.
+    private var formerBoots: [UInt16] = []
 
     public init(windowRecords: Int, alwaysReadFull: Bool) {
         self.windowRecords = windowRecords
@@ -72,29 +87,77 @@ public struct EventLogStateMachine: Sendable {
     public mutating func ackWritten(_ seq: UInt32) {
         if pendingAck == seq { pendingAck = nil }
         ackSinceLastRead = seq
+        refusedAcks = 0
     }
 
-    /// The device refused the ack (exception 03: above head_seq, so it restarted meanwhile); re-read the header.
+    /// The device refused the ack (exception 03). It may have restarted, or a converter garbled the write: either
+    /// way the next read starts again from the device's own `ack_seq`, re-emitting what it still holds (the
+    /// journal recognises records it already has by boot and seq), so acking never stops. The poller backs off
+    /// before that read (`ackRetryDelay`).
     public mutating func ackRejected() {
         pendingAck = nil
         moreUnread = true
+        resynchronise = true
+        refusedAcks += 1
+    }
+
+    /// How long to wait before reading again after `refusedAcks` refusals in a row: the poll interval,
+    /// doubling up to 30 s.
+    public func ackRetryDelay(pollMillis: Int64) -> Int64 {
+        guard refusedAcks > 0 else { return 0 }
+        return min(DeviceHealthStateMachine.maximumBackoffMillis, max(pollMillis, 1) << Int64(min(refusedAcks - 1, 16)))
+    }
+
+    /// The first field of `header` that no device following SPEC 3.4 can hold, described for the log; nil when sane.
+    public func implausibility(of header: EventLogHeader) -> String? {
+        if Int(header.windowCount) > windowRecords {
+            return "window_count \(header.windowCount) exceeds the \(windowRecords) records of the window"
+        }
+        if header.ackSeq > header.headSeq {
+            return "ack_seq \(header.ackSeq) is above head_seq \(header.headSeq)"
+        }
+        if header.headSeq == 0, header.tailSeq != 0 || header.windowCount != 0 {
+            return "head_seq 0 (empty log) with tail_seq \(header.tailSeq) and window_count \(header.windowCount)"
+        }
+        if header.headSeq > 0, header.tailSeq == 0 || header.tailSeq > header.headSeq {
+            return "tail_seq \(header.tailSeq) outside 1...head_seq \(header.headSeq)"
+        }
+        let held = header.headSeq == 0 ? 0 : header.headSeq - max(header.ackSeq, header.tailSeq - 1)
+        if UInt32(header.windowCount) > held {
+            return "window_count \(header.windowCount) exceeds the \(held) unread event(s) the log holds"
+        }
+        return nil
     }
 
     /// Interprets a header, and the seqs of the window's records when the window was read.
     public mutating func logRead(_ header: EventLogHeader, windowSeqs: [UInt32]?) -> Outcome {
         var outcome = Outcome()
+        if let problem = implausibility(of: header) {
+            outcome.badHeader = problem
+            return outcome
+        }
+        if let boot, boot != header.bootID, candidateBoot != header.bootID {
+            // Seen once: confirm with the next read before believing the device restarted.
+            candidateBoot = header.bootID
+            outcome.confirmingBoot = true
+            return outcome
+        }
+        candidateBoot = nil
         defer { ackSinceLastRead = nil }
         if boot == nil {
             boot = header.bootID
             lastEmitted = header.ackSeq
-        } else if boot != header.bootID {
+        } else if let previous = boot, previous != header.bootID {
             outcome.bootChanged = true
+            let returning = formerBoots.contains(header.bootID)
+            formerBoots = Array((formerBoots + [previous]).suffix(8))
             boot = header.bootID
             lastEmitted = header.ackSeq
             pendingAck = nil
             // A new log starts unacknowledged; an ack equal to ours means ours reached the new boot and released
             // its first events unread: loss the gateway could not prevent, reported rather than hidden.
-            if let written = ackSinceLastRead, written > 0, header.ackSeq == written {
+            // A boot this reader was on before is no fresh log (a garbled boot_id register): not reported again.
+            if let written = ackSinceLastRead, written > 0, header.ackSeq == written, !returning {
                 outcome.lost = 1...written
                 outcome.problems.append("the device restarted before ack_seq \(written) arrived, which released seq 1...\(written) of its new log unread")
             }
@@ -102,7 +165,10 @@ public struct EventLogStateMachine: Sendable {
             outcome.problems.append("head_seq went back from \(lastEmitted) to \(header.headSeq) without a new boot_id; resynchronised")
             lastEmitted = header.ackSeq
             pendingAck = nil
+        } else if resynchronise {
+            lastEmitted = header.ackSeq
         }
+        resynchronise = false
         // Events another reader acknowledged are not ours to read again.
         if header.ackSeq > lastEmitted { lastEmitted = header.ackSeq }
 
@@ -111,10 +177,7 @@ public struct EventLogStateMachine: Sendable {
             outcome.readWindowNow = moreUnread && pendingAck == nil
             return outcome
         }
-        let available = min(Int(header.windowCount), windowRecords, windowSeqs.count)
-        if Int(header.windowCount) > windowRecords {
-            outcome.problems.append("window_count \(header.windowCount) exceeds the \(windowRecords) records of the window")
-        }
+        let available = min(Int(header.windowCount), windowSeqs.count)
         var first: Int?
         var last = lastEmitted
         for index in 0..<available {
@@ -126,10 +189,12 @@ public struct EventLogStateMachine: Sendable {
             }
             if first == nil {
                 if seq > last + 1 {
-                    if seq >= header.tailSeq || header.overwroteSinceAck {
+                    // Loss only when the device says so: its oldest record is past ours, or it flags an
+                    // overwrite. Otherwise it still holds last + 1 and the window skipped it: read again.
+                    if header.tailSeq > last + 1 || header.overwroteSinceAck {
                         outcome.lost = (last + 1)...(seq - 1)
                     } else {
-                        outcome.problems.append("record \(index) has seq \(seq), expected \(last + 1)")
+                        outcome.problems.append("record \(index) has seq \(seq), expected \(last + 1) (tail_seq \(header.tailSeq) shows the device still holds it)")
                         break
                     }
                 }

@@ -18,6 +18,11 @@ struct PolledDevice {
     var nextClockCheck: Int64 = 0
     /// The last problem logged, so a failing device logs once per kind of failure, not once per poll.
     var lastLoggedFailure: String?
+    /// The last failure of the state block and of the clock logged while the log answers, so each is logged once.
+    var stateFailure: String?
+    var clockFailure: String?
+    /// The device answered an exception to setting its clock: it is not asked again.
+    var clockWriteRefused = false
     let up: Gauge
 
     init(config: DeviceConfiguration, link: DeviceLink, alwaysReadFull: Bool) {

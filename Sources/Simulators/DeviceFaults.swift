@@ -12,6 +12,20 @@ public struct DeviceFaults: Sendable, Hashable {
     public var corruptCRCProbability: Double = 0
     /// Close the TCP connection instead of answering every Nth request to this device.
     public var dropConnectionAfter: Int? = nil
+    /// Writes to the clock (HR 12–13) answer exception 02, as on devices whose clock is read-only.
+    public var readOnlyClock = false
+    /// Reads touching the state block (HR 20–29) answer exception 04.
+    public var failingStateBlock = false
+    /// The event block reports this `window_count` whatever the window holds (header garbage).
+    public var garbledWindowCount: UInt16? = nil
+    /// `boot_id` reads as a different value on every read of the event block, the log unchanged.
+    public var flappingBootID = false
+    /// Windows leave out the oldest unread record, though the log holds it (a window gap).
+    public var windowGap = false
+    /// Replies (TCP) carry this unit id instead of the one asked, as a misbehaving converter does.
+    public var replyUnit: UInt8? = nil
+    /// Junk bytes sent right after every reply.
+    public var trailingBytes = 0
 
     public init(delayMilliseconds: Int = 0, noReplyProbability: Double = 0, exceptionCode: UInt8? = nil,
                 exceptionProbability: Double = 1, corruptCRCProbability: Double = 0, dropConnectionAfter: Int? = nil) {

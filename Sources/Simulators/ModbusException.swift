@@ -14,6 +14,8 @@ public struct ModbusException: Error, Sendable, Hashable, CustomStringConvertibl
     public static func illegalDataAddress(_ message: String) -> Self { Self(code: 0x02, message) }
     /// Exception 03: the quantity or the written value is out of range.
     public static func illegalDataValue(_ message: String) -> Self { Self(code: 0x03, message) }
+    /// Exception 04: the device failed while executing the request.
+    public static func serverFailure(_ message: String) -> Self { Self(code: 0x04, message) }
     /// Exception 0B: a TCP gateway found no device behind the addressed unit.
     public static func gatewayTargetFailed(_ message: String) -> Self { Self(code: 0x0B, message) }
 

@@ -39,6 +39,7 @@ extension ModbusRTUServer {
         }
         var bytes = CRC16.appending(to: [unit] + reply)
         if corrupt { bytes[bytes.count - 1] ^= 0xFF }
+        bytes += [UInt8](repeating: 0xA5, count: device.faults.trailingBytes)
         counters.update { [replyCount = bytes.count] in
             $0.requests += 1
             $0.requestBytes += frame.count

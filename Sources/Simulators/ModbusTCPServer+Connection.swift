@@ -28,7 +28,12 @@ extension ModbusTCPServer {
                 return
             }
             let reply: [UInt8]
+            var replyUnit = unit
+            var trailing = 0
             if let device = device(for: unit) {
+                let faults = device.faults
+                replyUnit = faults.replyUnit ?? unit
+                trailing = faults.trailingBytes
                 switch device.decideFault() {
                 case .dropConnection:
                     counters.update { $0.dropped += 1 }
@@ -50,8 +55,9 @@ extension ModbusTCPServer {
             let replyLength = reply.count + 1
             var frame = Array(header[0..<4])
             frame.reserveCapacity(7 + reply.count)
-            frame += [UInt8(replyLength >> 8), UInt8(replyLength & 0xFF), unit]
+            frame += [UInt8(replyLength >> 8), UInt8(replyLength & 0xFF), replyUnit]
             frame += reply
+            frame += [UInt8](repeating: 0xA5, count: trailing)
             guard Socket.writeAll(fd, frame) else { return }
         }
     }

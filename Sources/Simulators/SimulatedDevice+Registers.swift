@@ -14,6 +14,9 @@ extension SimulatedDevice {
         let range = address...(address + count - 1)
         guard Self.readableRanges.contains(where: { $0.contains(range.lowerBound) && $0.contains(range.upperBound) })
         else { throw .illegalDataAddress("registers \(range.lowerBound)–\(range.upperBound) are not mapped") }
+        if currentFaults.failingStateBlock, range.overlaps(20...29) {
+            throw .serverFailure("the state block failed (fault failing_state_block)")
+        }
         return lock.withLock {
             var words = [UInt16](repeating: 0, count: range.lowerBound >= 100 ? 106 : 34)
             if range.lowerBound >= 100 { fillEventBlockLocked(&words) } else { fillLowBlockLocked(&words) }
@@ -30,6 +33,7 @@ extension SimulatedDevice {
         let u32 = values.count >= 2 ? UInt32(values[0]) << 16 | UInt32(values[1]) : 0
         switch (address, values.count) {
         case (12, 2):
+            if currentFaults.readOnlyClock { throw .illegalDataAddress("the clock is read-only (fault read_only_clock)") }
             lock.withLock {
                 clockOffsetMilliseconds = Int64(u32) * 1000 - Timestamp.now.millisecondsSinceEpoch
                 clockSynchronised = true
@@ -37,7 +41,13 @@ extension SimulatedDevice {
         case (30, 4):
             try execute(command: values[0], argument: values[1], id: UInt32(values[2]) << 16 | UInt32(values[3]))
         case (106, 2):
-            try locked { () throws(ModbusException) in try log.acknowledge(u32) }
+            try locked { () throws(ModbusException) in
+                if ackRefusalsLeft > 0 {
+                    ackRefusalsLeft -= 1
+                    throw .illegalDataValue("ack_seq \(u32) refused (fault refuse_acks)")
+                }
+                try log.acknowledge(u32)
+            }
         default:
             let last = address + values.count - 1
             throw .illegalDataAddress("registers \(address)–\(last) are read-only or only part of a writable field")
@@ -85,14 +95,18 @@ extension SimulatedDevice {
         words[33] = UInt16(truncatingIfNeeded: commandID)
     }
 
+    private var currentFaults: DeviceFaults { lock.withLock { activeFaults } }
+
     private func fillEventBlockLocked(_ words: inout [UInt16]) {
-        let window = log.window()
+        eventBlockReads += 1
+        var window = log.window(limit: activeFaults.windowGap ? 4 : 3)
+        if activeFaults.windowGap, !window.isEmpty { window.removeFirst() }
         words[0] = UInt16(log.head >> 16)
         words[1] = UInt16(truncatingIfNeeded: log.head)
         words[2] = UInt16(log.tail >> 16)
         words[3] = UInt16(truncatingIfNeeded: log.tail)
-        words[4] = bootID
-        words[5] = UInt16(window.count)
+        words[4] = activeFaults.flappingBootID ? bootID &+ UInt16(truncatingIfNeeded: eventBlockReads) : bootID
+        words[5] = activeFaults.garbledWindowCount ?? UInt16(window.count)
         words[6] = UInt16(log.ack >> 16)
         words[7] = UInt16(truncatingIfNeeded: log.ack)
         words[8] = log.unread

@@ -28,6 +28,8 @@ public final class SimulatedDevice: @unchecked Sendable {
     var random: SeededRandom
     var requestsSinceDrop = 0
     var dropRequested = false
+    var ackRefusalsLeft = 0
+    var eventBlockReads = 0
 
     public init(kind: DeviceKind, unit: UInt8 = 1, serial: String? = nil, firmware: UInt32 = 1 << 16,
                 capacity: Int = 1000, bootID: UInt16 = 1, responseLatencyMilliseconds: Int = 0,
@@ -89,6 +91,12 @@ public final class SimulatedDevice: @unchecked Sendable {
     public var faults: DeviceFaults {
         get { lock.withLock { activeFaults } }
         set { lock.withLock { activeFaults = newValue; requestsSinceDrop = 0 } }
+    }
+
+    /// Makes the next `count` writes of `ack_seq` answer exception 03 without acknowledging anything, as a
+    /// write garbled on the way would.
+    public func refuseAcks(_ count: Int) {
+        lock.withLock { ackRefusalsLeft = count }
     }
 
     /// Makes the next request to this device close its TCP connection.

@@ -126,7 +126,8 @@ extension SimulatorConfig {
     static func parseFaults(_ value: YAMLValue, into device: inout Device, log: ProblemLog) {
         guard let fields = value.mapping(log, allowed: [
             "delay", "no_reply", "exception", "exception_probability", "corrupt_crc", "drop_connection_after",
-            "reboot_after", "overflow",
+            "reboot_after", "overflow", "read_only_clock", "failing_state_block", "garbled_window_count",
+            "flapping_boot_id", "window_gap", "reply_unit", "trailing_bytes",
         ]) else { return }
         var faults = DeviceFaults()
         faults.delayMilliseconds = Int(fields["delay"]?.milliseconds(log) ?? 0)
@@ -135,6 +136,13 @@ extension SimulatorConfig {
         faults.exceptionProbability = fields["exception_probability"]?.probability(log) ?? 1
         faults.corruptCRCProbability = fields["corrupt_crc"]?.probability(log) ?? 0
         faults.dropConnectionAfter = fields["drop_connection_after"]?.int(log, in: 1...Int64(Int32.max)).map(Int.init)
+        faults.readOnlyClock = fields["read_only_clock"]?.bool(log) ?? false
+        faults.failingStateBlock = fields["failing_state_block"]?.bool(log) ?? false
+        faults.garbledWindowCount = fields["garbled_window_count"]?.int(log, in: 0...65535).map(UInt16.init)
+        faults.flappingBootID = fields["flapping_boot_id"]?.bool(log) ?? false
+        faults.windowGap = fields["window_gap"]?.bool(log) ?? false
+        faults.replyUnit = fields["reply_unit"]?.int(log, in: 0...255).map(UInt8.init)
+        faults.trailingBytes = Int(fields["trailing_bytes"]?.int(log, in: 0...250) ?? 0)
         device.faults = faults
         device.rebootAfterMilliseconds = fields["reboot_after"]?.milliseconds(log).map(Int.init)
         device.overflow = Int(fields["overflow"]?.int(log, in: 0...10_000_000) ?? 0)

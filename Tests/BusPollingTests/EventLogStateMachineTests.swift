@@ -4,8 +4,10 @@ import Testing
 
 @Suite("event log state machine")
 struct EventLogStateMachineTests {
-    func header(head: UInt32, tail: UInt32 = 1, boot: UInt16 = 7, window: UInt16 = 3, ack: UInt32, flags: UInt16 = 0) -> EventLogHeader {
-        EventLogHeader(headSeq: head, tailSeq: tail, bootID: boot, windowCount: window, ackSeq: ack,
+    /// A header; the window holds what the log holds unread, up to 3, unless `window` says otherwise.
+    func header(head: UInt32, tail: UInt32 = 1, boot: UInt16 = 7, window: UInt16? = nil, ack: UInt32, flags: UInt16 = 0) -> EventLogHeader {
+        EventLogHeader(headSeq: head, tailSeq: tail, bootID: boot,
+                       windowCount: window ?? UInt16(min(3, Int64(head) - Int64(max(ack, tail - 1)))), ackSeq: ack,
                        unread: UInt16(min(head - ack, 65535)), logFlags: flags)
     }
 
@@ -59,6 +61,8 @@ struct EventLogStateMachineTests {
         var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
         _ = fifo.logRead(header(head: 500, ack: 497), windowSeqs: [498, 499, 500])
         fifo.ackWritten(500)
+        let first = fifo.logRead(header(head: 2, boot: 8, window: 2, ack: 0), windowSeqs: [1, 2])
+        #expect(first.confirmingBoot && first.emit.isEmpty && !first.bootChanged, "a new boot_id is confirmed by the next read")
         let outcome = fifo.logRead(header(head: 2, boot: 8, window: 2, ack: 0), windowSeqs: [1, 2])
         #expect(outcome.bootChanged)
         #expect(outcome.lost == nil)
@@ -73,12 +77,14 @@ struct EventLogStateMachineTests {
         _ = fifo.logRead(header(head: 5, ack: 0), windowSeqs: [1, 2, 3])
         fifo.ackWritten(3)
         // The device restarted between the read and the ack and logged 6 new events; our ack 3 released 1...3.
+        #expect(fifo.logRead(header(head: 6, boot: 8, ack: 3), windowSeqs: [4, 5, 6]).confirmingBoot)
         let outcome = fifo.logRead(header(head: 6, boot: 8, ack: 3), windowSeqs: [4, 5, 6])
         #expect(outcome.bootChanged)
         #expect(outcome.lost == 1...3)
         #expect(outcome.emit == 0..<3)
         // An ordinary restart, the new log unacknowledged, implies no loss.
         fifo.ackWritten(6)
+        _ = fifo.logRead(header(head: 2, boot: 9, window: 2, ack: 0), windowSeqs: [1, 2])
         let clean = fifo.logRead(header(head: 2, boot: 9, window: 2, ack: 0), windowSeqs: [1, 2])
         #expect(clean.bootChanged && clean.lost == nil)
     }
@@ -104,16 +110,96 @@ struct EventLogStateMachineTests {
 
     @Test func truncatedWindowEmitsOnlyTheRecordsReceived() {
         var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
-        let outcome = fifo.logRead(header(head: 9, window: 5, ack: 4), windowSeqs: [5, 6])
+        let outcome = fifo.logRead(header(head: 9, window: 3, ack: 4), windowSeqs: [5, 6])
         #expect(outcome.emit == 0..<2)
-        #expect(outcome.problems == ["window_count 5 exceeds the 3 records of the window"])
+        #expect(outcome.problems.isEmpty)
     }
 
-    @Test func rejectedAckLeadsToAFreshRead() {
+    /// Finding 8: header fields no device can hold make the read a failed poll that changes nothing.
+    @Test func garbageHeadersAreRejectedWhole() {
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        let garbage: [(EventLogHeader, String)] = [
+            (header(head: 9, window: 5, ack: 4), "window_count 5 exceeds the 3 records of the window"),
+            (header(head: 9, ack: 4).with { $0.ackSeq = 12 }, "ack_seq 12 is above head_seq 9"),
+            (header(head: 9, tail: 10, ack: 4), "tail_seq 10 outside 1...head_seq 9"),
+            (header(head: 5, window: 3, ack: 4), "window_count 3 exceeds the 1 unread event(s) the log holds"),
+            (EventLogHeader(headSeq: 0, tailSeq: 0, bootID: 7, windowCount: 2, ackSeq: 0, unread: 0, logFlags: 0),
+             "head_seq 0 (empty log) with tail_seq 0 and window_count 2"),
+        ]
+        for (bad, reason) in garbage {
+            let outcome = fifo.logRead(bad, windowSeqs: [5, 6, 7])
+            #expect(outcome.badHeader == reason)
+            #expect(outcome.emit.isEmpty && outcome.lost == nil && fifo.boot == nil)
+        }
+        let empty = EventLogHeader(headSeq: 0, tailSeq: 0, bootID: 7, windowCount: 0, ackSeq: 0, unread: 0, logFlags: 0)
+        #expect(fifo.logRead(empty, windowSeqs: []).badHeader == nil)
+    }
+
+    /// Finding 1: after a refused ack the device's own ack_seq is where reading starts again; what it still holds
+    /// is emitted again (the journal recognises it) and acked, so acking never stops.
+    @Test func rejectedAckResynchronisesFromTheDevicesAck() {
         var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: false)
         _ = fifo.logRead(header(head: 3, ack: 0), windowSeqs: [1, 2, 3])
+        #expect(fifo.nextStep(committed: (7, 3)) == .writeAck(3))
         fifo.ackRejected()
+        #expect(fifo.refusedAcks == 1)
+        #expect(fifo.ackRetryDelay(pollMillis: 50) == 50)
+        fifo.ackRejected()
+        #expect(fifo.ackRetryDelay(pollMillis: 50) == 100)
         #expect(fifo.nextStep(committed: (7, 3)) == .read(.full))
+        let again = fifo.logRead(header(head: 4, ack: 0), windowSeqs: [1, 2, 3])
+        #expect(again.emit == 0..<3 && again.lost == nil)
+        #expect(fifo.nextStep(committed: (7, 3)) == .writeAck(3))
+        fifo.ackWritten(3)
+        #expect(fifo.refusedAcks == 0 && fifo.ackRetryDelay(pollMillis: 50) == 0)
+        #expect(fifo.logRead(header(head: 4, ack: 3), windowSeqs: [4]).emit == 0..<1)
+    }
+
+    /// Finding 5: a gap is loss only when tail_seq is past the next seq or the overwrite flag is set.
+    @Test func windowGapIsLossOnlyWhenTheDeviceSaysSo() {
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        _ = fifo.logRead(header(head: 3, ack: 0), windowSeqs: [1, 2, 3])
+        fifo.ackWritten(3)
+        let gap = fifo.logRead(header(head: 9, tail: 4, ack: 3), windowSeqs: [5, 6, 7])
+        #expect(gap.lost == nil && gap.emit.isEmpty)
+        #expect(gap.problems == ["record 0 has seq 5, expected 4 (tail_seq 4 shows the device still holds it)"])
+        #expect(fifo.pendingAck == nil && fifo.lastEmitted == 3)
+        let flagged = fifo.logRead(header(head: 9, tail: 4, ack: 3, flags: 1), windowSeqs: [5, 6, 7])
+        #expect(flagged.lost == 4...4 && flagged.emit == 0..<3)
+        fifo.ackWritten(7)
+        let overwritten = fifo.logRead(header(head: 30, tail: 11, ack: 7), windowSeqs: [11, 12, 13])
+        #expect(overwritten.lost == 8...10 && overwritten.emit == 0..<3)
+    }
+
+    /// Finding 8: a boot_id that reads differently each time is never taken for a restart, and returning to a boot
+    /// this reader was on reports no loss.
+    @Test func flappingBootIDIsNeitherARestartNorLoss() {
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        _ = fifo.logRead(header(head: 3, ack: 0), windowSeqs: [1, 2, 3])
+        fifo.ackWritten(3)
+        for boot in UInt16(8)...20 {
+            let outcome = fifo.logRead(header(head: 5, boot: boot, window: 2, ack: 3), windowSeqs: [4, 5])
+            #expect(outcome.confirmingBoot && outcome.emit.isEmpty && outcome.lost == nil)
+        }
+        #expect(fifo.boot == 7)
+        #expect(fifo.logRead(header(head: 5, window: 2, ack: 3), windowSeqs: [4, 5]).emit == 0..<2)
+        fifo.ackWritten(5)
+        // Read twice alike: taken as a restart, with the ack-reached-new-boot loss report...
+        _ = fifo.logRead(header(head: 5, boot: 9, ack: 5), windowSeqs: [])
+        #expect(fifo.logRead(header(head: 5, boot: 9, ack: 5), windowSeqs: []).lost == 1...5)
+        fifo.ackWritten(5)
+        // ...but back to boot 7, a boot it was on, is no fresh log and no loss.
+        _ = fifo.logRead(header(head: 5, boot: 7, ack: 5), windowSeqs: [])
+        let back = fifo.logRead(header(head: 5, boot: 7, ack: 5), windowSeqs: [])
+        #expect(back.bootChanged && back.lost == nil)
+    }
+}
+
+extension EventLogHeader {
+    func with(_ change: (inout EventLogHeader) -> Void) -> EventLogHeader {
+        var copy = self
+        change(&copy)
+        return copy
     }
 }
 

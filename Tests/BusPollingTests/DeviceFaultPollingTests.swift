@@ -1,0 +1,150 @@
+import AccessModel
+import BusPolling
+import Foundation
+import ModbusTransport
+import Simulators
+import Testing
+import TestSupport
+
+/// A real bus poller against faulty simulators over real sockets (issue 7 findings 1, 2, 5 and 8): nothing is
+/// lost, acking never stops, and a garbled or refusing device costs its bus what SPEC 5.5 allows.
+@Suite("bus poller against faulty devices")
+struct DeviceFaultPollingTests {
+    /// A face door on a TCP simulator, its harness not yet started.
+    func door(_ device: SimulatedDevice, pollMillis: Int64 = 20, timeSync: Bool = false) throws -> (PollerHarness, TCPServerBox) {
+        let server = try TCPServerBox([device])
+        let harness = try PollerHarness(endpoint: .tcp(host: "127.0.0.1", port: Int(server.server.port)), units: [device.unit],
+                                        pollMillis: pollMillis, timeSync: timeSync)
+        return (harness, server)
+    }
+
+    /// Finding 1: one refused ack (exception 03 from a device that did not restart) stopped the device for good:
+    /// never acked again, polled in a tight loop, and its log overwrote the unread events.
+    @Test func refusedAcksNeverStopAcking() async throws {
+        let device = SimulatedDevice(kind: .faceDoor, unit: 1, capacity: 20)
+        for _ in 0..<5 { device.record(code: 16, point: 1) }
+        device.refuseAcks(3)
+        let (harness, server) = try door(device)
+        harness.start()
+        try await waitUntil("the device acknowledged up to 5 after 3 refused acks (ack \(device.logStatus.ack))") {
+            device.logStatus.ack == 5
+        }
+        // Three more rounds of 10 through a log of 20: any stall would overwrite unread events.
+        for round in 1...3 {
+            for _ in 0..<10 { device.record(code: 17, point: 1) }
+            if round == 2 { device.refuseAcks(1) }
+            try await waitUntil("round \(round) acknowledged (ack \(device.logStatus.ack))") { device.logStatus.ack == UInt32(5 + 10 * round) }
+        }
+        harness.stop()
+        #expect(harness.distinctSeqs() == Array(1...35))
+        #expect(harness.count(.eventsLost) == 0)
+        #expect(!device.logStatus.overwritten)
+        #expect(harness.log.count(containing: "device refused ack_seq") == 4)
+        withExtendedLifetime(server) {}
+    }
+
+    /// Finding 5: a window that skips a record the device still holds (tail_seq ≤ last + 1, no overwrite flag)
+    /// was taken for loss, and the gateway acked over the skipped record.
+    @Test func aWindowGapIsReadAgainNotReportedLost() async throws {
+        let device = SimulatedDevice(kind: .faceDoor, unit: 1)
+        for _ in 0..<5 { device.record(code: 16, point: 1) }
+        var faults = DeviceFaults()
+        faults.windowGap = true
+        device.faults = faults
+        let (harness, server) = try door(device)
+        harness.start()
+        try await waitUntil("several windows read") { server.server.statistics.requests >= 6 }
+        #expect(device.logStatus.ack == 0, "nothing acknowledged over the record the window skipped")
+        #expect(harness.count(.eventsLost) == 0)
+        #expect(harness.seqs().isEmpty)
+        device.faults = .none
+        try await waitUntil("all 5 acknowledged once the window is whole") { device.logStatus.ack == 5 }
+        harness.stop()
+        #expect(harness.distinctSeqs() == Array(1...5))
+        #expect(harness.count(.eventsLost) == 0)
+        #expect(harness.log.count(containing: "tail_seq 1 shows the device still holds it") >= 1)
+        withExtendedLifetime(server) {}
+    }
+
+    /// Finding 2: a read-only clock with `time_sync: true`, or a failing state block, kept the log from being
+    /// read at all, reported the answering device offline, and sent a clock_skew on every retry.
+    @Test func refusedClockAndFailingStateBlockNeverBlockTheLog() async throws {
+        var faults = DeviceFaults()
+        faults.readOnlyClock = true
+        faults.failingStateBlock = true
+        let device = SimulatedDevice(kind: .faceDoor, unit: 1, faults: faults)
+        device.setClock(offsetSeconds: 120, synchronised: false)
+        for _ in 0..<5 { device.record(code: 16, point: 1) }
+        let (harness, server) = try door(device, timeSync: true)
+        harness.start()
+        try await waitUntil("the 5 events acknowledged (ack \(device.logStatus.ack))") { device.logStatus.ack == 5 }
+        let requests = server.server.statistics.requests
+        try await waitUntil("20 more polls") { server.server.statistics.requests >= requests + 20 }
+        device.record(code: 17, point: 1)
+        try await waitUntil("a later event acknowledged") { device.logStatus.ack == 6 }
+        harness.stop()
+        #expect(harness.distinctSeqs() == Array(1...6))
+        #expect(harness.links[0].status == .online)
+        #expect(harness.count(.deviceOffline) == 0)
+        #expect(harness.count(.clockSkew) == 1, "the skew is reported once per clock check, not on every poll")
+        #expect(harness.log.count(containing: "device refused setting its clock") == 1)
+        #expect(harness.log.count(containing: "state block failed") == 1, "logged once while it keeps failing the same way")
+        withExtendedLifetime(server) {}
+    }
+
+    /// Finding 8: a header no device can hold (window_count 9 of a 3-record window) made a tight poll loop with no
+    /// interval, backoff or offline. It is a failed poll: offline after 3, then backed off.
+    @Test func garbageHeaderIsAFailedPollWithBackoffAndOffline() async throws {
+        var faults = DeviceFaults()
+        faults.garbledWindowCount = 9
+        let device = SimulatedDevice(kind: .faceDoor, unit: 1, faults: faults)
+        for _ in 0..<3 { device.record(code: 16, point: 1) }
+        let (harness, server) = try door(device)
+        harness.start()
+        try await waitUntil("the device reported offline") { harness.count(.deviceOffline) == 1 }
+        let before = server.server.statistics.requests
+        try await Task.sleep(for: .seconds(1))
+        let during = server.server.statistics.requests - before
+        #expect(during < 10, "backed off while offline: \(during) requests in 1 s")
+        #expect(harness.seqs().isEmpty)
+        #expect(harness.log.count(containing: "window_count 9 exceeds the 3 records of the window") >= 1)
+        device.faults = .none
+        try await waitUntil("back online and drained", timeout: .seconds(40)) { device.logStatus.ack == 3 }
+        harness.stop()
+        #expect(harness.distinctSeqs() == [1, 2, 3])
+        #expect(harness.count(.deviceOnline) == 1)
+    }
+
+    /// Finding 8: a boot_id register that reads differently every time is no restart: no events_lost flood, no
+    /// events under a wrong boot, and the log drains once it reads steadily again.
+    @Test func flappingBootIDGivesNoFalseLossOrWrongIDs() async throws {
+        let device = SimulatedDevice(kind: .faceDoor, unit: 1, bootID: 4)
+        for _ in 0..<3 { device.record(code: 16, point: 1) }
+        let (harness, server) = try door(device)
+        harness.start()
+        try await waitUntil("the first 3 acknowledged") { device.logStatus.ack == 3 }
+        var faults = DeviceFaults()
+        faults.flappingBootID = true
+        device.faults = faults
+        for _ in 0..<3 { device.record(code: 17, point: 1) }
+        let requests = server.server.statistics.requests
+        try await waitUntil("20 reads of the flapping header") { server.server.statistics.requests >= requests + 20 }
+        device.faults = .none
+        try await waitUntil("all 6 acknowledged") { device.logStatus.ack == 6 }
+        harness.stop()
+        #expect(harness.count(.eventsLost) == 0)
+        #expect(Set(harness.all.filter { $0.origin == .device }.map(\.boot)) == [4])
+        #expect(harness.distinctSeqs() == Array(1...6))
+    }
+}
+
+/// A TCP simulator on a free loopback port, stopped when released.
+final class TCPServerBox: @unchecked Sendable {
+    // @unchecked: the server is itself thread-safe.
+    let server: ModbusTCPServer
+    init(_ devices: [SimulatedDevice]) throws {
+        server = ModbusTCPServer(host: "127.0.0.1", port: 0, devices: devices)
+        try server.start()
+    }
+    deinit { server.stop() }
+}
