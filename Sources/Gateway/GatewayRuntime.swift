@@ -10,6 +10,8 @@ import Synchronization
 /// Every running part of one gateway, wired in data-flow order: pollers → rings → journal writer → journal →
 /// publisher → broker, plus housekeeping. Starts them, and stops them so that nothing read is lost.
 public final class GatewayRuntime: Sendable {
+    /// Held for the runtime's life: one daemon per journal.
+    let journalLock: JournalLock
     public let journal: Journal
     public let writer: JournalWriter
     public let mqtt: MQTTPublisher
@@ -43,6 +45,7 @@ public final class GatewayRuntime: Sendable {
 
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.logger = logger
+        journalLock = try JournalLock(journalPath: configuration.journalPath)
         let journal = try Journal(path: configuration.journalPath)
         self.journal = journal
         let board = DeviceStateBoard(deviceCount: configuration.devices.count)
@@ -69,7 +72,8 @@ public final class GatewayRuntime: Sendable {
         self.mqtt = mqtt
         publisher = EventPublisher(journal: journal, mqtt: mqtt, board: board, configuration: configuration,
                                    wakeBell: writer.committedBell, logger: logger)
-        housekeeper = Housekeeper(journal: journal, configuration: configuration, links: links, mqtt: mqtt, logger: logger)
+        housekeeper = Housekeeper(journal: journal, configuration: configuration, links: links, mqtt: mqtt, custody: writer.custody,
+                                  logger: logger)
     }
 
     /// A poller and its ring for the devices in slots `onBus`; those slots get its wake bell.

@@ -33,8 +33,13 @@ public final class Housekeeper: @unchecked Sendable {
     public static let statusKey = "status"
     static let retentionIntervalMillis: Int64 = 600_000
 
-    public init(journal: Journal, configuration: GatewayConfiguration, links: [DeviceLink], mqtt: MQTTPublisher, logger: Logger) {
+    /// The journal file checked every tick, so a deletion is noticed even while no event arrives.
+    let custody: JournalCustody?
+
+    public init(journal: Journal, configuration: GatewayConfiguration, links: [DeviceLink], mqtt: MQTTPublisher,
+                custody: JournalCustody? = nil, logger: Logger) {
         self.journal = journal
+        self.custody = custody
         self.configuration = configuration
         devices = Mutex(Array(zip(configuration.devices, links)))
         self.mqtt = mqtt
@@ -60,6 +65,7 @@ public final class Housekeeper: @unchecked Sendable {
     }
 
     func tick() {
+        custody?.check()
         let now = monotonicMillis()
         if now - lastRetention >= Self.retentionIntervalMillis || lastRetention == 0 {
             lastRetention = now

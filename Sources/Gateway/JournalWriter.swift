@@ -29,11 +29,14 @@ public final class JournalWriter: @unchecked Sendable {
     var metricsByType: [String: Counter] = [:]
     let badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "decode"), ("bus", "all")])
     let commitFailures = Counter(label: "accessgw_journal_commit_failures_total")
+    /// Consulted before every ack: a journal file deleted or replaced while running ends the daemon first.
+    let custody: JournalCustody
 
     static let maximumBatch = 1024
 
     public init(journal: Journal, tables: WriterTables, doorbell: RingDoorbell, configuration: GatewayConfiguration, logger: Logger) {
         self.journal = journal
+        custody = JournalCustody(journal: journal, logger: logger)
         self.tables = Mutex(tables)
         self.doorbell = doorbell
         stage = StageThread(wake: { doorbell.ring() })
@@ -136,6 +139,7 @@ public final class JournalWriter: @unchecked Sendable {
                 _exit(86)
             }
         }
+        custody.check()
         acknowledge(records, entries, tables)
     }
 

@@ -1,6 +1,9 @@
 import AccessModel
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The gateway's durable event journal (SQLite in WAL mode): every event is committed with synchronous=FULL before
 /// its device is acknowledged, and stays until the broker has it and retention removes it.
@@ -26,6 +29,8 @@ public final class Journal: Sendable {
     private let writer: Mutex<Writer>
     /// Read-only, for `unpublished`: committed events only, without waiting for the writer's lock.
     private let publisherReads: Mutex<SQLiteConnection>
+    /// Which file `path` named when the journal was opened.
+    private let fileIdentity: FileIdentity?
 
     /// Opens the journal at `path`, creating it and its parent directory if needed.
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
@@ -48,6 +53,7 @@ public final class Journal: Sendable {
                               statement: "PRAGMA journal_mode = WAL", path: path)
         }
         try JournalSchema.migrate(connection)
+        fileIdentity = FileIdentity(path: path)
         epoch = try connection.journalEpoch()
         let next = try connection.latestJournalSeq() + 1
         writer = Mutex(Writer(connection: connection, nextJournalSeq: next))
@@ -55,6 +61,31 @@ public final class Journal: Sendable {
         try reads.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000))
         try reads.execute("PRAGMA cache_size = -512")  // KiB: it reads the newest rows, which the OS caches anyway
         publisherReads = Mutex(reads)
+    }
+
+    /// Where the journal file stands: an operator may delete or replace it while the daemon runs, and SQLite in
+    /// WAL mode goes on committing into the unlinked file, which vanishes with the process.
+    public enum FileState: Sendable, Equatable {
+        /// `path` still names the file this journal writes.
+        case inPlace
+        /// Nothing is at `path` any more.
+        case missing
+        /// Another file is at `path`.
+        case replaced
+    }
+
+    /// Compares the device and inode `path` names now with those it named at open: one `stat`.
+    public func fileState() -> FileState {
+        guard let opened = fileIdentity else { return .inPlace }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return errno == ENOENT || errno == ENOTDIR ? .missing : .inPlace }
+        return FileIdentity(info) == opened ? .inPlace : .replaced
+    }
+
+    /// Writes everything committed to this journal into a new database at `destination` (`VACUUM INTO`), reading
+    /// through the open connection, so it works when the journal file was deleted; `destination` must not exist.
+    public func copy(to destination: String) throws {
+        try writer.withLock { _ = try $0.connection.run("VACUUM INTO ?", [.text(destination)]) }
     }
 
     // MARK: Journal writer
@@ -255,5 +286,22 @@ private struct BatchCursors {
     mutating func advance(_ device: String, boot: UInt16, seq: UInt32, at time: Timestamp) {
         if let current = byDevice[device], current.boot == boot, current.seq >= seq { return }
         byDevice[device] = DeviceCursor(boot: boot, seq: seq, updatedAt: time)
+    }
+}
+
+/// A file's device and inode numbers: what a path names.
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+
+    init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.init(info)
     }
 }
