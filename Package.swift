@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "EventRing", dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
         // The SQLite journal: every event durable before it is acknowledged to its device.
         .target(name: "Journal", dependencies: ["CSQLite", "AccessModel"]),
+        // Signed requests (commands, replay): Ed25519 through libcrypto, issuers, allow rules, decisions as values.
+        .target(name: "RequestAuthority", dependencies: ["CCrypto", "AccessModel"]),
         // MQTT publishing over libmosquitto: QoS 1, PUBACK tracking, retained state, Last Will.
         .target(name: "MQTTPublisher", dependencies: [
             "CMosquitto", "AccessModel", .product(name: "Logging", package: "swift-log"),
@@ -51,7 +53,7 @@ let package = Package(
         // The daemon wiring: configuration, services, metrics, systemd integration.
         .target(name: "Gateway", dependencies: [
             "AccessModel", "DeviceProfiles", "ModbusTransport", "BusPolling", "EventRing", "Journal",
-            "MQTTPublisher", "Simulators", "CCrypto",
+            "MQTTPublisher", "Simulators", "RequestAuthority",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -66,7 +68,7 @@ let package = Package(
         ]),
         // The thin command-line executable.
         .executableTarget(name: "accessgw", dependencies: [
-            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "Bench",
+            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "Bench", "RequestAuthority",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -88,7 +90,8 @@ let package = Package(
         ]),
         .testTarget(name: "BusPollingTests", dependencies: ["BusPolling", "Simulators", "DeviceProfiles", "TestSupport"]),
         .testTarget(name: "ModbusTransportTests", dependencies: ["AccessModel", "ModbusTransport", "Simulators", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Simulators", "TestSupport"]),
+        .testTarget(name: "RequestAuthorityTests", dependencies: ["RequestAuthority", "AccessModel"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Simulators", "TestSupport", "RequestAuthority"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import AccessModel
+import RequestAuthority
 
 /// Applies `gateway.privacy`: person ids, cards and passes pseudonymised; plates masked or pseudonymised.
 public struct PrivacyFilter: Sendable {

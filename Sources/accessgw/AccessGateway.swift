@@ -12,7 +12,7 @@ struct AccessGateway: AsyncParsableCommand {
         abstract: "Gateway for the access hardware of residential communities: Modbus devices to MQTT, nothing lost.",
         subcommands: [
             RunCommand.self, CheckCommand.self, TailCommand.self, StatusCommand.self, ProbeCommand.self,
-            SimulateCommand.self, BenchCommand.self, DemoCommand.self,
+            SimulateCommand.self, BenchCommand.self, DemoCommand.self, KeygenCommand.self,
         ]
     )
 

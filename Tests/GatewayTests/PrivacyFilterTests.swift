@@ -1,5 +1,6 @@
 import AccessModel
 @testable import Gateway
+import RequestAuthority
 import Testing
 
 @Suite("privacy")

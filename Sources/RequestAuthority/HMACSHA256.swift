@@ -1,8 +1,8 @@
 import CCrypto
 
 /// HMAC-SHA256 through OpenSSL's libcrypto (`HMAC` with `EVP_sha256`), for pseudonymising person ids and plates.
-enum HMACSHA256 {
-    static func hex(key: [UInt8], message: [UInt8]) -> String {
+public enum HMACSHA256 {
+    public static func hex(key: [UInt8], message: [UInt8]) -> String {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         _ = key.withUnsafeBytes { keyBytes in
