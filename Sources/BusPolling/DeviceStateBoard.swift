@@ -55,6 +55,14 @@ public final class DeviceStateBoard: Sendable {
         }
     }
 
+    /// Every device's last state with `online: false`, by slot: what its retained topic says once the gateway
+    /// stopped watching it.
+    public func offlineStates() -> [(slot: UInt16, state: JSONValue)] {
+        entries.withLock { all in
+            all.indices.map { (UInt16($0), Self.payload(Entry(fields: all[$0].fields, online: false))) }
+        }
+    }
+
     static func payload(_ entry: Entry) -> JSONValue {
         .object(entry.fields + [("online", entry.online.map(JSONValue.bool) ?? .null)])
     }

@@ -17,8 +17,10 @@ public final class EventPublisher: @unchecked Sendable {
     let journal: Journal
     let mqtt: MQTTPublisher
     let board: DeviceStateBoard
-    /// Retained state topic per device slot; a reload replaces it.
-    let stateTopics: Mutex<[String]>
+    /// Retained state topic per device slot, nil for a device a reload removed; a reload replaces it.
+    let stateTopics: Mutex<[String?]>
+    /// Retained state topics of removed devices still to be cleared (an empty retained message), sent once connected.
+    let pendingClears = Mutex<[String]>([])
     let wakeBell: RingDoorbell
     let logger: Logger
     let acknowledged = Mutex<[Int64]>([])
@@ -33,6 +35,8 @@ public final class EventPublisher: @unchecked Sendable {
     static let markBatch = 256
     static let markIntervalMillis: Int64 = 50
     var seenStates: [UInt64] = []
+    /// Set once the final (offline) states are handed out: no older state may overwrite them afterwards.
+    let statesFinal = ManagedAtomic<Bool>(false)
     var wasConnected = false
 
     public init(journal: Journal, mqtt: MQTTPublisher, board: DeviceStateBoard, configuration: GatewayConfiguration,
@@ -51,10 +55,31 @@ public final class EventPublisher: @unchecked Sendable {
         "\(configuration.mqtt.topicPrefix)/\(configuration.site)/\(device)/state"
     }
 
-    /// Sets the state topics by device slot after a reload (before the board grows to the new slots).
+    /// Sets the state topics by device slot after a reload (before the board grows to the new slots); the retained
+    /// state of a device no longer configured is cleared, so subscribers do not see it online for ever.
     public func replaceStateTopics(devices: [String], configuration: GatewayConfiguration) {
-        let topics = devices.map { Self.stateTopic(of: $0, in: configuration) }
-        stateTopics.withLock { $0 = topics }
+        let configured = Set(configuration.devices.map(\.id))
+        let topics = devices.map { configured.contains($0) ? Self.stateTopic(of: $0, in: configuration) : nil }
+        let removed = stateTopics.withLock { old -> [String] in
+            defer { old = topics }
+            return old.indices.compactMap { index in
+                old[index].flatMap { index >= topics.count || topics[index] == nil ? $0 : nil }
+            }
+        }
+        let active = Set(topics.compactMap { $0 })
+        pendingClears.withLock { clears in
+            clears = (clears + removed).filter { !active.contains($0) }
+        }
+        wakeBell.ring()
+    }
+
+    /// Each configured device's retained state with `online: false`: published by a clean stop.
+    public func finalStates() -> [(topic: String, payload: String)] {
+        statesFinal.store(true, ordering: .sequentiallyConsistent)
+        let topics = stateTopics.withLock { $0 }
+        return board.offlineStates().compactMap { slot, state in
+            Int(slot) < topics.count ? topics[Int(slot)].map { ($0, state.serialized) } : nil
+        }
     }
 
     /// Starts the publishing thread and collects PUBACKs.
@@ -78,6 +103,7 @@ public final class EventPublisher: @unchecked Sendable {
                 if connected { seenStates = [] }  // the broker may have lost retained states: send them all again
             }
             if connected {
+                clearRemovedStates()
                 publishStates()
                 publishEvents()
             }
@@ -116,10 +142,19 @@ public final class EventPublisher: @unchecked Sendable {
         }
     }
 
+    func clearRemovedStates() {
+        let clears = pendingClears.withLock { $0 }
+        guard !clears.isEmpty else { return }
+        let cleared = clears.filter { mqtt.publishState(topic: $0, payload: "") }
+        pendingClears.withLock { $0.removeAll { cleared.contains($0) } }
+    }
+
     func publishStates() {
+        guard !statesFinal.load(ordering: .sequentiallyConsistent) else { return }
         let topics = stateTopics.withLock { $0 }
         for (slot, state) in board.changes(since: &seenStates) where Int(slot) < topics.count {
-            if !mqtt.publishState(topic: topics[Int(slot)], payload: state.serialized) {
+            guard let topic = topics[Int(slot)] else { continue }
+            if !mqtt.publishState(topic: topic, payload: state.serialized) {
                 seenStates[Int(slot)] = 0  // try again on the next round
             }
         }

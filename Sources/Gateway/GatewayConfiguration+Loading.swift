@@ -42,7 +42,7 @@ extension GatewayConfiguration {
             journalPath: gateway["journal"]?.string(log) ?? "/var/lib/accessgw/journal.db",
             retentionMillis: gateway["retention"]?.milliseconds(log) ?? 7 * 86_400_000, maxJournalBytes: maxBytes,
             privacy: gateway["privacy"].map { parsePrivacy($0, log: log) } ?? Privacy(),
-            mqtt: parseMQTT(top["mqtt"], gatewayID: gatewayID, log: log),
+            mqtt: parseMQTT(top["mqtt"], site: site, gatewayID: gatewayID, log: log),
             metricsListen: parseMetrics(top["metrics"], log: log),
             buses: buses, devices: devices, profileDirectories: profileDirectories)
     }

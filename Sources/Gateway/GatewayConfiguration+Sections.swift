@@ -74,8 +74,10 @@ extension GatewayConfiguration {
         return privacy
     }
 
-    static func parseMQTT(_ value: YAMLValue?, gatewayID: String, log: ProblemLog) -> MQTT {
-        var mqtt = MQTT(clientID: "accessgw-\(gatewayID)")
+    /// The default client id names the site too: gateway ids such as `gw-01` repeat across compounds, and two
+    /// clients with one id on a shared broker take each other's session over for ever.
+    static func parseMQTT(_ value: YAMLValue?, site: String, gatewayID: String, log: ProblemLog) -> MQTT {
+        var mqtt = MQTT(clientID: "accessgw-\(site)-\(gatewayID)")
         guard let value, let fields = value.mapping(log, allowed: [
             "host", "port", "tls", "username", "password_file", "client_id", "protocol", "qos", "keepalive",
             "topic_prefix", "max_inflight",

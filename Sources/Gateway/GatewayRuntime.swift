@@ -104,7 +104,7 @@ public final class GatewayRuntime: Sendable {
         let configuration = configuration
         let started = NormalisedEvent(device: configuration.gatewayID, origin: .gateway, type: "gateway.started", alarm: false,
                                       time: .now, recordedTime: .now, fields: [
-                                          ("version", .string(GatewayVersion.current)),
+                                          ("version", .string(BuildInfo.version)),
                                           ("devices", .int(Int64(configuration.devices.count))),
                                       ])
         let source = EventSource(site: configuration.site, gateway: configuration.gatewayID, device: configuration.gatewayID, kind: "gateway")
@@ -123,7 +123,7 @@ public final class GatewayRuntime: Sendable {
             for poller in pollers { poller.stop() }
             writer.stop()
         }
-        await mqtt.stop(timeout: timeout)
+        await mqtt.stop(timeout: timeout, finalRetained: publisher.finalStates())
         await onDedicatedThread { [publisher, housekeeper] in
             publisher.stop()
             housekeeper.stop()
@@ -135,10 +135,6 @@ public final class GatewayRuntime: Sendable {
         let now = monotonicMillis()
         return pollers.allSatisfy { now - $0.lastProgressMillis <= millis } && now - writer.lastProgressMillis <= millis
     }
-}
-
-public enum GatewayVersion {
-    public static let current = "0.1.0"
 }
 
 extension GatewayConfiguration {

@@ -15,12 +15,16 @@ public struct GatewayStatus: Sendable {
         self.onlinePayload = onlinePayload
     }
 
-    /// `{prefix}/{site}/gateway/{gateway}/status` with `{"state":"online","gateway":…,"since":…}`.
+    /// `{prefix}/{site}/gateway/{gateway}/status` with `{"state":"online","gateway":…,"version":…,"started":…,"since":…}`:
+    /// `started` is when this gateway process started (made once, at start), `since` when this connection came up.
     public static func gateway(prefix: String, site: String, gateway: String) -> GatewayStatus {
-        GatewayStatus(topic: "\(prefix)/\(site)/gateway/\(gateway)/status") {
+        let started = Timestamp.now
+        return GatewayStatus(topic: "\(prefix)/\(site)/gateway/\(gateway)/status") {
             JSONValue.object([
                 ("state", .string("online")),
                 ("gateway", .string(gateway)),
+                ("version", .string(BuildInfo.version)),
+                ("started", .string(started.rfc3339)),
                 ("since", .string(Timestamp.now.rfc3339)),
             ]).serialized
         }
@@ -39,6 +43,8 @@ public struct MQTTPublisherCounters: Sendable, Equatable {
     public var rejected = 0
     /// Retained state and status publications handed over.
     public var statePublished = 0
+    /// Connections the broker closed because another client connected with our client id (MQTT 5 reason 0x8E).
+    public var sessionTakeovers = 0
     /// Accepted CONNACKs.
     public var connects = 0
     /// Refused connections, failed connection attempts and lost connections.

@@ -16,6 +16,8 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let connectionRefused = Kind(name: "connack")
         /// `code` is a PUBACK reason code of 0x80 or above: the broker did not take the message.
         public static let publicationRejected = Kind(name: "puback")
+        /// `code` is the MQTT 5 reason code of a DISCONNECT the broker sent us (0x80 and above).
+        public static let disconnectedByBroker = Kind(name: "disconnect")
         public var description: String { name }
     }
 
@@ -70,6 +72,29 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
                          code: rc == Int32(MOSQ_ERR_ERRNO.rawValue) ? savedErrno : rc,
                          call: "connection", broker: broker,
                          message: "connection to broker \(broker) lost: \(sentenceCase(cause))")
+    }
+
+    /// MQTT 5 DISCONNECT reason 0x8E: the broker handed our session to a newer client with the same id.
+    static let sessionTakenOver: Int32 = 0x8E
+
+    /// The broker ended the connection with an MQTT 5 DISCONNECT whose reason code is `reason`, said in words.
+    static func disconnected(byBroker reason: Int32, clientID: String, broker: String) -> MQTTError {
+        let cause = reason == sessionTakenOver
+            ? "another client connected with client id \(clientID) (session taken over); every gateway on a broker needs "
+                + "its own mqtt.client_id"
+            : "\(sentenceCase(String(cString: mosquitto_reason_string(reason)))) (MQTT 5 reason code \(reason))"
+        return MQTTError(kind: .disconnectedByBroker, code: reason, call: "DISCONNECT", broker: broker,
+                         message: "broker \(broker) closed the connection: \(cause)")
+    }
+
+    /// A broker that does not send MQTT 5 reason codes on a takeover (mosquitto 2.0.11, and every 3.1.1 session)
+    /// just closes the connection; when it keeps doing so while accepting each reconnect at once, the cause is
+    /// almost always a second client with our id.
+    static func probablyTakenOver(closes: Int, within seconds: Int, clientID: String, broker: String) -> MQTTError {
+        MQTTError(kind: .library, code: Int32(MOSQ_ERR_CONN_LOST.rawValue), call: "connection", broker: broker,
+                  message: "broker \(broker) closed the connection \(closes) times within \(seconds) s, each time accepting the "
+                      + "reconnect at once: probably another client connected with client id \(clientID) (session taken over); "
+                      + "every gateway on a broker needs its own mqtt.client_id")
     }
 
     /// A connection attempt failed before any CONNACK.

@@ -41,27 +41,54 @@ extension MQTTPublisher {
     }
 
     private func connectionEnded(rc: Int32, errno savedErrno: Int32) {
-        let (action, refusedBefore) = withShared { s -> (PublisherStateMachine.DisconnectAction, Bool) in
+        // MQTT 5: a DISCONNECT from the broker reports its reason code (0x80 and above) instead of a MOSQ_ERR_*.
+        var byBroker = settings.protocolVersion == .v5 && rc >= 0x80
+            ? MQTTError.disconnected(byBroker: rc, clientID: settings.clientID, broker: settings.broker) : nil
+        let takeover = byBroker?.code == MQTTError.sessionTakenOver || withShared { s -> Bool in
+            guard rc == Int32(MOSQ_ERR_CONN_LOST.rawValue), s.machine.linkUp else { return false }
+            let now = ContinuousClock.now
+            s.recentCloses = s.recentCloses.filter { now - $0 < Self.takeoverWindow } + [now]
+            return s.recentCloses.count >= Self.closesSuggestingTakeover
+        }
+        if takeover, byBroker == nil {
+            byBroker = .probablyTakenOver(closes: Self.closesSuggestingTakeover, within: Int(Self.takeoverWindow.components.seconds),
+                                          clientID: settings.clientID, broker: settings.broker)
+        }
+        let (action, refusedBefore, firstTakeover) = withShared { s -> (PublisherStateMachine.DisconnectAction, Bool, Bool) in
             let action = s.machine.disconnected(rc: rc)
             let refusedBefore = s.lastConnackRefused
             s.lastConnackRefused = false
+            var firstTakeover = false
             switch action {
             case .stopped: break
             case .connectionLost, .attemptFailed:
                 if !refusedBefore {
                     s.counters.connectionFailures += 1
-                    s.counters.lastError = action == .attemptFailed
+                    s.counters.lastError = byBroker ?? (action == .attemptFailed
                         ? .unreachable(rc, broker: settings.broker, errno: savedErrno, detail: client.lastLoggedError)
-                        : .lost(rc, broker: settings.broker, errno: savedErrno)
+                        : .lost(rc, broker: settings.broker, errno: savedErrno))
+                }
+                if takeover {
+                    s.counters.sessionTakeovers += 1
+                    firstTakeover = !s.takeoverLogged
+                    s.takeoverLogged = true
                 }
             }
-            return (action, refusedBefore)
+            return (action, refusedBefore, firstTakeover)
         }
         switch action {
         case .stopped:
             return
         case let .connectionLost(held):
-            logger.warning("\(MQTTError.lost(rc, broker: settings.broker, errno: savedErrno))",
+            if takeover, let byBroker {
+                if firstTakeover {
+                    logger.error("\(byBroker); further takeovers are counted, not logged", metadata: ["mqtt.unacknowledged": "\(held)"])
+                } else {
+                    logger.debug("\(byBroker)")
+                }
+                return
+            }
+            logger.warning("\(byBroker ?? MQTTError.lost(rc, broker: settings.broker, errno: savedErrno))",
                            metadata: ["mqtt.unacknowledged": "\(held)"])
         case .attemptFailed where !refusedBefore:
             logger.warning("\(MQTTError.unreachable(rc, broker: settings.broker, errno: savedErrno, detail: client.lastLoggedError))")
@@ -69,6 +96,9 @@ extension MQTTPublisher {
             break
         }
     }
+
+    static let takeoverWindow: Duration = .seconds(60)
+    static let closesSuggestingTakeover = 3
 
     private func pubackReceived(mid: Int32, reasonCode: Int32) {
         let (action, handler) = withShared { s -> (PublisherStateMachine.AckAction, AcknowledgementHandler?) in

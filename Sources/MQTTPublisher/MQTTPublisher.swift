@@ -26,6 +26,10 @@ public final class MQTTPublisher: @unchecked Sendable {
         var counters = MQTTPublisherCounters()
         var started = false
         var lastConnackRefused = false
+        /// A session takeover is logged once: two gateways sharing a client id would otherwise log every second.
+        var takeoverLogged = false
+        /// When accepted connections were closed by the broker without a reason, within the last minute.
+        var recentCloses: [ContinuousClock.Instant] = []
         var acknowledgementHandler: AcknowledgementHandler?
     }
 
@@ -69,9 +73,10 @@ public final class MQTTPublisher: @unchecked Sendable {
         try client.start()
     }
 
-    /// Waits up to `timeout` for in-flight PUBACKs, publishes the retained offline status, and disconnects
-    /// with a DISCONNECT so the broker discards the Will. Events still unacknowledged stay unpublished in the journal.
-    public func stop(timeout: Duration = .seconds(5)) async {
+    /// Waits up to `timeout` for in-flight PUBACKs, publishes `finalRetained` (the devices' states saying the gateway
+    /// no longer watches them) and the retained offline status, and disconnects with a DISCONNECT so the broker
+    /// discards the Will. Events still unacknowledged stay unpublished in the journal.
+    public func stop(timeout: Duration = .seconds(5), finalRetained: [(topic: String, payload: String)] = []) async {
         let running = shared.withLock { s -> Bool in
             guard s.started, s.machine.connection != .disconnected else { return false }
             s.machine.stopRequested()
@@ -82,9 +87,9 @@ public final class MQTTPublisher: @unchecked Sendable {
         let deadline = clock.now + timeout
         await waitUntil(deadline) { $0.machine.journalInflightCount == 0 || !$0.machine.linkUp }
 
-        if let status, let mid = publishRetained(topic: status.topic, payload: status.offlinePayload) {
-            await waitUntil(deadline) { !$0.machine.isInflight(mid: mid) || !$0.machine.linkUp }
-        }
+        var mids = finalRetained.compactMap { publishRetained(topic: $0.topic, payload: $0.payload) }
+        if let status, let mid = publishRetained(topic: status.topic, payload: status.offlinePayload) { mids.append(mid) }
+        await waitUntil(deadline) { s in !s.machine.linkUp || !mids.contains { s.machine.isInflight(mid: $0) } }
         let linkWasUp = shared.withLock { $0.machine.linkUp }
         do { try client.disconnect() } catch { logger.debug("\(error)") }
         if linkWasUp {

@@ -30,7 +30,7 @@ struct ConfigurationGoldenTests {
         let example = URL(fileURLWithPath: Self.devices).deletingLastPathComponent().appendingPathComponent("Examples/gateway.yaml").path
         let configuration = try GatewayConfiguration.load(path: example)
         #expect(configuration.gatewayID == "gw-01")
-        #expect(configuration.mqtt.clientID == "accessgw-gw-01")
+        #expect(configuration.mqtt.clientID == "accessgw-kunming-guandu-gw-01")
         #expect(configuration.retentionMillis == 7 * 86_400_000)
         #expect(configuration.maxJournalBytes == 2 << 30)
         #expect(configuration.devices.map(\.id) == ["door-3e"])

@@ -23,6 +23,12 @@ final class GatewayHarness: @unchecked Sendable {
         broker = try MosquittoBroker(options)
     }
 
+    /// A second gateway on another harness's broker (a fleet sharing one broker).
+    init(sharing broker: MosquittoBroker) throws {
+        directory = try makeTemporaryDirectory("accessgw-e2e")
+        self.broker = broker
+    }
+
     deinit {
         gateway?.stop(signal: SIGKILL)
         broker.stop()
@@ -31,11 +37,11 @@ final class GatewayHarness: @unchecked Sendable {
 
     /// Writes a configuration with `buses` and `devices` (YAML list items) and the broker's address.
     func configure(buses: String, devices: String, mqttExtra: String = "", gatewayExtra: String = "",
-                   metricsListen: String = "off") throws {
+                   metricsListen: String = "off", site: String = "test-site", gatewayID: String = "gw-test") throws {
         let yaml = """
         gateway:
-          id: gw-test
-          site: test-site
+          id: \(gatewayID)
+          site: \(site)
           journal: \(journalPath)
         \(gatewayExtra)
         mqtt:

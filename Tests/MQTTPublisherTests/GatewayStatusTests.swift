@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 import MQTTPublisher
 import Testing
@@ -14,7 +15,8 @@ import TestSupport
         let late = try await Subscriber.subscribed(to: statusTopic, on: broker)
         let status = try #require(try await late.waitFor(count: 1).first)
         #expect(status.retained)
-        #expect(status.payload.hasPrefix(#"{"state":"online","gateway":"gw-01","since":""#))
+        #expect(status.payload.hasPrefix(#"{"state":"online","gateway":"gw-01","version":"\#(BuildInfo.version)","started":""#))
+        #expect(status.payload.contains(#""since":""#))
         await publisher.stop()
     }
 
