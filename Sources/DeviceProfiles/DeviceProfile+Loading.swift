@@ -97,16 +97,57 @@ extension DeviceProfile {
         return RegisterBlock(address: UInt16(address), count: UInt16(count), fields: fields)
     }
 
+    /// `commands: { address, codes: { NAME: { code, argument: { name, type, min, max, default } } } }`.
     static func parseCommands(_ value: YAMLValue, log: ProblemLog) -> CommandBlock? {
         guard let block = value.mapping(log, allowed: ["address", "codes"]),
-              let address = block.required("address", log)?.int(log, in: 0...65532) else { return nil }
-        var commands: [(name: String, code: UInt16, argument: String?)] = []
+              let address = block.required("address", log)?.int(log, in: 0...65530) else { return nil }
+        var commands: [CommandDefinition] = []
         for (name, spec) in block.required("codes", log)?.mapping(log)?.entries ?? [] {
             guard let command = spec.mapping(log, allowed: ["code", "argument"]),
                   let code = command.required("code", log)?.int(log, in: 1...65535) else { continue }
-            commands.append((name, UInt16(code), command["argument"]?.string(log)))
+            guard name.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 95 }),
+                  let first = name.utf8.first, (97...122).contains(first) else {
+                log.report(at: spec, "command name '\(name)' must be lower-case letters, digits and _ (it is a topic level)")
+                continue
+            }
+            if let clash = commands.first(where: { $0.code == UInt16(code) }) {
+                log.report(at: spec, "command \(name) has code \(code), already used by \(clash.name)")
+                continue
+            }
+            var argument: CommandArgument?
+            if let argValue = command["argument"] {
+                guard let parsed = parseCommandArgument(argValue, log: log) else { continue }
+                argument = parsed
+            }
+            commands.append(CommandDefinition(name: name, code: UInt16(code), argument: argument))
         }
         return CommandBlock(address: UInt16(address), commands: commands)
+    }
+
+    static func parseCommandArgument(_ value: YAMLValue, log: ProblemLog) -> CommandArgument? {
+        guard let spec = value.mapping(log, allowed: ["name", "type", "min", "max", "default"]),
+              let name = spec.required("name", log)?.string(log) else { return nil }
+        let signed: Bool
+        switch spec["type"]?.string(log) ?? "u16" {
+        case "u16": signed = false
+        case "i16": signed = true
+        case let other:
+            log.report(at: spec["type"] ?? value, "argument type '\(other)' is not one of u16, i16")
+            return nil
+        }
+        let limits: ClosedRange<Int64> = signed ? -32768...32767 : 0...65535
+        guard let minimum = spec["min"].map({ $0.int(log, in: limits) }) ?? limits.lowerBound,
+              let maximum = spec["max"].map({ $0.int(log, in: limits) }) ?? limits.upperBound else { return nil }
+        guard minimum <= maximum else {
+            log.report(at: value, "argument \(name): min \(minimum) is above max \(maximum)")
+            return nil
+        }
+        var defaultValue: Int64?
+        if let fallback = spec["default"] {
+            guard let n = fallback.int(log, in: minimum...maximum) else { return nil }
+            defaultValue = n
+        }
+        return CommandArgument(name: name, signed: signed, range: minimum...maximum, defaultValue: defaultValue)
     }
 
     static func parseEventRule(_ value: YAMLValue, code: UInt16, enums: [String: [Int64: String]],

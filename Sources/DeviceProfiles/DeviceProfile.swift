@@ -91,11 +91,68 @@ public struct WordLayout: Sendable, Equatable {
     public static let modbusStandard = WordLayout(byteOrder: .big, wordOrder: .highFirst)
 }
 
-/// The command block: a code, an argument and a command id written with one function 16.
+/// The command block (SPEC 3.3): code, argument and a u32 command id written with one function 16 at
+/// `address`; the device keeps the last executed id, read-only, at `address + 4` (`last_command_id`).
 public struct CommandBlock: Sendable {
     public var address: UInt16
-    /// Command names to their codes and what the argument means.
-    public var commands: [(name: String, code: UInt16, argument: String?)]
+    /// The commands by name (`open`, `close`, `call`), in file order.
+    public var commands: [CommandDefinition]
+
+    public func command(named name: String) -> CommandDefinition? { commands.first { $0.name == name } }
+
+    /// The register of `last_command_id` (u32, high word first).
+    public var lastCommandIDAddress: UInt16 { address + 4 }
+}
+
+/// One command a device understands: its name in topics and requests, its code, and its one argument.
+public struct CommandDefinition: Sendable, Equatable {
+    public var name: String
+    public var code: UInt16
+    public var argument: CommandArgument?
+
+    public init(name: String, code: UInt16, argument: CommandArgument? = nil) {
+        self.name = name
+        self.code = code
+        self.argument = argument
+    }
+
+    /// The argument register's value for request `args`, or why not: an unknown key, a value that is not
+    /// a whole number in range, a missing argument without a default.
+    public func argumentWord(for args: [(String, JSONValue)]) -> Result<UInt16, CommandArgument.Problem> {
+        for (key, _) in args where key != argument?.name { return .failure(.unknown(key)) }
+        guard let argument else { return .success(0) }
+        let value: Int64
+        switch args.first(where: { $0.0 == argument.name })?.1 {
+        case let .int(n)?: value = n
+        case let .double(d)? where d == d.rounded() && abs(d) < 1e9: value = Int64(d)
+        case nil:
+            guard let fallback = argument.defaultValue else { return .failure(.missing(argument.name)) }
+            value = fallback
+        default: return .failure(.outOfRange(argument.name))
+        }
+        guard argument.range.contains(value) else { return .failure(.outOfRange(argument.name)) }
+        return .success(argument.signed ? UInt16(bitPattern: Int16(value)) : UInt16(value))
+    }
+}
+
+/// A command's argument: its name in `args`, the register's type and the values a device accepts.
+public struct CommandArgument: Sendable, Equatable {
+    public enum Problem: Error, Equatable, Sendable {
+        case unknown(String), missing(String), outOfRange(String)
+    }
+
+    public var name: String
+    /// i16 (floors, basements negative) or u16.
+    public var signed: Bool
+    public var range: ClosedRange<Int64>
+    public var defaultValue: Int64?
+
+    public init(name: String, signed: Bool, range: ClosedRange<Int64>, defaultValue: Int64? = nil) {
+        self.name = name
+        self.signed = signed
+        self.range = range
+        self.defaultValue = defaultValue
+    }
 }
 
 /// Where the event log's header, acknowledgement register and record window are, and the record layout.

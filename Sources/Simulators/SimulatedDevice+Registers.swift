@@ -2,11 +2,11 @@ import AccessModel
 
 /// The holding-register map of SPEC 3 (map version 1): what reads return and what writes do.
 ///
-/// Readable: HR 0–33 (16–19 and unused state registers read 0) and 100–205. Writable, each only as one
+/// Readable: HR 0–35 (16–19 and unused state registers read 0) and 100–205. Writable, each only as one
 /// function 16 covering exactly the field: clock 12–13, command 30–33, ack_seq 106–107. Any other write
 /// answers exception 02 (read-only or partial field); a bad written value answers exception 03.
 extension SimulatedDevice {
-    static let readableRanges: [ClosedRange<Int>] = [0...33, 100...205]
+    static let readableRanges: [ClosedRange<Int>] = [0...35, 100...205]
 
     /// Reads `count` holding registers from `address` (function 03).
     public func readRegisters(address: Int, count: Int) throws(ModbusException) -> [UInt16] {
@@ -18,7 +18,7 @@ extension SimulatedDevice {
             throw .serverFailure("the state block failed (fault failing_state_block)")
         }
         return lock.withLock {
-            var words = [UInt16](repeating: 0, count: range.lowerBound >= 100 ? 106 : 34)
+            var words = [UInt16](repeating: 0, count: range.lowerBound >= 100 ? 106 : 36)
             if range.lowerBound >= 100 { fillEventBlockLocked(&words) } else { fillLowBlockLocked(&words) }
             let base = range.lowerBound >= 100 ? 100 : 0
             return Array(words[(range.lowerBound - base)...(range.upperBound - base)])
@@ -54,27 +54,61 @@ extension SimulatedDevice {
         }
     }
 
+    /// The command block of SPEC 3.3: validates first (exception 03 for an unknown code or argument), then
+    /// executes once per command id: a write repeating `last_command_id` is answered and not executed again.
     func execute(command: UInt16, argument: UInt16, id: UInt32) throws(ModbusException) {
         let point = Int16(bitPattern: argument)
         try locked { () throws(ModbusException) in
+            settleLocked()
             switch (kind, command) {
             case (.faceDoor, 1):
-                state[0] = 1
-                state[1] = 1
-            case (.plateReader, 1): state[0] = 1
-            case (.plateReader, 2): state[0] = 0
+                guard (1...4).contains(point) else { throw .illegalDataValue("door \(point) does not exist") }
+            case (.plateReader, 1), (.plateReader, 2): break
             case (.elevator, 1):
                 guard (-10...128).contains(point) else { throw .illegalDataValue("floor \(point) does not exist") }
-                state[0] = argument
-                state[1] = 0
-                state[2] = 2
             default:
                 throw .illegalDataValue("\(kind) has no command \(command)")
             }
+            guard id != lastCommandID else { return }
+            let now = Timestamp.now.millisecondsSinceEpoch
+            switch (kind, command) {
+            case (.faceDoor, _):
+                state[1] = 1
+                lockReleasedUntil = now + Int64(lockReleaseMilliseconds)
+            case (.plateReader, 1): state[0] = 1
+            case (.plateReader, 2): state[0] = 0
+            default:
+                elevatorTrip = ElevatorTrip(from: Int16(bitPattern: state[0]), to: point, started: now)
+            }
             commandArgument = argument
-            commandID = id
+            lastCommandID = id
+            executedCommands += 1
             _ = recordLocked(code: 8, point: point, direction: 0, value: UInt32(command), extra: id,
                              subject: [UInt8](repeating: 0, count: 40))
+            settleLocked()
+        }
+    }
+
+    /// Brings time-driven state up to now: a released lock locks again, a car moves one floor per
+    /// `ElevatorTrip.millisecondsPerFloor` towards its call and opens its door on arrival.
+    func settleLocked() {
+        let now = Timestamp.now.millisecondsSinceEpoch
+        if let until = lockReleasedUntil, now >= until {
+            state[1] = 0
+            lockReleasedUntil = nil
+        }
+        if let trip = elevatorTrip {
+            let distance = Int(trip.to) - Int(trip.from)
+            let travelled = min(abs(distance), Int((now - trip.started) / ElevatorTrip.millisecondsPerFloor))
+            state[0] = UInt16(bitPattern: Int16(Int(trip.from) + (distance < 0 ? -travelled : travelled)))
+            if travelled == abs(distance) {
+                state[1] = 0
+                state[2] = 2
+                elevatorTrip = nil
+            } else {
+                state[1] = distance > 0 ? 1 : 2
+                state[2] = 0
+            }
         }
     }
 
@@ -89,10 +123,14 @@ extension SimulatedDevice {
         words[12] = UInt16(clock >> 16)
         words[13] = UInt16(truncatingIfNeeded: clock)
         words[14] = (tamper ? 1 : 0) | (hardwareFault ? 2 : 0) | (log.nearlyFull ? 4 : 0) | (clockSynchronised ? 0 : 8)
+        settleLocked()
         for i in 0..<10 { words[20 + i] = state[i] }
+        // HR 30 reads 0 once a command has run; 31–33 keep the last one written, 34–35 are last_command_id.
         words[31] = commandArgument
-        words[32] = UInt16(commandID >> 16)
-        words[33] = UInt16(truncatingIfNeeded: commandID)
+        words[32] = UInt16(lastCommandID >> 16)
+        words[33] = UInt16(truncatingIfNeeded: lastCommandID)
+        words[34] = UInt16(lastCommandID >> 16)
+        words[35] = UInt16(truncatingIfNeeded: lastCommandID)
     }
 
     private var currentFaults: DeviceFaults { lock.withLock { activeFaults } }

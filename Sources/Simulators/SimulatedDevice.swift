@@ -23,7 +23,14 @@ public final class SimulatedDevice: @unchecked Sendable {
     var tamper = false
     var hardwareFault = false
     var commandArgument: UInt16 = 0
-    var commandID: UInt32 = 0
+    /// HR 34–35: the id of the last command executed; a write repeating it is not executed again.
+    var lastCommandID: UInt32 = 0
+    /// Commands actually executed (not counting repeated ids), for tests that check "exactly once".
+    var executedCommands = 0
+    /// How long an `open` keeps a face door's lock released.
+    let lockReleaseMilliseconds: Int
+    var lockReleasedUntil: Int64?
+    var elevatorTrip: ElevatorTrip?
     var activeFaults: DeviceFaults
     var random: SeededRandom
     var requestsSinceDrop = 0
@@ -33,7 +40,8 @@ public final class SimulatedDevice: @unchecked Sendable {
 
     public init(kind: DeviceKind, unit: UInt8 = 1, serial: String? = nil, firmware: UInt32 = 1 << 16,
                 capacity: Int = 1000, bootID: UInt16 = 1, responseLatencyMilliseconds: Int = 0,
-                faults: DeviceFaults = .none, seed: UInt64 = 1) {
+                faults: DeviceFaults = .none, seed: UInt64 = 1, lockReleaseMilliseconds: Int = 5_000) {
+        self.lockReleaseMilliseconds = lockReleaseMilliseconds
         self.kind = kind
         self.unit = unit
         self.serial = serial ?? kind.defaultSerial(unit: unit)
@@ -167,4 +175,19 @@ public final class SimulatedDevice: @unchecked Sendable {
             return .answer(delayMilliseconds: delay, corruptCRC: random.chance(f.corruptCRCProbability))
         }
     }
+}
+
+/// A simulated car travelling to a called floor.
+struct ElevatorTrip {
+    static let millisecondsPerFloor: Int64 = 500
+    var from: Int16
+    var to: Int16
+    var started: Int64
+}
+
+extension SimulatedDevice {
+    /// Commands executed so far (a repeated command id does not count): what "executed once" is checked by.
+    public var executedCommandCount: Int { lock.withLock { executedCommands } }
+    /// HR 34–35 as the device holds it.
+    public var lastExecutedCommandID: UInt32 { lock.withLock { lastCommandID } }
 }

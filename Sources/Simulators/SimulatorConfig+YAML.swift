@@ -31,7 +31,7 @@ extension SimulatorConfig {
     }
 
     static let deviceKeys = ["kind", "unit", "tcp", "rtu", "serial", "firmware", "capacity", "boot_id", "latency",
-                             "clock", "scenario", "faults"]
+                             "lock_release", "clock", "scenario", "faults"]
 
     /// One device entry; nil when it has any problem, so the shared-transport checks only see valid devices.
     static func parseDevice(_ value: YAMLValue, log: ProblemLog) -> Device? {
@@ -58,6 +58,7 @@ extension SimulatorConfig {
         device.capacity = Int(fields["capacity"]?.int(log, in: 3...1_000_000) ?? 1000)
         device.bootID = UInt16(fields["boot_id"]?.int(log, in: 1...65535) ?? 1)
         device.latencyMilliseconds = Int(fields["latency"]?.milliseconds(log) ?? 0)
+        device.lockReleaseMilliseconds = Int(fields["lock_release"]?.milliseconds(log) ?? 5_000)
         if let clock = fields["clock"]?.mapping(log, allowed: ["offset", "synchronised"]) {
             device.clockOffsetSeconds = (clock["offset"]?.milliseconds(log, signed: true) ?? 0) / 1000
             device.clockSynchronised = clock["synchronised"]?.bool(log) ?? true

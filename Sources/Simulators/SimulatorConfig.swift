@@ -26,6 +26,8 @@ public struct SimulatorConfig: Sendable {
         public var capacity: Int = 1000
         public var bootID: UInt16 = 1
         public var latencyMilliseconds: Int = 0
+        /// How long a face door's `open` command keeps the lock released (`lock_release`).
+        public var lockReleaseMilliseconds: Int = 5_000
         public var clockOffsetSeconds: Int64 = 0
         public var clockSynchronised = true
         public var scenario: EventScenario = .idle

@@ -23,7 +23,7 @@ public final class SimulatorHost: @unchecked Sendable {
             let device = SimulatedDevice(
                 kind: entry.kind, unit: entry.unit, serial: entry.serial, firmware: entry.firmware,
                 capacity: entry.capacity, bootID: entry.bootID, responseLatencyMilliseconds: entry.latencyMilliseconds,
-                faults: entry.faults, seed: config.seed)
+                faults: entry.faults, seed: config.seed, lockReleaseMilliseconds: entry.lockReleaseMilliseconds)
             device.setClock(offsetSeconds: entry.clockOffsetSeconds, synchronised: entry.clockSynchronised)
             return device
         }

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("profile errors (golden)")
 struct ProfileErrorGoldenTests {
-    static let cases = ["unknown-key", "bad-event-rules", "bad-values", "syntax"]
+    static let cases = ["unknown-key", "bad-event-rules", "bad-values", "syntax", "bad-commands"]
 
     @Test(arguments: cases)
     func profileErrorsMatchGolden(name: String) throws {
@@ -26,6 +26,21 @@ struct ProfileErrorGoldenTests {
             #expect(profile.eventLog?.fullReadCount == 106)
             #expect(profile.eventLog?.headerCount == 10)
         }
+    }
+
+    @Test func shippedProfilesDefineTheSPECCommands() throws {
+        let door = try #require(try Fixtures.profile("face-door").commands)
+        #expect(door.address == 30 && door.lastCommandIDAddress == 34)
+        #expect(door.commands == [CommandDefinition(name: "open", code: 1,
+                                                    argument: CommandArgument(name: "door", signed: false, range: 1...4, defaultValue: 1))])
+        #expect(try Fixtures.profile("plate-reader").commands?.commands.map(\.name) == ["open", "close"])
+        let call = try #require(try Fixtures.profile("elevator").commands?.command(named: "call"))
+        #expect(call.argumentWord(for: [("floor", .int(-2))]) == .success(UInt16(bitPattern: -2)))
+        #expect(call.argumentWord(for: [("floor", .int(129))]) == .failure(.outOfRange("floor")))
+        #expect(call.argumentWord(for: [("floor", .string("12"))]) == .failure(.outOfRange("floor")))
+        #expect(call.argumentWord(for: []) == .failure(.missing("floor")))
+        #expect(call.argumentWord(for: [("floor", .int(3)), ("speed", .int(1))]) == .failure(.unknown("speed")))
+        #expect(door.commands[0].argumentWord(for: []) == .success(1))
     }
 
     @Test func missingProfileSaysWhereItLooked() {

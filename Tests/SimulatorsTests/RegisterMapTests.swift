@@ -2,6 +2,7 @@ import AccessModel
 import Foundation
 import Simulators
 import Testing
+import TestSupport
 
 @Suite("Register map over TCP")
 struct RegisterMapTests {
@@ -53,25 +54,65 @@ struct RegisterMapTests {
         #expect(words.u32(32 + 10) == 1 << 16 | 5)
     }
 
-    @Test func commandBlockRecordsCode8WithTheCommandID() throws {
+    @Test func commandBlockRecordsCode8WithTheCommandIDAndKeepsLastCommandID() async throws {
         let (host, device, port) = try SimulatorHost.startTCP(.elevator)
         defer { host.stop() }
         let client = try RawModbusClient(port: port)
-        #expect(client.write(address: 30, values: [1, 12, 0x0001, 0xE240]) == .written)
-        guard case let .registers(low) = client.read(address: 20, count: 14) else { Issue.record("no state"); return }
-        #expect(low[0] == 12 && low[10] == 0 && low.u32(12) == 123_456)
+        #expect(client.write(address: 30, values: [1, 3, 0x0001, 0xE240]) == .written)
+        guard case let .registers(block) = client.read(address: 20, count: 16) else { Issue.record("no state"); return }
+        #expect(block[10] == 0 && block.u32(12) == 123_456 && block.u32(14) == 123_456)   // HR 30 back to 0; 34–35
+        #expect(block[1] == 1)   // moving up from floor 1
         let event = try #require(device.event(seq: 1))
-        #expect(event.code == 8 && event.extra == 123_456 && event.point == 12)
+        #expect(event.code == 8 && event.extra == 123_456 && event.point == 3)
+        // The car reaches the called floor and opens its door.
+        try await waitUntil("the car at floor 3 with its door open", timeout: .seconds(5)) {
+            guard case let .registers(state) = client.read(address: 20, count: 3) else { return false }
+            return state == [3, 0, 2]
+        }
         #expect(client.write(address: 30, values: [9, 0, 0, 1]) == .exception(3))
+        #expect(client.write(address: 30, values: [1, UInt16(bitPattern: -11), 0, 2]) == .exception(3))
+        #expect(client.write(address: 30, values: [1, UInt16(bitPattern: -2), 0, 3]) == .written)
+        #expect(device.lastExecutedCommandID == 3)
+        try await waitUntil("the car at floor -2", timeout: .seconds(5)) {
+            guard case let .registers(state) = client.read(address: 20, count: 1) else { return false }
+            return state == [UInt16(bitPattern: -2)]
+        }
     }
 
-    @Test func faceDoorOpenCommandReleasesTheLock() throws {
-        let (host, device, port) = try SimulatorHost.startTCP(.faceDoor)
+    @Test func aRepeatedCommandIDIsAnsweredButNotExecutedAgain() throws {
+        let (host, device, port) = try SimulatorHost.startTCP(.plateReader)
         defer { host.stop() }
         let client = try RawModbusClient(port: port)
+        #expect(client.write(address: 30, values: [1, 0, 0, 41]) == .written)
+        #expect(client.write(address: 30, values: [1, 0, 0, 41]) == .written)
+        #expect(client.write(address: 30, values: [1, 0, 0, 41]) == .written)
+        #expect(device.executedCommandCount == 1)
+        #expect(device.stateRegisters[0] == 1)   // barrier open
+        #expect(device.event(seq: 2) == nil)
+        #expect(client.write(address: 30, values: [2, 0, 0, 42]) == .written)
+        #expect(device.stateRegisters[0] == 0)   // closed
+        #expect(device.executedCommandCount == 2)
+        #expect(client.write(address: 30, values: [3, 0, 0, 43]) == .exception(3))
+        #expect(device.lastExecutedCommandID == 42)
+    }
+
+    @Test func faceDoorOpenReleasesTheLockForItsConfiguredTime() async throws {
+        var entry = SimulatorConfig.Device(kind: .faceDoor, unit: 1, transport: .tcp(host: "127.0.0.1", port: 0))
+        entry.lockReleaseMilliseconds = 300
+        let host = SimulatorHost(config: SimulatorConfig(devices: [entry]))
+        try host.start()
+        defer { host.stop() }
+        let device = host.devices[0], port = host.tcpPort(of: device) ?? 0
+        let client = try RawModbusClient(port: port)
+        #expect(client.write(address: 30, values: [1, 5, 0, 76]) == .exception(3))   // no door 5
         #expect(client.write(address: 30, values: [1, 1, 0, 77]) == .written)
-        #expect(device.stateRegisters.prefix(2) == [1, 1])
+        guard case let .registers(state) = client.read(address: 21, count: 1) else { Issue.record("no state"); return }
+        #expect(state == [1])   // released
         #expect(device.event(seq: 1)?.extra == 77)
+        try await waitUntil("the lock locked again", timeout: .seconds(5)) {
+            guard case let .registers(state) = client.read(address: 21, count: 1) else { return false }
+            return state == [0]   // locked again
+        }
     }
 
     @Test func badRequestsAnswerTheDocumentedExceptions() throws {
