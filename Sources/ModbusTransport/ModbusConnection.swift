@@ -39,6 +39,7 @@ public final class ModbusConnection: @unchecked Sendable {
     deinit {
         if connected { modbus_close(context) }
         modbus_free(context)
+        reply.deallocate()
     }
 
     /// Changes the response timeout (`modbus_set_response_timeout`).
@@ -68,8 +69,10 @@ public final class ModbusConnection: @unchecked Sendable {
 
     /// Reads `count` holding registers at `address` from `unit` into `buffer` (function 03).
     public func readRegisters(unit: UInt8, address: UInt16, count: Int, into buffer: UnsafeMutablePointer<UInt16>) throws(ModbusError) {
-        try transaction("modbus_read_registers", unit: unit, address: address, idempotent: true) {
-            modbus_read_registers($0, Int32(address), Int32(count), buffer)
+        let reply = try exchange("modbus_read_registers", unit: unit, address: address, idempotent: true,
+                                 request: [0x03, UInt8(address >> 8), UInt8(address & 0xFF), UInt8(count >> 8), UInt8(count & 0xFF)])
+        for index in 0..<count {
+            buffer[index] = UInt16(reply[reply.startIndex + 2 + 2 * index]) << 8 | UInt16(reply[reply.startIndex + 3 + 2 * index])
         }
     }
 
@@ -84,56 +87,124 @@ public final class ModbusConnection: @unchecked Sendable {
 
     /// Writes one register (function 06).
     public func writeRegister(unit: UInt8, address: UInt16, value: UInt16) throws(ModbusError) {
-        try transaction("modbus_write_register", unit: unit, address: address) {
-            modbus_write_register($0, Int32(address), value)
-        }
+        _ = try exchange("modbus_write_register", unit: unit, address: address,
+                         request: [0x06, UInt8(address >> 8), UInt8(address & 0xFF), UInt8(value >> 8), UInt8(value & 0xFF)])
     }
 
     /// Writes consecutive registers with one request (function 16).
     public func writeRegisters(unit: UInt8, address: UInt16, values: [UInt16]) throws(ModbusError) {
-        try transaction("modbus_write_registers", unit: unit, address: address) { ctx in
-            values.withUnsafeBufferPointer { words in
-                modbus_write_registers(ctx, Int32(address), Int32(words.count), words.baseAddress)
-            }
-        }
+        var request: [UInt8] = [0x10, UInt8(address >> 8), UInt8(address & 0xFF), UInt8(values.count >> 8),
+                                UInt8(values.count & 0xFF), UInt8(truncatingIfNeeded: values.count * 2)]
+        request.reserveCapacity(6 + values.count * 2)
+        for value in values { request += [UInt8(value >> 8), UInt8(value & 0xFF)] }
+        _ = try exchange("modbus_write_registers", unit: unit, address: address, request: request)
     }
 
-    /// The one funnel every request goes through: connect, set the unit, call, decode `errno` at once,
-    /// and leave the line clean after a timeout or a garbled reply.
-    private func transaction(_ call: String, unit: UInt8, address: UInt16, idempotent: Bool = false,
-                             _ body: (OpaquePointer) -> Int32) throws(ModbusError) {
+    /// Bytes found waiting on the line before a request and discarded: trailing bytes of an earlier reply or noise.
+    public private(set) var discardedBytes = 0
+
+    /// The one funnel every request goes through: connect, drop stray bytes, send the request PDU for `unit`, and
+    /// accept only a reply from that unit with the request's function and the length it implies (libmodbus checks
+    /// neither the unit of a TCP reply nor the MBAP length); decode `errno` at once, and leave the line clean after
+    /// a timeout or a garbled reply. Returns the reply PDU.
+    private func exchange(_ call: String, unit: UInt8, address: UInt16, idempotent: Bool = false,
+                          request: [UInt8]) throws(ModbusError) -> ArraySlice<UInt8> {
         do { try connect() } catch {
             var located = error
             located.unit = unit
             throw located
         }
         modbus_set_slave(context, Int32(unit))
-        guard body(context) == -1 else { return }
-        var code = errno
-        if endpoint.isSerial, code == Self.replyFromAnotherUnit {
+        discardStrayBytes()
+        var result = roundTrip(call, unit: unit, address: address, request: request)
+        if case let .failure(error) = result, endpoint.isSerial, error.otherUnit {
             // The reply read was a late one from another unit; this unit's own reply follows it on the line.
             // Take that off the line too, so that the next request does not read it, and ask once more if
             // asking twice is harmless.
-            var reply = [UInt8](repeating: 0, count: Int(MODBUS_MAX_ADU_LENGTH))
-            _ = modbus_receive_confirmation(context, &reply)
+            _ = modbus_receive_confirmation(context, reply)
             modbus_flush(context)
-            if idempotent {
-                guard body(context) == -1 else { return }
-                code = errno
+            if idempotent { result = roundTrip(call, unit: unit, address: address, request: request) }
+        }
+        switch result {
+        case let .success(pdu): return pdu
+        case let .failure(error):
+            if error.leftLineDirty, endpoint.isSerial {
+                // A late or stray reply must never be taken as the answer to the next request (libmodbus #83, #488).
+                modbus_flush(context)
+            } else if error.leftLineDirty {
+                // On TCP a flush cannot catch a reply still in flight: only a new connection is clean.
+                disconnect()
+            } else if !isException(error) {
+                disconnect()
+            }
+            throw error
+        }
+    }
+
+    /// Reply buffer, one ADU.
+    private let reply = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(MODBUS_MAX_ADU_LENGTH))
+
+    /// Drops bytes already waiting before a request: whatever they are, they are no answer to it.
+    private func discardStrayBytes() {
+        var waiting: Int32 = 0
+        let fd = modbus_get_socket(context)
+        guard fd >= 0, ioctl(fd, UInt(FIONREAD), &waiting) == 0, waiting > 0 else { return }
+        discardedBytes += Int(waiting)
+        modbus_flush(context)
+    }
+
+    /// Sends one request and reads and checks one reply.
+    private func roundTrip(_ call: String, unit: UInt8, address: UInt16, request: [UInt8]) -> Result<ArraySlice<UInt8>, ModbusError> {
+        func bad(_ detail: String) -> Result<ArraySlice<UInt8>, ModbusError> {
+            .failure(ModbusError(code: .badReply, call: call, bus: bus, unit: unit, address: address, detail: detail))
+        }
+        let raw = [unit] + request
+        guard modbus_send_raw_request(context, raw, Int32(raw.count)) != -1 else {
+            return .failure(decode(errno: errno, call: call, unit: unit, address: address))
+        }
+        let length = Int(modbus_receive_confirmation(context, reply))
+        guard length != -1 else { return .failure(decode(errno: errno, call: call, unit: unit, address: address)) }
+        let header = Int(modbus_get_header_length(context))
+        let checksum = endpoint.isSerial ? 2 : 0
+        guard length > 0 else {
+            // libmodbus answers 0 for an RTU frame of another unit (it skips its CRC).
+            var error = decode(errno: Self.replyFromAnotherUnit, call: call, unit: unit, address: address)
+            error.otherUnit = endpoint.isSerial
+            return .failure(error)
+        }
+        guard length >= header + 2 + checksum else { return bad("reply of \(length) bytes, too short for any answer") }
+        let adu = UnsafeBufferPointer(start: reply, count: length)
+        if !endpoint.isSerial {
+            let mbapLength = Int(adu[4]) << 8 | Int(adu[5])
+            guard adu[2] == 0, adu[3] == 0 else { return bad("reply with protocol id \(Int(adu[2]) << 8 | Int(adu[3])), not 0") }
+            guard mbapLength == length - 6 else {
+                return bad("reply whose MBAP length \(mbapLength) does not match its \(length - 6) bytes")
             }
         }
-        let error = decode(errno: code, call: call, unit: unit, address: address)
-        if error.leftLineDirty, endpoint.isSerial {
-            // A late or stray reply must never be taken as the answer to the next request (libmodbus #83, #488).
-            modbus_flush(context)
-        } else if error.leftLineDirty {
-            // On TCP a flush cannot catch a reply still in flight, and libmodbus rejects it by transaction id as
-            // the next request's answer: only a new connection is clean.
-            disconnect()
-        } else if !isException(error) {
-            disconnect()
+        guard adu[header - 1] == unit else { return bad("reply from unit \(adu[header - 1]), not \(unit)") }
+        let pdu = ArraySlice(adu[header..<(length - checksum)])
+        let function = pdu[pdu.startIndex]
+        if function == request[0] | 0x80 {
+            guard pdu.count == 2, (1...11).contains(pdu[pdu.startIndex + 1]) else { return bad("reply with an invalid exception code") }
+            let exception = ModbusException(code: pdu[pdu.startIndex + 1])
+            return .failure(ModbusError(code: .exception(exception), call: call, bus: bus, unit: unit, address: address,
+                                        detail: "device answered \(exception)"))
         }
-        throw error
+        guard function == request[0] else { return bad("reply with function \(function) to a request with function \(request[0])") }
+        switch function {
+        case 1...4:
+            let quantity = Int(request[3]) << 8 | Int(request[4])
+            let bytes = function <= 2 ? (quantity + 7) / 8 : quantity * 2
+            guard pdu.count == 2 + bytes, Int(pdu[pdu.startIndex + 1]) == bytes else {
+                return bad("reply of \(pdu.count - 1) data bytes to a request for \(quantity) value(s)")
+            }
+        case 5, 6:
+            guard pdu.elementsEqual(request) else { return bad("reply that does not echo the write") }
+        case 15, 16:
+            guard pdu.count == 5, pdu.elementsEqual(request[0..<5]) else { return bad("reply that does not echo the written address and quantity") }
+        default: break
+        }
+        return .success(pdu)
     }
 
     /// libmodbus's EMBBADSLAVE: a reply from another unit than the one asked.

@@ -24,6 +24,8 @@ public struct ModbusError: Error, Sendable, CustomStringConvertible {
     public var unit: UInt8?
     public var address: UInt16?
     public var detail: String
+    /// The reply came from another unit on a shared RS-485 line (its own reply may still follow).
+    var otherUnit = false
 
     public var description: String {
         var place = "bus \(bus)"

@@ -26,6 +26,8 @@ public struct DeviceFaults: Sendable, Hashable {
     public var replyUnit: UInt8? = nil
     /// Junk bytes sent right after every reply.
     public var trailingBytes = 0
+    /// TCP replies carry this many junk bytes after the PDU, counted in the MBAP length (a padding converter).
+    public var paddedReplyBytes = 0
 
     public init(delayMilliseconds: Int = 0, noReplyProbability: Double = 0, exceptionCode: UInt8? = nil,
                 exceptionProbability: Double = 1, corruptCRCProbability: Double = 0, dropConnectionAfter: Int? = nil) {

@@ -30,10 +30,12 @@ extension ModbusTCPServer {
             let reply: [UInt8]
             var replyUnit = unit
             var trailing = 0
+            var padding = 0
             if let device = device(for: unit) {
                 let faults = device.faults
                 replyUnit = faults.replyUnit ?? unit
                 trailing = faults.trailingBytes
+                padding = faults.paddedReplyBytes
                 switch device.decideFault() {
                 case .dropConnection:
                     counters.update { $0.dropped += 1 }
@@ -52,12 +54,12 @@ extension ModbusTCPServer {
                 reply = ModbusPDU.exception(pdu[0], .gatewayTargetFailed("no unit \(unit)"))
             }
             counters.update { $0.requests += 1 }
-            let replyLength = reply.count + 1
+            let replyLength = reply.count + padding + 1
             var frame = Array(header[0..<4])
             frame.reserveCapacity(7 + reply.count)
             frame += [UInt8(replyLength >> 8), UInt8(replyLength & 0xFF), replyUnit]
             frame += reply
-            frame += [UInt8](repeating: 0xA5, count: trailing)
+            frame += [UInt8](repeating: 0xA5, count: padding + trailing)
             guard Socket.writeAll(fd, frame) else { return }
         }
     }

@@ -125,4 +125,56 @@ struct TransportFaultTests {
         #expect(error.unit == 9)
         #expect(error.description.hasPrefix("bus lan unit 9: cannot open tcp://127.0.0.1:\(port): "), "\(error)")
     }
+
+    /// Finding 4: a TCP reply carrying another unit's id (a misbehaving TCP-to-RS-485 converter) was accepted as
+    /// the asked unit's answer; it is a bad reply, as on RTU, and the next request is answered rightly.
+    @Test func tcpReplyFromAnotherUnitIsRejected() async throws {
+        var faults = DeviceFaults()
+        faults.replyUnit = 2
+        let door = SimulatedDevice(kind: .faceDoor, unit: 1, faults: faults)
+        let lift = SimulatedDevice(kind: .elevator, unit: 3)
+        let fixture = try TCPFixture([door, lift])
+        let failed = try await timedFailure { _ = try fixture.connection.readRegisters(unit: 1, address: 100, count: 10) }
+        let error = try #require(failed.error)
+        #expect(error.code == .badReply)
+        #expect(error.description == "bus lan unit 1 register 100: reply from unit 2, not 1 (modbus_read_registers)")
+        #expect(try await onBus { try fixture.connection.identity(unit: 3) } == Identity(of: lift))
+        door.faults = .none
+        #expect(try await onBus { try fixture.connection.identity(unit: 1) } == Identity(of: door))
+    }
+
+    /// Finding 9: bytes trailing one unit's reply were read as the start of the next unit's answer, so a healthy
+    /// unit failed. They are dropped before the next request, on both kinds of line.
+    @Test(arguments: Line.allCases)
+    func trailingBytesAfterAReplyAreNeverBlamedOnTheNextUnit(line: Line) async throws {
+        var faults = DeviceFaults()
+        faults.trailingBytes = 7
+        let noisy = SimulatedDevice(kind: .faceDoor, unit: 1, faults: faults)
+        let healthy = SimulatedDevice(kind: .plateReader, unit: 2)
+        let (connection, fixture) = try await line.serve([noisy, healthy])
+        let answers = try await onBus { () -> [String] in
+            withExtendedLifetime(fixture) {}
+            return (0..<10).flatMap { _ in
+                [1, 2].map { unit in
+                    do { return try connection.identity(unit: UInt8(unit)).serial } catch { return "\(error)" }
+                }
+            }
+        }
+        #expect(answers == Array(repeating: [noisy.serial, healthy.serial], count: 10).flatMap { $0 })
+        #expect(connection.discardedBytes > 0)
+    }
+
+    /// Finding 9: a TCP reply longer than its function implies (junk counted in the MBAP length) is not accepted.
+    @Test func tcpReplyWhoseLengthDoesNotMatchTheRequestIsRejected() async throws {
+        var faults = DeviceFaults()
+        faults.paddedReplyBytes = 4
+        let door = SimulatedDevice(kind: .faceDoor, unit: 1, faults: faults)
+        let fixture = try TCPFixture([door])
+        let failed = try await timedFailure { _ = try fixture.connection.readRegisters(unit: 1, address: 100, count: 10) }
+        let error = try #require(failed.error)
+        #expect(error.code == .badReply)
+        #expect(error.description == "bus lan unit 1 register 100: reply whose MBAP length 27 does not match its 23 bytes (modbus_read_registers)")
+        door.faults = .none
+        #expect(try await onBus { try fixture.connection.identity(unit: 1) } == Identity(of: door))
+    }
 }
