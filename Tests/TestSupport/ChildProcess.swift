@@ -2,12 +2,24 @@ import AccessModel
 import Foundation
 
 /// An external program started by a test (mosquitto, socat, mbpoll), stopped when the test ends.
+///
+/// Its output is read by a thread of its own with blocking reads until end of file, never with
+/// `FileHandle.readabilityHandler`: tearing down that handler's libdispatch read source races the descriptor's
+/// close and crashes the whole test process on Linux, in `_dispatch_event_loop_drain` on the dispatch manager
+/// thread ("Bad pointer dereference"; swift-corelibs-foundation #3276, swift-corelibs-libdispatch #949).
 public final class ChildProcess: @unchecked Sendable {
-    // @unchecked: `process` and the pipes are only touched under `lock` or after the process exited.
+    // @unchecked: `process` is only touched by the test driving it; the output is behind its lock.
     public let process = Process()
     private let output = Pipe()
-    private let lock = NSLock()
-    private var collected = Data()
+    private let collected = Collected()
+    private let readerDone = DispatchSemaphore(value: 0)
+
+    /// The output read so far, shared with the reader thread (which must not keep the ChildProcess alive).
+    private final class Collected: @unchecked Sendable {
+        // @unchecked: `data` is only touched under `lock`.
+        let lock = NSLock()
+        var data = Data()
+    }
 
     /// Starts `executable` (a name looked up on PATH, or a path) with `arguments`; stdout and stderr are collected.
     public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
@@ -16,16 +28,31 @@ public final class ChildProcess: @unchecked Sendable {
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = output
         process.standardError = output
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            guard let self, !chunk.isEmpty else { return }
-            self.lock.withLock { self.collected.append(chunk) }
-        }
         try process.runWithTerminationSignalsUnblocked()
+        // The thread holds the pipe, so its descriptor is closed only after the last read (end of file: the child
+        // and every copy of the write end are gone).
+        let (pipe, collected, done) = (output, collected, readerDone)
+        let reader = Thread {
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count > 0 {
+                    collected.lock.withLock { collected.data.append(contentsOf: buffer[0..<count]) }
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            done.signal()
+        }
+        reader.name = "child-output"
+        reader.start()
     }
 
     /// Everything the program printed so far.
-    public var text: String { lock.withLock { String(decoding: collected, as: UTF8.self) } }
+    public var text: String { collected.lock.withLock { String(decoding: collected.data, as: UTF8.self) } }
 
     public var isRunning: Bool { process.isRunning }
 
@@ -42,9 +69,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// Waits for the program to exit on its own and returns its status.
     public func wait() -> Int32 {
         process.waitUntilExit()
-        output.fileHandleForReading.readabilityHandler = nil
-        let rest = output.fileHandleForReading.readDataToEndOfFile()
-        lock.withLock { collected.append(rest) }
+        // Everything it printed is read once the pipe reaches end of file (bounded, in case a grandchild keeps it).
+        _ = readerDone.wait(timeout: .now() + 5)
         return process.terminationStatus
     }
 
