@@ -138,6 +138,37 @@ struct DeviceFaultPollingTests {
     }
 }
 
+extension DeviceFaultPollingTests {
+    /// Finding 9 on RS-485: a noisy unit (trailing bytes, garbled CRCs, dropped replies) never makes its healthy
+    /// neighbour fail, and the line is in step again as soon as the faults stop.
+    @Test func rtuNoiseOfOneUnitIsNeverBlamedOnAnotherAndTheLineRecovers() async throws {
+        var faults = DeviceFaults(noReplyProbability: 0.15, corruptCRCProbability: 0.15)
+        faults.trailingBytes = 5
+        let noisy = SimulatedDevice(kind: .faceDoor, unit: 1, faults: faults, seed: 7)
+        let healthy = SimulatedDevice(kind: .faceDoor, unit: 2)
+        for device in [noisy, healthy] { for _ in 0..<10 { device.record(code: 16, point: 1) } }
+        let pair = try await SerialPair.start()
+        defer { pair.stop() }
+        let server = ModbusRTUServer(path: pair.deviceEnd, settings: SerialLineSettings(baud: 9600), devices: [noisy, healthy])
+        try server.start()
+        defer { server.stop() }
+        let harness = try PollerHarness(endpoint: .rtu(SerialLine(device: pair.masterEnd, baud: 9600)), units: [1, 2],
+                                        pollMillis: 20, timeoutMillis: 150)
+        harness.start()
+        try await waitUntil("the healthy unit drained beside the noisy one", timeout: .seconds(30)) { healthy.logStatus.ack == 10 }
+        try await waitUntil("the noisy unit failed some requests") { harness.links[0].errors >= 3 }
+        #expect(harness.links[1].errors == 0, "the healthy unit never paid for its neighbour's noise")
+        noisy.faults = .none
+        try await waitUntil("the noisy unit drained once quiet", timeout: .seconds(40)) { noisy.logStatus.ack == 10 }
+        let errors = harness.links.map(\.errors)
+        for device in [noisy, healthy] { for _ in 0..<5 { device.record(code: 17, point: 1) } }
+        try await waitUntil("both drained again", timeout: .seconds(30)) { noisy.logStatus.ack == 15 && healthy.logStatus.ack == 15 }
+        harness.stop()
+        #expect(harness.links.map(\.errors) == errors, "no request failed once the faults stopped")
+        #expect(harness.distinctSeqs(slot: 0) == Array(1...15) && harness.distinctSeqs(slot: 1) == Array(1...15))
+    }
+}
+
 /// A TCP simulator on a free loopback port, stopped when released.
 final class TCPServerBox: @unchecked Sendable {
     // @unchecked: the server is itself thread-safe.
