@@ -108,7 +108,7 @@ public final class ModbusConnection: @unchecked Sendable {
     /// neither the unit of a TCP reply nor the MBAP length); decode `errno` at once, and leave the line clean after
     /// a timeout or a garbled reply. Returns the reply PDU.
     private func exchange(_ call: String, unit: UInt8, address: UInt16, idempotent: Bool = false,
-                          request: [UInt8]) throws(ModbusError) -> ArraySlice<UInt8> {
+                          request: [UInt8]) throws(ModbusError) -> Reply {
         do { try connect() } catch {
             var located = error
             located.unit = unit
@@ -141,6 +141,9 @@ public final class ModbusConnection: @unchecked Sendable {
         }
     }
 
+    /// A reply PDU in the connection's reply buffer: valid until the next request.
+    private typealias Reply = Slice<UnsafeBufferPointer<UInt8>>
+
     /// Reply buffer, one ADU.
     private let reply = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(MODBUS_MAX_ADU_LENGTH))
 
@@ -154,8 +157,8 @@ public final class ModbusConnection: @unchecked Sendable {
     }
 
     /// Sends one request and reads and checks one reply.
-    private func roundTrip(_ call: String, unit: UInt8, address: UInt16, request: [UInt8]) -> Result<ArraySlice<UInt8>, ModbusError> {
-        func bad(_ detail: String) -> Result<ArraySlice<UInt8>, ModbusError> {
+    private func roundTrip(_ call: String, unit: UInt8, address: UInt16, request: [UInt8]) -> Result<Reply, ModbusError> {
+        func bad(_ detail: String) -> Result<Reply, ModbusError> {
             .failure(ModbusError(code: .badReply, call: call, bus: bus, unit: unit, address: address, detail: detail))
         }
         let raw = [unit] + request
@@ -182,7 +185,7 @@ public final class ModbusConnection: @unchecked Sendable {
             }
         }
         guard adu[header - 1] == unit else { return bad("reply from unit \(adu[header - 1]), not \(unit)") }
-        let pdu = ArraySlice(adu[header..<(length - checksum)])
+        let pdu = adu[header..<(length - checksum)]
         let function = pdu[pdu.startIndex]
         if function == request[0] | 0x80 {
             guard pdu.count == 2, (1...11).contains(pdu[pdu.startIndex + 1]) else { return bad("reply with an invalid exception code") }
