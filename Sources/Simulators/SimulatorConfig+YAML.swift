@@ -128,7 +128,7 @@ extension SimulatorConfig {
         guard let fields = value.mapping(log, allowed: [
             "delay", "no_reply", "exception", "exception_probability", "corrupt_crc", "drop_connection_after",
             "reboot_after", "overflow", "read_only_clock", "failing_state_block", "garbled_window_count",
-            "flapping_boot_id", "window_gap", "reply_unit", "trailing_bytes",
+            "flapping_boot_id", "window_gap", "reply_unit", "trailing_bytes", "padded_reply_bytes",
         ]) else { return }
         var faults = DeviceFaults()
         faults.delayMilliseconds = Int(fields["delay"]?.milliseconds(log) ?? 0)
@@ -144,6 +144,7 @@ extension SimulatorConfig {
         faults.windowGap = fields["window_gap"]?.bool(log) ?? false
         faults.replyUnit = fields["reply_unit"]?.int(log, in: 0...255).map(UInt8.init)
         faults.trailingBytes = Int(fields["trailing_bytes"]?.int(log, in: 0...250) ?? 0)
+        faults.paddedReplyBytes = Int(fields["padded_reply_bytes"]?.int(log, in: 0...40) ?? 0)
         device.faults = faults
         device.rebootAfterMilliseconds = fields["reboot_after"]?.milliseconds(log).map(Int.init)
         device.overflow = Int(fields["overflow"]?.int(log, in: 0...10_000_000) ?? 0)
