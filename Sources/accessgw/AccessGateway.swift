@@ -1,3 +1,4 @@
+import AccessModel
 import ArgumentParser
 import Foundation
 #if canImport(Glibc)
@@ -10,9 +11,10 @@ struct AccessGateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accessgw",
         abstract: "Gateway for the access hardware of residential communities: Modbus devices to MQTT, nothing lost.",
+        version: BuildInfo.version,
         subcommands: [
             RunCommand.self, CheckCommand.self, TailCommand.self, StatusCommand.self, ProbeCommand.self,
-            SimulateCommand.self, BenchCommand.self, DemoCommand.self, KeygenCommand.self,
+            BackupCommand.self, SimulateCommand.self, BenchCommand.self, DemoCommand.self, KeygenCommand.self,
         ]
     )
 
