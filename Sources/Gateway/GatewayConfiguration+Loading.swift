@@ -39,7 +39,7 @@ extension GatewayConfiguration {
         let devices = parsed.map(\.device)
         return GatewayConfiguration(
             file: root.file, gatewayID: gatewayID, site: site,
-            journalPath: gateway["journal"]?.string(log) ?? "/var/lib/accessgw/journal.db",
+            journalPath: gateway["journal"]?.string(log) ?? defaultJournalPath,
             retentionMillis: gateway["retention"]?.milliseconds(log) ?? 7 * 86_400_000, maxJournalBytes: maxBytes,
             privacy: gateway["privacy"].map { parsePrivacy($0, log: log) } ?? Privacy(),
             mqtt: parseMQTT(top["mqtt"], site: site, gatewayID: gatewayID, log: log),
@@ -98,3 +98,19 @@ extension GatewayConfiguration {
     }
 }
 
+
+extension GatewayConfiguration {
+    public static let defaultJournalPath = "/var/lib/accessgw/journal.db"
+
+    /// The journal a configuration file names, for `tail`, `status` and `backup`: these must work when the rest of
+    /// the file is broken or a secret is unreadable. Returns the problems of the full load alongside.
+    public static func journalPath(configFile: String) -> (path: String, problems: ConfigurationError?) {
+        do {
+            return (try load(path: configFile).journalPath, nil)
+        } catch {
+            let quiet = ProblemLog()
+            let journal = YAMLValue.load(path: configFile, log: quiet)?.mapping(quiet)?["gateway"]?.mapping(quiet)?["journal"]?.string(quiet)
+            return (journal ?? defaultJournalPath, error)
+        }
+    }
+}

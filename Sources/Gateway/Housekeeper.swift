@@ -56,7 +56,7 @@ public final class Housekeeper: @unchecked Sendable {
                 tick()
                 for _ in 0..<10 where !stage.isStopping { Thread.sleep(forTimeInterval: 0.1) }
             }
-            tick()
+            tick(stopping: true)
         }
     }
 
@@ -64,7 +64,8 @@ public final class Housekeeper: @unchecked Sendable {
         stage.stop()
     }
 
-    func tick() {
+    /// `stopping`: the last status of this process, marked so `status` reports the daemon stopped at once.
+    func tick(stopping: Bool = false) {
         custody?.check()
         let now = monotonicMillis()
         if now - lastRetention >= Self.retentionIntervalMillis || lastRetention == 0 {
@@ -83,13 +84,13 @@ public final class Housekeeper: @unchecked Sendable {
             connectionFailures.increment(by: max(0, counters.connectionFailures - lastCounters.connectionFailures))
             rejectedPublications.increment(by: max(0, counters.rejected - lastCounters.rejected))
             lastCounters = counters
-            try journal.setState(key: Self.statusKey, value: snapshot(pending: pending, oldest: oldest, bytes: bytes).serialized)
+            try journal.setState(key: Self.statusKey, value: snapshot(pending: pending, oldest: oldest, bytes: bytes, stopping: stopping).serialized)
         } catch {
             logger.error("cannot record status in the journal: \(error)")
         }
     }
 
-    func snapshot(pending: Int, oldest: StoredEvent?, bytes: Int64) -> JSONValue {
+    func snapshot(pending: Int, oldest: StoredEvent?, bytes: Int64, stopping: Bool = false) -> JSONValue {
         func time(_ millis: Int64) -> JSONValue { millis == 0 ? .null : .string(Timestamp(millisecondsSinceEpoch: millis).rfc3339) }
         let devices: [JSONValue] = self.devices.withLock { $0 }.map { device, link in
             .object([
@@ -101,7 +102,8 @@ public final class Housekeeper: @unchecked Sendable {
         let counters = mqtt.counters
         return .object([
             ("gateway", .string(configuration.gatewayID)), ("site", .string(configuration.site)),
-            ("pid", .int(Int64(ProcessInfo.processInfo.processIdentifier))),
+            ("version", .string(BuildInfo.version)),
+            ("pid", .int(Int64(ProcessInfo.processInfo.processIdentifier))), ("stopped", .bool(stopping)),
             ("broker", .object([
                 ("host", .string("\(configuration.mqtt.host):\(configuration.mqtt.port)")),
                 ("connected", .bool(mqtt.isConnected)),

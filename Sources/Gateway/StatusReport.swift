@@ -26,8 +26,29 @@ public struct StatusReport {
         journalBytes = try reader.sizeInUse()
     }
 
-    /// The daemon writes its snapshot every second; older than this means it is not running.
-    public var daemonRunning: Bool { snapshotAge < 5 }
+    /// The daemon writes its snapshot every second; older than this means it is not running. A fresh snapshot
+    /// whose process is gone (killed within the last seconds) or that the daemon marked as its last (clean stop)
+    /// does not count either.
+    public var daemonRunning: Bool {
+        guard snapshotAge < 5, snapshot["stopped"] as? Bool != true else { return false }
+        guard let pid = snapshot["pid"] as? Int, pid > 0 else { return true }
+        // EPERM: the process exists but belongs to another user (status run by an admin, not the service user).
+        return kill(pid_t(pid), 0) == 0 || errno == EPERM
+    }
+
+    /// Devices whose last known status is not online.
+    public var devicesDown: [String] {
+        devices.filter { ($0["status"] as? String) != "online" }.map { $0["id"] as? String ?? "?" }
+    }
+
+    var broker: [String: Any] { snapshot["broker"] as? [String: Any] ?? [:] }
+
+    /// `accessgw status`'s exit code, for Nagios-style checks: 0 the daemon runs, every device is online and the
+    /// broker is connected; 1 something is down; 2 the daemon is not running (or never wrote a status).
+    public var exitCode: Int32 {
+        guard daemonRunning else { return 2 }
+        return devicesDown.isEmpty && broker["connected"] as? Bool == true ? 0 : 1
+    }
 
     var devices: [[String: Any]] { snapshot["devices"] as? [[String: Any]] ?? [] }
 
@@ -40,10 +61,11 @@ public struct StatusReport {
                        Self.ago(device["last_poll"]), Self.ago(device["last_event"]),
                        "\(device["errors"] as? Int ?? 0)", "\(pendingByDevice[id] ?? 0)"])
         }
-        let broker = snapshot["broker"] as? [String: Any] ?? [:]
         var gateway = "gateway \(snapshot["gateway"] as? String ?? "?")"
+        if let version = snapshot["version"] as? String { gateway += " (accessgw \(version))" }
         if daemonRunning {
             gateway += ": broker \(broker["host"] as? String ?? "?") \((broker["connected"] as? Bool ?? false) ? "connected" : "DISCONNECTED")"
+            if broker["connected"] as? Bool != true, let error = broker["last_error"] as? String { gateway += " (last error: \(error))" }
         } else {
             gateway += ": daemon NOT RUNNING (last status \(snapshotAge.isFinite ? "\(Int(snapshotAge))s ago" : "never written"))"
         }
@@ -54,7 +76,7 @@ public struct StatusReport {
 
     public var json: String {
         let object: [String: Any] = [
-            "daemon_running": daemonRunning, "status": snapshot, "pending": pending,
+            "daemon_running": daemonRunning, "exit_code": Int(exitCode), "devices_down": devicesDown, "status": snapshot, "pending": pending,
             "pending_by_device": pendingByDevice, "journal_bytes": journalBytes,
             "oldest_pending": oldestPending.map { $0.recordedTime.rfc3339 } ?? NSNull(),
         ]
@@ -68,7 +90,7 @@ public struct StatusReport {
         return seconds < 60 ? String(format: "%.1fs ago", seconds) : "\(Int(seconds / 60))m ago"
     }
 
-    static func size(_ bytes: Int64) -> String {
+    public static func size(_ bytes: Int64) -> String {
         bytes < 1 << 20 ? "\(bytes / 1024) KiB" : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
     }
 }

@@ -5,7 +5,8 @@ import Gateway
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Per-device table (online, last poll, last event, errors, pending) and the gateway line."
+        abstract: "Per-device table (online, last poll, last event, errors, pending) and the gateway line.",
+        discussion: "Exit status: 0 the daemon runs, every device is online and the broker connected; 1 something is down; 2 the daemon is not running."
     )
 
     @OptionGroup var journalOptions: JournalOptions
@@ -19,5 +20,6 @@ struct StatusCommand: ParsableCommand {
             throw CommandFailure("cannot read status: \(error)")
         }
         print(json ? report.json : report.rendered)
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

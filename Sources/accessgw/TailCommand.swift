@@ -12,7 +12,7 @@ struct TailCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var journalOptions: JournalOptions
-    @Option(name: .short, help: "How many of the newest events to print first.") var n = 20
+    @Option(name: .short, help: "How many of the newest events to print first (default 20; with --since, all of them).") var n: Int?
     @Flag(name: .short, help: "Follow: keep printing new events as they are journalled.") var f = false
     @Option(help: "Only this device (repeatable).") var device: [String] = []
     @Option(help: "Only types matching this glob, e.g. 'access.*' (repeatable).") var type: [String] = []
@@ -20,7 +20,7 @@ struct TailCommand: AsyncParsableCommand {
     @Flag(help: "One CloudEvents JSON object per line.") var json = false
 
     func run() async throws {
-        var filter = JournalFilter(limit: n, devices: device, types: type)
+        var filter = JournalFilter(limit: n ?? (since == nil ? 20 : nil), devices: device, types: type)
         if let since {
             guard let millis = DurationText.milliseconds(since) else { throw ValidationError("--since '\(since)' is not a duration (examples: 30s, 10m, 2h)") }
             filter.since = Timestamp(millisecondsSinceEpoch: Timestamp.now.millisecondsSinceEpoch - millis)
@@ -52,16 +52,31 @@ struct JournalOptions: ParsableArguments {
     @Option(help: "Configuration file (for gateway.journal).") var config = GatewayConfiguration.defaultPath
     @Option(help: "Journal database, instead of the configuration's gateway.journal.") var journal: String?
 
+    /// `--journal`, or the configuration's `gateway.journal`. A configuration with errors elsewhere (or an unreadable
+    /// secret) still names its journal: the problems are printed as a warning and the journal is read anyway.
     func path() throws -> String {
         if let journal { return journal }
-        do { return try GatewayConfiguration.load(path: config).journalPath } catch { throw ConfigFailure(error.description) }
+        let (path, problems) = GatewayConfiguration.journalPath(configFile: config)
+        if let problems {
+            let shown = problems.problems.prefix(5).map { "  \($0)" }
+            let more = problems.problems.count > 5 ? ["  … and \(problems.problems.count - 5) more (accessgw check lists them all)"] : []
+            AccessGateway.printError((["warning: \(config) has \(problems.problems.count) problem(s); reading the journal \(path) anyway:"]
+                                      + shown + more).joined(separator: "\n"))
+        }
+        return path
     }
 
-    func openReader() throws -> JournalReader {
+    /// The journal's path, which must exist.
+    func existingPath() throws -> String {
         let path = try path()
         guard FileManager.default.fileExists(atPath: path) else {
             throw CommandFailure("no journal at \(path) yet: has accessgw run started with this configuration?")
         }
+        return path
+    }
+
+    func openReader() throws -> JournalReader {
+        let path = try existingPath()
         do { return try JournalReader(path: path) } catch { throw CommandFailure("cannot open the journal \(path): \(error)") }
     }
 }
