@@ -30,7 +30,7 @@ enum SQLiteValue {
 /// serialises access (the `Journal` with its mutex, the `JournalReader` likewise).
 final class SQLiteConnection {
     let path: String
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
 
     /// Opens `path` with `sqlite3_open_v2`; `readOnly` uses SQLITE_OPEN_READONLY, otherwise the file is created.
