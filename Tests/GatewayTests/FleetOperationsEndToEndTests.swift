@@ -102,11 +102,11 @@ struct FleetOperationsEndToEndTests {
             while !Task.isCancelled {
                 door.record(code: 1, point: 1, direction: 1, value: i, subject: "P-\(i)")
                 i += 1
-                try? await Task.sleep(for: .milliseconds(2))
+                try? await Task.sleep(for: .milliseconds(5))
             }
         }
         defer { writing.cancel() }
-        try await waitUntil("200 events journalled") { door.logStatus.ack >= 200 }
+        try await waitUntil("100 events journalled", timeout: .seconds(60)) { door.logStatus.ack >= 100 }
         let committedBefore = Int(door.logStatus.ack)
         let file = harness.directory.appendingPathComponent("backup.db").path
         let backup = try harness.accessgw(["backup", "--journal", harness.journalPath, file])
