@@ -7,6 +7,8 @@ struct BusMetrics {
     let latency: Metrics.Timer
     let busySeconds: FloatingPointCounter
     let badRecords: Counter
+    /// Bytes found waiting on the line before a request (trailing bytes of a reply, noise) and discarded.
+    let discardedBytes: Counter
 
     init(bus: String) {
         func requests(_ result: String) -> Counter {
@@ -21,6 +23,7 @@ struct BusMetrics {
         latency = Metrics.Timer(label: "accessgw_modbus_request_duration_seconds", dimensions: [("bus", bus)])
         busySeconds = FloatingPointCounter(label: "accessgw_bus_busy_seconds_total", dimensions: [("bus", bus)])
         badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "read"), ("bus", bus)])
+        discardedBytes = Counter(label: "accessgw_modbus_discarded_bytes_total", dimensions: [("bus", bus)])
     }
 
     func count(_ error: ModbusError?) {

@@ -263,9 +263,11 @@ extension BusPoller {
             usleep(UInt32(requiredSilenceMicros - gap))
         }
         let started = ContinuousClock.now
+        let discarded = connection.discardedBytes
         defer {
             lastTransactionEnd = monotonicMicros()
             metrics.busy(ContinuousClock.now - started)
+            if connection.discardedBytes != discarded { metrics.discardedBytes.increment(by: connection.discardedBytes - discarded) }
         }
         do {
             try body(connection)

@@ -61,6 +61,9 @@ struct SystemdIntegrationTests {
         let port = freeLoopbackPort()
         try harness.configure(buses: simulator.busYAML, devices: "  - { id: door-1, profile: face-door, bus: lan, unit: 1, poll: 50ms }",
                               metricsListen: "127.0.0.1:\(port)")
+        var faults = DeviceFaults()
+        faults.trailingBytes = 3  // junk after every reply: dropped before the next request, and counted
+        simulator.devices[0].faults = faults
         try await harness.start()
         simulator.devices[0].record(code: 16, point: 1)
         let metrics = try await eventually("metrics with the door's event counted") { () -> String? in
@@ -69,6 +72,8 @@ struct SystemdIntegrationTests {
                 $0.contains(#"accessgw_events_total{device="door-1",type="door.opened"} 1"#) && $0.contains("accessgw_mqtt_connected 1") ? $0 : nil
             }
         }
+        let discarded = metrics.split(separator: "\n").first { $0.hasPrefix(#"accessgw_modbus_discarded_bytes_total{bus="lan"} "#) }
+        #expect((discarded?.split(separator: " ").last).flatMap { Double($0) } ?? 0 > 0, "\(discarded ?? "no discarded bytes series")")
         #expect(metrics.contains(#"accessgw_device_up{device="door-1",bus="lan"} 1"#))
         #expect(metrics.contains(#"accessgw_modbus_requests_total{bus="lan",result="ok"}"#))
         #expect(metrics.contains("accessgw_modbus_request_duration_seconds_bucket"))
