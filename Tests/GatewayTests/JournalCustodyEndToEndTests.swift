@@ -57,4 +57,30 @@ struct JournalCustodyEndToEndTests {
         try await waitUntil("all 8 acknowledged") { door.logStatus.ack == 8 }
         #expect(harness.stop() == 0)
     }
+
+    @Test func aJournalReplacedWhileRunningIsLeftAloneAndOursIsSavedBesideIt() async throws {
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        let door = simulator.devices[0]
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
+        try await harness.start()
+        for _ in 0..<3 { door.record(code: 16, point: 1) }
+        try await waitUntil("3 events acknowledged") { door.logStatus.ack == 3 }
+        // An operator restores some other file over the journal while the daemon runs.
+        let other = harness.directory.appendingPathComponent("other.db").path
+        try Data("not this daemon's journal".utf8).write(to: URL(fileURLWithPath: other))
+        #expect(rename(other, harness.journalPath) == 0)
+        door.record(code: 17, point: 1)
+        let gateway = try #require(harness.gateway)
+        try await waitUntil("the daemon to stop on the replaced journal") { !gateway.isRunning }
+        #expect(harness.stop() == 75)
+        #expect(gateway.text.contains("journal \(harness.journalPath) was replaced by another file while running"), "\(gateway.text)")
+        #expect(door.logStatus.ack == 3, "nothing acknowledged after the replacement")
+        #expect(try String(contentsOfFile: harness.journalPath, encoding: .utf8) == "not this daemon's journal")
+        let saved = try #require(try FileManager.default.contentsOfDirectory(atPath: harness.directory.path)
+            .first { $0.hasPrefix("journal.db.saved-") })
+        let tail = try harness.accessgw(["tail", "-n", "10", "--json", "--journal", harness.directory.appendingPathComponent(saved).path])
+        #expect(tail.status == 0)
+        #expect(tail.output.components(separatedBy: "door.opened").count - 1 == 3, "the 3 journalled events are in the saved copy: \(tail.output)")
+    }
 }
