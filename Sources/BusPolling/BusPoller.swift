@@ -21,8 +21,10 @@ public final class BusPoller: @unchecked Sendable {
     var devices: [PolledDevice]
     let ring: EventRing<EventRecord>
     let journalBell: RingDoorbell
-    /// Rung by the journal writer after a commit, so a device waiting to ack is served at once.
+    /// Rung by the journal writer after a commit, so a device waiting to ack is served at once, and by `submit`.
     public let wakeBell = RingDoorbell()
+    /// Commands for this bus's devices: each is the next transaction on the line.
+    let commands = CommandQueue()
     let board: DeviceStateBoard
     let logger: Logger
     let metrics: BusMetrics
@@ -76,21 +78,24 @@ public final class BusPoller: @unchecked Sendable {
         while !stage.isStopping {
             let now = monotonicMillis()
             progress.store(now, ordering: .relaxed)
-            guard let next = devices.indices.min(by: { devices[$0].nextDue < devices[$1].nextDue }) else {
-                _ = wakeBell.wait(timeout: .seconds(1)) { stage.isStopping }
-                continue
-            }
-            let due = devices[next].nextDue
-            if due > now {
-                _ = wakeBell.wait(timeout: .milliseconds(min(due - now, 1000))) {
-                    stage.isStopping || devices.indices.contains { devices[$0].nextDue > now && ackIsDue(at: $0) }
+            // Found in place, not through a copy of `devices` (see `ackIsDue`).
+            let soonest = devices.indices.min(by: { devices[$0].nextDue < devices[$1].nextDue })
+            switch Self.nextTurn(commandWaiting: !commands.isEmpty, soonest: soonest.map { ($0, devices[$0].nextDue) }, now: now) {
+            case .command:
+                if let job = commands.next() { runCommand(job) }
+            case .idle:
+                _ = wakeBell.wait(timeout: .seconds(1)) { stage.isStopping || !commands.isEmpty }
+            case let .wait(millis):
+                _ = wakeBell.wait(timeout: .milliseconds(millis)) {
+                    stage.isStopping || !commands.isEmpty
+                        || devices.indices.contains { devices[$0].nextDue > now && ackIsDue(at: $0) }
                 }
                 for index in devices.indices where ackIsDue(at: index) {
                     devices[index].nextDue = min(devices[index].nextDue, monotonicMillis())
                 }
-                continue
+            case let .poll(next):
+                serve(next, now: now)
             }
-            serve(next, now: now)
         }
         logger.info("stopped polling")
     }

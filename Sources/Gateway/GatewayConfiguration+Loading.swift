@@ -14,7 +14,7 @@ extension GatewayConfiguration {
     }
 
     static func parse(_ root: YAMLValue, log: ProblemLog) -> GatewayConfiguration? {
-        guard let top = root.mapping(log, allowed: ["gateway", "mqtt", "metrics", "buses", "devices", "profile_dirs"]) else { return nil }
+        guard let top = root.mapping(log, allowed: ["gateway", "mqtt", "metrics", "buses", "devices", "profile_dirs", "commands"]) else { return nil }
         guard let gateway = top.required("gateway", log)?.mapping(log, allowed: ["id", "site", "journal", "retention", "max_journal_size", "privacy"])
         else { return nil }
         let gatewayID = gateway.required("id", log).flatMap { identifier($0, log) } ?? "gw"
@@ -37,14 +37,17 @@ extension GatewayConfiguration {
         } ?? []
         checkUniqueness(parsed, log: log)
         let devices = parsed.map(\.device)
-        return GatewayConfiguration(
+        let mqtt = parseMQTT(top["mqtt"], site: site, gatewayID: gatewayID, log: log)
+        var configuration = GatewayConfiguration(
             file: root.file, gatewayID: gatewayID, site: site,
             journalPath: gateway["journal"]?.string(log) ?? defaultJournalPath,
             retentionMillis: gateway["retention"]?.milliseconds(log) ?? 7 * 86_400_000, maxJournalBytes: maxBytes,
             privacy: gateway["privacy"].map { parsePrivacy($0, log: log) } ?? Privacy(),
-            mqtt: parseMQTT(top["mqtt"], site: site, gatewayID: gatewayID, log: log),
+            mqtt: mqtt,
             metricsListen: parseMetrics(top["metrics"], log: log),
             buses: buses, devices: devices, profileDirectories: profileDirectories)
+        configuration.commands = parseCommands(top["commands"], mqtt: mqtt, devices: devices, log: log)
+        return configuration
     }
 
     /// Ids become topic levels and CloudEvents ids: letters, digits, `-`, `_` and `.` only.

@@ -63,6 +63,7 @@ public struct GatewayConfiguration: Sendable {
     public var buses: [BusConfiguration]
     public var devices: [Device]
     public var profileDirectories: [String]
+    public var commands = Commands()
 
     public static let defaultPath = "/etc/accessgw/gateway.yaml"
 

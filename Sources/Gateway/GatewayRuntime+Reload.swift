@@ -60,6 +60,7 @@ extension GatewayRuntime {
         for bus in applied.buses { started[bus.id]?.poller.start() }
         let running = wiring
         self.wiring.withLock { $0 = running }
+        targetDirectory?.replace(running.commandTargets)
         return plan
     }
 }

@@ -18,6 +18,10 @@ public final class GatewayRuntime: Sendable {
     public let publisher: EventPublisher
     public let housekeeper: Housekeeper
     public let board: DeviceStateBoard
+    /// Command intake (SPEC 4.1), when `commands.enabled`.
+    public let commandIntake: CommandIntake?
+    /// Each configured device's bus poller and link, for the intake; replaced by a reload.
+    let targetDirectory: CommandTargetDirectory?
     let doorbell: RingDoorbell
     let wiring: Mutex<Wiring>
     let logger: Logger
@@ -74,6 +78,16 @@ public final class GatewayRuntime: Sendable {
                                    wakeBell: writer.committedBell, logger: logger)
         housekeeper = Housekeeper(journal: journal, configuration: configuration, links: links, mqtt: mqtt, custody: writer.custody,
                                   logger: logger)
+        if configuration.commands.enabled {
+            let targets = CommandTargetDirectory()
+            commandIntake = CommandIntake(configuration: configuration, journal: journal, mqtt: mqtt, publisherBell: writer.committedBell,
+                                          logger: logger) { [targets] id in targets.target(id) }
+            targetDirectory = targets
+        } else {
+            commandIntake = nil
+            targetDirectory = nil
+        }
+        targetDirectory?.replace(wiring.commandTargets)
     }
 
     /// A poller and its ring for the devices in slots `onBus`; those slots get its wake bell.
@@ -112,6 +126,7 @@ public final class GatewayRuntime: Sendable {
                                              topic: CloudEvent.topic(of: started, source: source, prefix: configuration.mqtt.topicPrefix))])
         writer.start()
         for poller in pollers { poller.start() }
+        commandIntake?.start()
         try mqtt.start()
         publisher.start()
         housekeeper.start()
@@ -134,6 +149,27 @@ public final class GatewayRuntime: Sendable {
     public func madeProgress(within millis: Int64) -> Bool {
         let now = monotonicMillis()
         return pollers.allSatisfy { now - $0.lastProgressMillis <= millis } && now - writer.lastProgressMillis <= millis
+    }
+}
+
+/// Each configured device's bus poller and link, for the command intake; a reload replaces it.
+final class CommandTargetDirectory: Sendable {
+    private let targets = Mutex<[String: CommandIntake.Target]>([:])
+
+    func replace(_ new: [String: CommandIntake.Target]) { targets.withLock { $0 = new } }
+    func target(_ id: String) -> CommandIntake.Target? { targets.withLock { $0[id] } }
+}
+
+extension GatewayRuntime.Wiring {
+    /// The configured devices by id with their link and poller.
+    var commandTargets: [String: CommandIntake.Target] {
+        var targets: [String: CommandIntake.Target] = [:]
+        for device in configuration.devices {
+            guard let slot = slot(of: device.id), let bus = configuration.buses.firstIndex(where: { $0.id == device.bus }),
+                  bus < pollers.count else { continue }
+            targets[device.id] = CommandIntake.Target(device: device, link: slots[slot].link, poller: pollers[bus])
+        }
+        return targets
     }
 }
 

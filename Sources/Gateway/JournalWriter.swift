@@ -107,8 +107,9 @@ public final class JournalWriter: @unchecked Sendable {
         var entries: [JournalEntry] = []
         entries.reserveCapacity(records.count)
         for record in records {
-            let (event, problems) = tables.normaliser.normalise(record)
+            var (event, problems) = tables.normaliser.normalise(record)
             let source = tables.sources[Int(record.device)]
+            if event.type == "command.executed" { attributeCommand(&event, device: source.device) }
             for problem in problems {
                 badRecords.increment()
                 logger.warning("bad record: \(problem)", metadata: ["device": "\(source.device)"])
@@ -168,6 +169,18 @@ public final class JournalWriter: @unchecked Sendable {
             tables.pollerBells[Int(slot)].ring()
         }
         committedBell.ring()
+    }
+
+    /// SPEC 4.1 rule 10: a device's code 8 carries the device command id in `extra`; the event names the request's
+    /// `id` and `issuer` instead (the device command id stays in `raw`). A command the gateway did not send keeps
+    /// the number.
+    func attributeCommand(_ event: inout NormalisedEvent, device: String) {
+        guard let index = event.fields.firstIndex(where: { $0.0 == "command_id" }), case let .int(number) = event.fields[index].1,
+              let id = UInt32(exactly: number),
+              let request = try? journal.commandRequest(device: device, deviceCommandID: id) else { return }
+        event.fields[index].1 = .string(request.id)
+        event.fields.insert(("issuer", .string(request.issuer)), at: index + 1)
+        event.fields.insert(("command", .string(request.command)), at: index + 2)
     }
 
     func count(_ entry: JournalEntry) {

@@ -161,6 +161,11 @@ public final class Journal: Sendable {
         writer.withLock { $0.nextJournalSeq - 1 }
     }
 
+    /// Runs `body` on the writing connection, for the tables beside `events` (commands).
+    func withWriteConnection<R: Sendable>(_ body: (SQLiteConnection) throws -> R) throws -> R {
+        try writer.withLock { writer in try body(writer.connection) }
+    }
+
     /// Stores `value` under `key` in `gateway_state` (the daemon's status JSON, for `accessgw status`).
     public func setState(key: String, value: String, now: Timestamp = .now) throws {
         try writer.withLock { writer in

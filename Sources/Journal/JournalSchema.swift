@@ -2,7 +2,7 @@ import Foundation
 
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 2
+    static let version = 3
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -82,6 +82,30 @@ enum JournalSchema {
         """
     }
 
+    /// Version 3 (SPEC 4.1 commands): every request that passed authentication and the device checks, by `id`,
+    /// with its outcome, so a redelivery (even after a restart) gets the first outcome and never a second write;
+    /// the per-device counter of command ids written to devices, so a restart never reuses one; and the map
+    /// from a device command id back to the request, for the device's `command.executed`.
+    static let upgradeToVersion3 = """
+        CREATE TABLE command_requests (
+            id TEXT PRIMARY KEY,
+            issuer TEXT NOT NULL,
+            device TEXT NOT NULL,
+            command TEXT NOT NULL,
+            device_command_id INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            received_ms INTEGER NOT NULL
+        );
+        CREATE INDEX command_requests_device_id ON command_requests (device, device_command_id);
+        CREATE INDEX command_requests_received ON command_requests (received_ms);
+        CREATE TABLE command_counters (
+            device TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        );
+        PRAGMA user_version = 3;
+        """
+
     /// 64 random bits as 16 lowercase hex digits: the journal's epoch.
     static func newEpoch() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -113,6 +137,9 @@ enum JournalSchema {
                     _ = try connection.run("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", [.int(handedOut)])
                 }
             }
+        }
+        if current < 3 {
+            try connection.transaction { try connection.execute(upgradeToVersion3) }
         }
     }
 }

@@ -12,6 +12,7 @@ extension MQTTPublisher {
         case let .disconnected(rc, savedErrno): connectionEnded(rc: rc, errno: savedErrno)
         case let .acknowledged(mid, reasonCode): pubackReceived(mid: mid, reasonCode: reasonCode)
         case let .log(level, message): forwardLog(level: level, message)
+        case let .message(message): messageHandler.withLock { $0 }?.body(message)
         }
     }
 
@@ -35,6 +36,9 @@ extension MQTTPublisher {
         }
         if let carriedOver {
             logger.info("connected to MQTT broker", metadata: ["mqtt.resending": "\(carriedOver)"])
+            for topic in subscriptions.withLock({ $0 }) {
+                do { try client.subscribe(topic: topic, qos: 1) } catch { logger.error("\(error)", metadata: ["mqtt.topic": "\(topic)"]) }
+            }
         } else {
             logger.error("\(refusal)")
         }

@@ -20,6 +20,9 @@ public final class MQTTPublisher: @unchecked Sendable {
     let client: MosquittoClient
     let logger: Logger
     private let shared: Mutex<Shared>
+    /// Request topics (commands) subscribed after every CONNACK, and who handles their messages.
+    let subscriptions = Mutex<[String]>([])
+    let messageHandler = Mutex<MessageHandler?>(nil)
 
     struct Shared {
         var machine: PublisherStateMachine

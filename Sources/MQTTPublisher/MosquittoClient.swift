@@ -16,6 +16,8 @@ enum MosquittoEvent: Sendable {
     /// A PUBACK for `mid`; `reasonCode` is 0 for MQTT 3.1.1, the PUBACK reason code for MQTT 5.
     case acknowledged(mid: Int32, reasonCode: Int32)
     case log(level: Int32, message: String)
+    /// A PUBLISH from the broker for one of our subscriptions (commands, SPEC 4.1).
+    case message(IncomingMessage)
 }
 
 /// Owns one libmosquitto client (`struct mosquitto *`) and funnels every call through `call(_:_:)`, which turns
@@ -139,6 +141,10 @@ final class MosquittoClient: @unchecked Sendable {
             mosquitto_publish_v5_callback_set(handle) { _, obj, mid, reason, _ in
                 guard let obj else { return }
                 MosquittoClient.from(obj).deliver(.acknowledged(mid: mid, reasonCode: reason))
+            }
+            mosquitto_message_v5_callback_set(handle) { _, obj, message, properties in
+                guard let obj, let message else { return }
+                MosquittoClient.from(obj).deliver(.message(IncomingMessage(message.pointee, properties: properties)))
             }
         } else {
             mosquitto_connect_callback_set(handle) { _, obj, rc in
@@ -267,6 +273,39 @@ final class MosquittoClient: @unchecked Sendable {
         case Int32(MOSQ_ERR_SUCCESS.rawValue): return .sent(mid: mid)
         case Int32(MOSQ_ERR_NO_CONN.rawValue) where qos > 0 && mid != 0: return .queuedUntilConnected(mid: mid)
         default: return .failed(.library(rc, call: "mosquitto_publish", broker: settings.broker, errno: saved))
+        }
+    }
+
+    /// `mosquitto_subscribe_v5` (MQTT 5) or `mosquitto_subscribe`; called again after every CONNACK, since the
+    /// session is clean. MQTT 5 subscribes with Retain As Published: a retained message published while we are
+    /// subscribed keeps its retain flag, so a retained command is recognised (and refused) at once, not only
+    /// when it is replayed on the next subscription.
+    func subscribe(topic: String, qos: Int32) throws(MQTTError) {
+        if settings.protocolVersion == .v5 {
+            let options = Int32(MQTT_SUB_OPT_RETAIN_AS_PUBLISHED.rawValue)
+            try call("mosquitto_subscribe_v5") { mosquitto_subscribe_v5($0, nil, topic, qos, options, nil) }
+        } else {
+            try call("mosquitto_subscribe") { mosquitto_subscribe($0, nil, topic, qos) }
+        }
+    }
+
+    /// `mosquitto_publish_v5` with Correlation Data (a reply to an MQTT 5 request), not retained.
+    func publishReply(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, correlationData: [UInt8]?) -> PublishOutcome {
+        var properties: OpaquePointer?
+        defer { mosquitto_property_free_all(&properties) }
+        if let correlationData {
+            _ = correlationData.withUnsafeBytes {
+                mosquitto_property_add_binary(&properties, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), $0.baseAddress,
+                                              UInt16(clamping: $0.count))
+            }
+        }
+        var mid: Int32 = 0
+        let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, false, properties)
+        let saved = errno
+        switch rc {
+        case Int32(MOSQ_ERR_SUCCESS.rawValue): return .sent(mid: mid)
+        case Int32(MOSQ_ERR_NO_CONN.rawValue) where qos > 0 && mid != 0: return .queuedUntilConnected(mid: mid)
+        default: return .failed(.library(rc, call: "mosquitto_publish_v5", broker: settings.broker, errno: saved))
         }
     }
 

@@ -1,4 +1,4 @@
-import BusPolling
+@testable import BusPolling
 import DeviceProfiles
 import Testing
 
@@ -228,5 +228,17 @@ struct DeviceHealthStateMachineTests {
         #expect(health.pollSucceeded() == .cameOnline)
         #expect(health.pollFailed() == nil)
         #expect(health.status == .online)
+    }
+}
+
+@Suite("bus turn: commands first")
+struct BusTurnTests {
+    @Test func aWaitingCommandGoesBeforeEveryDuePollAndDrain() {
+        #expect(BusPoller.nextTurn(commandWaiting: true, soonest: (3, 0), now: 100) == .command)
+        #expect(BusPoller.nextTurn(commandWaiting: true, soonest: nil, now: 100) == .command)
+        #expect(BusPoller.nextTurn(commandWaiting: false, soonest: (3, 90), now: 100) == .poll(3))
+        #expect(BusPoller.nextTurn(commandWaiting: false, soonest: (1, 400), now: 100) == .wait(millis: 300))
+        #expect(BusPoller.nextTurn(commandWaiting: false, soonest: (1, 9_000), now: 100) == .wait(millis: 1000))
+        #expect(BusPoller.nextTurn(commandWaiting: false, soonest: nil, now: 100) == .idle)
     }
 }

@@ -8,7 +8,7 @@ struct ConfigurationGoldenTests {
     static let devices = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Devices").path
 
-    @Test(arguments: ["typos-and-durations", "devices-and-secrets"])
+    @Test(arguments: ["typos-and-durations", "devices-and-secrets", "commands"])
     func configurationErrorsMatchGolden(name: String) throws {
         let source = try String(contentsOfFile: "\(Self.golden)/\(name).yaml", encoding: .utf8)
         let directory = try makeDirectory()

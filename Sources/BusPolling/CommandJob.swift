@@ -1,0 +1,47 @@
+import AccessModel
+import Synchronization
+
+/// One command-block write (SPEC 3.3) waiting for its bus: the next transaction on the line, ahead of every poll.
+public struct CommandJob: Sendable {
+    public enum Outcome: Sendable, Equatable {
+        /// The device answered the write; `attempts` > 1 when a timed-out write was repeated with the same id.
+        case written(attempts: Int)
+        /// The deadline passed before a write could be sent (checked again just before each attempt).
+        case expired
+        /// The device answered with a Modbus exception (`device_exception`), or every attempt before the deadline
+        /// went unanswered (`no_reply`: it may or may not have executed; a later retry would be ignored by id).
+        case failed(reason: String, detail: String)
+    }
+
+    public var device: String
+    public var unit: UInt8
+    /// The command block's address and its four words: code, argument, command id high, low.
+    public var address: UInt16
+    public var words: [UInt16]
+    public var deadline: Timestamp
+    /// Runs on the poller thread once the job is done: it must hand the outcome on, not block the bus.
+    public var completion: @Sendable (Outcome) -> Void
+
+    public init(device: String, unit: UInt8, address: UInt16, code: UInt16, argument: UInt16, commandID: UInt32,
+                deadline: Timestamp, completion: @escaping @Sendable (Outcome) -> Void) {
+        self.device = device
+        self.unit = unit
+        self.address = address
+        words = [code, argument, UInt16(commandID >> 16), UInt16(truncatingIfNeeded: commandID)]
+        self.deadline = deadline
+        self.completion = completion
+    }
+}
+
+/// The commands waiting for one bus, in arrival order; filled by the intake, emptied by the bus's poller thread.
+final class CommandQueue: Sendable {
+    private let jobs = Mutex<[CommandJob]>([])
+
+    func append(_ job: CommandJob) { jobs.withLock { $0.append(job) } }
+
+    func next() -> CommandJob? {
+        jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+    }
+
+    var isEmpty: Bool { jobs.withLock { $0.isEmpty } }
+}
