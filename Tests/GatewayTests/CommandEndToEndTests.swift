@@ -6,22 +6,9 @@ import TestSupport
 
 @Suite("commands end to end: issuer → mosquitto → accessgw run → bus → device → events", .serialized)
 struct CommandEndToEndTests {
-    static let devicesYAML = """
-      - id: door-3e
-        profile: face-door
-        bus: lan
-        unit: 1
-        poll: 100ms
-      - id: gate-1
-        profile: plate-reader
-        bus: lan
-        unit: 2
-        poll: 100ms
-      - id: lift-2
-        profile: elevator
-        bus: lan
-        unit: 3
-        poll: 100ms
+    /// The three kinds of the end-to-end tests on `lan`, and a door on a bus where nothing answers.
+    static let devicesYAML = EndToEndTests.devicesYAML + """
+
       - id: door-dead
         profile: face-door
         bus: dead
