@@ -16,6 +16,12 @@ public struct EventRecord: BitwiseCopyable, Sendable {
         case eventsLost = 3
         /// `first` = device clock minus gateway clock in seconds, as a two's complement Int32.
         case clockSkew = 4
+        /// An event a map-2 profile's rules derived from a poll (SPEC 3.5): `first` = rule | variant << 16, `seq` and
+        /// `second` the high and low halves of its number, `words` the image it was made from, `boot` bit0 = the
+        /// poll's last entry.
+        case derived = 5
+        /// The image of a poll that changed what the rules follow without emitting anything: only the baseline moves.
+        case baseline = 6
     }
 
     public var origin: Origin

@@ -21,7 +21,7 @@ extension DeviceProfile {
         guard let top = root.mapping(log, allowed: [
             "profile", "kind", "description", "kind_code", "registers", "enums", "identity", "state", "commands",
             "event_log", "events",
-        ]) else { return nil }
+        ] + PolledMap.topKeys) else { return nil }
         let name = top.required("profile", log)?.string(log) ?? ""
         let kind = top.required("kind", log)?.string(log) ?? ""
         var layout = WordLayout.modbusStandard
@@ -54,9 +54,12 @@ extension DeviceProfile {
             name: name, kind: kind, description: top["description"]?.string(log) ?? "",
             kindCode: top["kind_code"]?.int(log, in: 0...65535), layout: layout, identity: identity,
             clockRegister: clockRegister,
-            state: top["state"].flatMap { parseBlock($0, extraKeys: [], enums: enums, log: log) },
+            state: top["state"].flatMap { value -> RegisterBlock? in
+                if case .sequence = value.node { return nil }  // map version 2: names of fields in `blocks`
+                return parseBlock(value, extraKeys: [], enums: enums, log: log)
+            },
             commands: top["commands"].flatMap { parseCommands($0, log: log) },
-            eventLog: eventLog, events: events, file: root.file)
+            eventLog: eventLog, events: events, map: PolledMap.parse(top, enums: enums, layout: layout, log: log), file: root.file)
     }
 
     static func parseEnums(_ value: YAMLValue?, log: ProblemLog) -> [String: [Int64: String]] {

@@ -19,6 +19,8 @@ public struct DeviceProfile: Sendable {
     /// The event log; nil for a state-only device.
     public var eventLog: EventLogLayout?
     public var events: [UInt16: EventRule]
+    /// Map version 2 (SPEC 3.5): blocks of any table, state fields and event rules; nil for a map-1 profile.
+    public var map: PolledMap?
     /// The file the profile was loaded from.
     public var file: String
 }

@@ -4,7 +4,7 @@ import DeviceProfiles
 /// Turns ring entries into normalised events: device records through their profile, the gateway's own entries
 /// (online, offline, loss, clock skew) by their origin; then applies the privacy settings. Pure.
 public struct EventNormaliser: Sendable {
-    let devices: [(id: String, decoder: RecordDecoder?)]
+    let devices: [(id: String, decoder: RecordDecoder?, map: PolledMap?)]
     let privacy: PrivacyFilter
 
     public init(configuration: GatewayConfiguration) {
@@ -13,7 +13,7 @@ public struct EventNormaliser: Sendable {
 
     /// A normaliser for `devices` indexed by device slot.
     public init(devices: [GatewayConfiguration.Device], privacy: GatewayConfiguration.Privacy) {
-        self.devices = devices.map { ($0.id, RecordDecoder(profile: $0.profile)) }
+        self.devices = devices.map { ($0.id, RecordDecoder(profile: $0.profile), $0.profile.map) }
         self.privacy = PrivacyFilter(privacy)
     }
 
@@ -51,6 +51,14 @@ public struct EventNormaliser: Sendable {
             ]), [])
         case .clockSkew:
             return (gatewayEvent("device.clock_skew", [("skew_seconds", .int(Int64(Int32(bitPattern: record.first))))]), [])
+        case .derived, .baseline:
+            guard let map = device.map, record.origin == .derived else {
+                return (gatewayEvent("device.unknown_event"), [RecordProblem(field: "record", message: "derived entry for a device without rules")])
+            }
+            var event = RuleEngine.event(RuleEngine.Emission(record: record), map: map, image: record.image(count: map.imageWords),
+                                         device: device.id, observedAt: observed)
+            event.fields = privacy.apply(to: event.fields)
+            return (event, [])
         }
     }
 }
