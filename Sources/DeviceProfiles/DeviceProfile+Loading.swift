@@ -83,6 +83,19 @@ extension DeviceProfile {
         return table
     }
 
+    /// `{ 0: tamper, 3: clock_not_set }`: names of bits 0..<`bits`.
+    static func parseBitNames(_ value: YAMLValue, bits count: Int, log: ProblemLog) -> [Int: String] {
+        var bits: [Int: String] = [:]
+        for (bit, word) in parseWordTable(value, log: log) {
+            guard (0..<Int64(count)).contains(bit) else {
+                log.report(at: value, "bit \(bit) is outside 0...\(count - 1)")
+                continue
+            }
+            bits[Int(bit)] = word
+        }
+        return bits
+    }
+
     static func parseBlock(_ value: YAMLValue, extraKeys: [String], enums: [String: [Int64: String]],
                            log: ProblemLog) -> RegisterBlock? {
         guard let block = value.mapping(log, allowed: ["address", "count", "fields"] + extraKeys),

@@ -31,15 +31,7 @@ extension FieldLayout {
             }
         }
         if let bitsValue = spec["bits"] {
-            var bits: [Int: String] = [:]
-            for (bit, word) in DeviceProfile.parseWordTable(bitsValue, log: log) {
-                guard (0..<32).contains(bit) else {
-                    log.report(at: bitsValue, "bit \(bit) is outside 0...31")
-                    continue
-                }
-                bits[Int(bit)] = word
-            }
-            field.presentation = .flags(bits)
+            field.presentation = .flags(DeviceProfile.parseBitNames(bitsValue, bits: 32, log: log))
         }
         if let formatValue = spec["format"], let format = formatValue.string(log) {
             switch format {

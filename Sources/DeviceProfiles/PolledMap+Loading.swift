@@ -150,15 +150,7 @@ extension PolledMap {
             }
         }
         if let bitsValue = only("bits", numeric, "whole-number fields") {
-            var bits: [Int: String] = [:]
-            for (bit, word) in DeviceProfile.parseWordTable(bitsValue, log: log) {
-                guard (0..<64).contains(bit) else {
-                    log.report(at: bitsValue, "bit \(bit) is outside 0...63")
-                    continue
-                }
-                bits[Int(bit)] = word
-            }
-            field.presentation = .flags(bits)
+            field.presentation = .flags(DeviceProfile.parseBitNames(bitsValue, bits: 64, log: log))
         }
         if let formatValue = only("format", numeric, "whole-number fields"), let format = formatValue.string(log) {
             switch format {

@@ -91,7 +91,7 @@ struct MapFuzzTests {
                     #expect(roundTrip == emission)
                     let event = RuleEngine.event(roundTrip, map: map, image: record.image(count: map.imageWords), device: "d",
                                                  observedAt: Timestamp(millisecondsSinceEpoch: 1))
-                    let json = CloudEvent.json(event, source: source, journalSeq: 1)
+                    let json = CloudEvent.json(event, source: source, journalSeq: 1, epoch: "5eed")
                     #expect((try? JSONSerialization.jsonObject(with: Data(json.utf8))) != nil, "invalid JSON: \(json)")
                     emitted += 1
                 }
