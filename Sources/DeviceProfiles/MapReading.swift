@@ -3,7 +3,7 @@ import AccessModel
 /// Reads the fields of a map-2 image: raw numbers for the rules, presented values for state and events.
 /// Any image decodes without trapping: registers past its end read 0, a BCD nibble above 9 or an impossible
 /// date-time reads as no value (`null`), a float that is not finite as `null`.
-public struct MapReading {
+public struct MapReading: Sendable {
     public let map: PolledMap
     public let image: [UInt16]
     /// The device's offset from UTC for `bcd_time` fields.
@@ -186,7 +186,7 @@ public struct MapReading {
 
 /// Writes values into a map-2 image the way a device's registers would hold them: what the simulators serve
 /// and the tests build images with. The inverse of `MapReading` for raw numbers, floats, text and times.
-public struct MapWriting {
+public struct MapWriting: Sendable {
     public let map: PolledMap
     public var image: [UInt16]
     public let utcOffsetSeconds: Int

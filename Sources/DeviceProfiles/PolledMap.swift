@@ -43,6 +43,17 @@ public struct PolledMap: Sendable {
     /// The device's local time offset from UTC, for `bcd_time` fields; a device's configuration may override it.
     public var utcOffsetSeconds: Int
 
+    public init(blocks: [MapBlock] = [], fields: [MapField] = [], state: [Int] = [], rules: [MapRule] = [], reads: [MapRead] = [],
+                imageWords: Int = 0, utcOffsetSeconds: Int = 0) {
+        self.blocks = blocks
+        self.fields = fields
+        self.state = state
+        self.rules = rules
+        self.reads = reads
+        self.imageWords = imageWords
+        self.utcOffsetSeconds = utcOffsetSeconds
+    }
+
     public func field(named name: String) -> Int? { fields.firstIndex { $0.name == name } }
 
     /// Identifies the image layout and rules, so a baseline saved under another version of the profile is not
@@ -250,4 +261,39 @@ public struct MapRule: Sendable {
     public var codes: [Int64: MapOutcome]
     /// Where the rule is written.
     public var line: Int
+}
+
+extension PolledMap {
+    /// Makes every request of one poll and assembles the image: `registers` reads a register request (holding or
+    /// input) into a buffer of `count` words, `bits` a coil or discrete-input request into `count` bytes of 0/1.
+    public func readImage<E: Error>(registers: (MapRead, UnsafeMutablePointer<UInt16>) throws(E) -> Void,
+                                    bits: (MapRead, UnsafeMutablePointer<UInt8>) throws(E) -> Void) throws(E) -> [UInt16] {
+        var image = [UInt16](repeating: 0, count: imageWords)
+        let words = UnsafeMutablePointer<UInt16>.allocate(capacity: 125)
+        let flags = UnsafeMutablePointer<UInt8>.allocate(capacity: 2000)
+        defer {
+            words.deallocate()
+            flags.deallocate()
+        }
+        for read in reads {
+            if read.table.holdsBits {
+                flags.initialize(repeating: 0, count: read.count)
+                try bits(read, flags)
+                for part in read.parts {
+                    let block = blocks[part.block]
+                    for i in 0..<block.count where flags[part.start + i] != 0 {
+                        image[block.imageOffset + i / 16] |= 1 << UInt16(i % 16)
+                    }
+                }
+            } else {
+                words.initialize(repeating: 0, count: read.count)
+                try registers(read, words)
+                for part in read.parts {
+                    let block = blocks[part.block]
+                    for i in 0..<block.count { image[block.imageOffset + i] = words[part.start + i] }
+                }
+            }
+        }
+        return image
+    }
 }

@@ -107,7 +107,7 @@ public final class ModbusConnection: @unchecked Sendable {
     /// accept only a reply from that unit with the request's function and the length it implies (libmodbus checks
     /// neither the unit of a TCP reply nor the MBAP length); decode `errno` at once, and leave the line clean after
     /// a timeout or a garbled reply. Returns the reply PDU.
-    private func exchange(_ call: String, unit: UInt8, address: UInt16, idempotent: Bool = false,
+    func exchange(_ call: String, unit: UInt8, address: UInt16, idempotent: Bool = false,
                           request: [UInt8]) throws(ModbusError) -> Reply {
         do { try connect() } catch {
             var located = error
@@ -142,7 +142,7 @@ public final class ModbusConnection: @unchecked Sendable {
     }
 
     /// A reply PDU in the connection's reply buffer: valid until the next request.
-    private typealias Reply = Slice<UnsafeBufferPointer<UInt8>>
+    typealias Reply = Slice<UnsafeBufferPointer<UInt8>>
 
     /// Reply buffer, one ADU.
     private let reply = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(MODBUS_MAX_ADU_LENGTH))

@@ -1,3 +1,4 @@
+import DeviceProfiles
 /// Executes one Modbus request PDU (function code and data) against a device and builds the reply PDU.
 ///
 /// Supports functions 03, 06 and 16; anything else answers exception 01. Pure apart from the device.
@@ -26,6 +27,9 @@ public enum ModbusPDU {
     private static func execute(function: UInt8, data: [UInt8], device: SimulatedDevice) throws(ModbusException)
         -> [UInt8] {
         func word(_ i: Int) -> Int { Int(data[i]) << 8 | Int(data[i + 1]) }
+        if device.mapProfileName != nil {
+            return try executeMap(function: function, data: data, device: device)
+        }
         switch function {
         case 0x03:
             guard data.count == 4 else { throw .illegalDataValue("function 03 needs 4 data bytes, got \(data.count)") }
@@ -54,5 +58,30 @@ public enum ModbusPDU {
         default:
             throw .illegalFunction("function \(function) is not supported")
         }
+    }
+
+    /// Functions 01–04 of a map-2 device; it takes no writes.
+    private static func executeMap(function: UInt8, data: [UInt8], device: SimulatedDevice) throws(ModbusException) -> [UInt8] {
+        let table: ModbusTable
+        switch function {
+        case 0x01: table = .coils
+        case 0x02: table = .discreteInputs
+        case 0x03: table = .holding
+        case 0x04: table = .input
+        default: throw .illegalFunction("function \(function) is not supported by \(device.name)")
+        }
+        guard data.count == 4 else { throw .illegalDataValue("function \(function) needs 4 data bytes, got \(data.count)") }
+        let values = try device.readMap(table, address: Int(data[0]) << 8 | Int(data[1]), count: Int(data[2]) << 8 | Int(data[3]))
+        if table.holdsBits {
+            var bytes = [UInt8](repeating: 0, count: (values.count + 7) / 8)
+            for (i, bit) in values.enumerated() where bit != 0 { bytes[i / 8] |= 1 << UInt8(i % 8) }
+            return [function, UInt8(bytes.count)] + bytes
+        }
+        var reply: [UInt8] = [function, UInt8(values.count * 2)]
+        for w in values {
+            reply.append(UInt8(w >> 8))
+            reply.append(UInt8(w & 0xFF))
+        }
+        return reply
     }
 }

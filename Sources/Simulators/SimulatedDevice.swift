@@ -1,4 +1,5 @@
 import AccessModel
+import DeviceProfiles
 import Foundation
 
 /// One simulated access device: its identity, state, command block and event log behind one lock.
@@ -37,12 +38,19 @@ public final class SimulatedDevice: @unchecked Sendable {
     var dropRequested = false
     var ackRefusalsLeft = 0
     var eventBlockReads = 0
+    /// The tables of a map-2 device (SPEC 3.5); nil for the event-log devices of map 1.
+    var mapTables: SimulatedMap?
+    /// The map-2 profile served, or nil for a map-1 device of `kind`.
+    public let mapProfileName: String?
 
     public init(kind: DeviceKind, unit: UInt8 = 1, serial: String? = nil, firmware: UInt32 = 1 << 16,
                 capacity: Int = 1000, bootID: UInt16 = 1, responseLatencyMilliseconds: Int = 0,
-                faults: DeviceFaults = .none, seed: UInt64 = 1, lockReleaseMilliseconds: Int = 5_000) {
+                faults: DeviceFaults = .none, seed: UInt64 = 1, lockReleaseMilliseconds: Int = 5_000,
+                map: SimulatedMap? = nil) {
         self.lockReleaseMilliseconds = lockReleaseMilliseconds
         self.kind = kind
+        mapTables = map
+        mapProfileName = map?.profileName
         self.unit = unit
         self.serial = serial ?? kind.defaultSerial(unit: unit)
         self.firmware = firmware
@@ -52,6 +60,24 @@ public final class SimulatedDevice: @unchecked Sendable {
         self.state = kind.initialState
         self.activeFaults = faults
         self.random = SeededRandom(seed: seed ^ UInt64(unit) << 32 ^ UInt64(kind.rawValue))
+    }
+
+    /// A device without an event log whose tables are laid out by a map-2 profile.
+    public convenience init(profile: DeviceProfile, unit: UInt8 = 1, responseLatencyMilliseconds: Int = 0,
+                            faults: DeviceFaults = .none, seed: UInt64 = 1) {
+        self.init(kind: .faceDoor, unit: unit, serial: profile.name, responseLatencyMilliseconds: responseLatencyMilliseconds,
+                  faults: faults, seed: seed, map: SimulatedMap(profile: profile))
+    }
+
+    /// What the device is: its map-2 profile, or its map-1 kind.
+    public var name: String { mapProfileName ?? kind.name }
+
+    /// Reads a map-2 device's table (functions 01–04).
+    func readMap(_ table: ModbusTable, address: Int, count: Int) throws(ModbusException) -> [UInt16] {
+        try locked { () throws(ModbusException) -> [UInt16] in
+            guard let tables = mapTables else { throw .illegalFunction("this device has no \(table.rawValue)") }
+            return try tables.read(table, address: address, count: count)
+        }
     }
 
     /// Records an event with the device clock's current time and returns its seq.

@@ -31,13 +31,16 @@ extension SimulatorConfig {
     }
 
     static let deviceKeys = ["kind", "unit", "tcp", "rtu", "serial", "firmware", "capacity", "boot_id", "latency",
-                             "lock_release", "clock", "scenario", "faults"]
+                             "lock_release", "clock", "scenario", "faults", "profile", "actions"]
 
     /// One device entry; nil when it has any problem, so the shared-transport checks only see valid devices.
     static func parseDevice(_ value: YAMLValue, log: ProblemLog) -> Device? {
         let reported = log.problems.count
         guard let fields = value.mapping(log, allowed: deviceKeys) else { return nil }
-        let kind = fields.required("kind", log).flatMap { parseKind($0, log: log) }
+        let kind = fields["profile"] == nil ? fields.required("kind", log).flatMap { parseKind($0, log: log) } : nil
+        if fields["profile"] != nil, let kindValue = fields["kind"] {
+            log.report(at: kindValue, "a device is either a map-1 kind or a map-2 profile, not both")
+        }
         var transport: Transport?
         switch (fields["tcp"], fields["rtu"]) {
         case let (tcp?, nil): transport = parseTCP(tcp, log: log)
@@ -65,6 +68,21 @@ extension SimulatorConfig {
         }
         device.scenario = fields["scenario"].map { parseScenario($0, log: log) } ?? .idle
         if let faults = fields["faults"] { parseFaults(faults, into: &device, log: log) }
+        if let profileValue = fields["profile"], let reference = profileValue.string(log) {
+            do {
+                let profile = try ProfileLibrary(directories: ProfileLibrary.defaultDirectories).profile(reference)
+                if profile.map == nil {
+                    log.report(at: profileValue, "profile \(reference) has no blocks (map version 2); serve map-1 devices with kind")
+                } else {
+                    device.profile = profile
+                    device.actions = (fields["actions"]?.sequence(log) ?? []).compactMap { parseAction($0, map: profile.map!, log: log) }
+                }
+            } catch {
+                log.report(at: profileValue, "\(error)")
+            }
+        } else if let actions = fields["actions"] {
+            log.report(at: actions, "actions drive map-2 profiles; map-1 kinds take a scenario")
+        }
         return log.problems.count == reported ? device : nil
     }
 
@@ -122,6 +140,43 @@ extension SimulatorConfig {
             scenario.codes = items.compactMap { $0.int(log, in: 1...65535).map(UInt16.init) }
         }
         return scenario
+    }
+
+    /// `{ every: 2s, add: { entries: 1 }, set: { result: 0, card: random }, stamp: time, for: 1s, burst: 7 }`.
+    static func parseAction(_ value: YAMLValue, map: PolledMap, log: ProblemLog) -> MapAction? {
+        guard let fields = value.mapping(log, allowed: ["every", "add", "set", "stamp", "for", "burst"]),
+              let every = fields.required("every", log)?.milliseconds(log) else { return nil }
+        if every == 0 { log.report(at: fields["every"]!, "must be longer than 0ms") }
+        func numeric(_ name: String, _ at: YAMLValue) -> Bool {
+            guard let index = map.field(named: name) else {
+                log.report(at: at, "no field named '\(name)' in the profile (fields: \(map.fields.map(\.name).joined(separator: ", ")))")
+                return false
+            }
+            guard map.fields[index].isInteger else {
+                log.report(at: at, "\(name) is \(map.fields[index].type.rawValue), not a whole number")
+                return false
+            }
+            return true
+        }
+        var action = MapAction(everyMilliseconds: Int(every))
+        for (name, amount) in fields["add"]?.mapping(log)?.entries ?? [] where numeric(name, amount) {
+            if let n = amount.int(log) { action.add.append((name, n)) }
+        }
+        for (name, v) in fields["set"]?.mapping(log)?.entries ?? [] where numeric(name, v) {
+            if v.string(ProblemLog()) == "random" { action.set.append((name, .random)) } else if let n = v.int(log) {
+                action.set.append((name, .number(n)))
+            }
+        }
+        if let stampValue = fields["stamp"], let name = stampValue.string(log) {
+            if let index = map.field(named: name), map.fields[index].type == .bcdTime || { if case .unixTime = map.fields[index].presentation { true } else { false } }() {
+                action.stamp = name
+            } else {
+                log.report(at: stampValue, "'\(name)' is not a time field of the profile (bcd_time, or format unix_time)")
+            }
+        }
+        action.holdMilliseconds = fields["for"]?.milliseconds(log).map(Int.init)
+        action.burst = Int(fields["burst"]?.int(log, in: 1...100_000) ?? 1)
+        return action
     }
 
     static func parseFaults(_ value: YAMLValue, into device: inout Device, log: ProblemLog) {

@@ -1,3 +1,4 @@
+import DeviceProfiles
 /// Many simulated devices in one process: their kinds, units, transports, scenarios and faults.
 ///
 /// Devices with the same TCP host:port share one server; devices with the same RTU device path share one line.
@@ -36,6 +37,10 @@ public struct SimulatorConfig: Sendable {
         public var rebootAfterMilliseconds: Int?
         /// At start, record `capacity + overflow` events so unread events are overwritten; 0 for none.
         public var overflow: Int = 0
+        /// A device without an event log, served from this map-2 profile instead of a map-1 `kind`.
+        public var profile: DeviceProfile?
+        /// What a map-2 device does over time (passages, faults, swipes, bursts).
+        public var actions: [MapAction] = []
 
         public init(kind: DeviceKind, unit: UInt8 = 1, transport: Transport, capacity: Int = 1000,
                     scenario: EventScenario = .idle, faults: DeviceFaults = .none) {

@@ -13,6 +13,7 @@ public final class SimulatorHost: @unchecked Sendable {
     private var tcpServers: [(transport: SimulatorConfig.Transport, server: ModbusTCPServer)] = []
     private var rtuServers: [ModbusRTUServer] = []
     private var driver: ScenarioDriver?
+    private var mapDriver: MapActionDriver?
     private var rebootTimers: [DispatchSourceTimer] = []
 
     /// Builds (but does not start) the devices of `config`.
@@ -20,6 +21,10 @@ public final class SimulatorHost: @unchecked Sendable {
         self.config = config
         self.logger = logger
         devices = config.devices.map { entry in
+            if let profile = entry.profile {
+                return SimulatedDevice(profile: profile, unit: entry.unit, responseLatencyMilliseconds: entry.latencyMilliseconds,
+                                       faults: entry.faults, seed: config.seed)
+            }
             let device = SimulatedDevice(
                 kind: entry.kind, unit: entry.unit, serial: entry.serial, firmware: entry.firmware,
                 capacity: entry.capacity, bootID: entry.bootID, responseLatencyMilliseconds: entry.latencyMilliseconds,
@@ -54,17 +59,23 @@ public final class SimulatorHost: @unchecked Sendable {
         }
         let driver = ScenarioDriver(Array(zip(devices, config.devices.map(\.scenario))))
         driver.start()
-        lock.withLock { self.driver = driver }
+        let mapDriver = MapActionDriver(zip(devices, config.devices).filter { $0.1.profile != nil }.map { ($0.0, $0.1.actions) })
+        mapDriver.start()
+        lock.withLock {
+            self.driver = driver
+            self.mapDriver = mapDriver
+        }
         scheduleReboots()
     }
 
     /// Stops scenarios, timers, servers and lines, and waits for their threads.
     public func stop() {
-        let (driver, timers, tcp, rtu) = lock.withLock {
-            defer { self.driver = nil; rebootTimers = []; tcpServers = []; rtuServers = [] }
-            return (self.driver, rebootTimers, tcpServers, rtuServers)
+        let (driver, mapDriver, timers, tcp, rtu) = lock.withLock {
+            defer { self.driver = nil; self.mapDriver = nil; rebootTimers = []; tcpServers = []; rtuServers = [] }
+            return (self.driver, self.mapDriver, rebootTimers, tcpServers, rtuServers)
         }
         driver?.stop()
+        mapDriver?.stop()
         timers.forEach { $0.cancel() }
         tcp.forEach { $0.server.stop() }
         rtu.forEach { $0.stop() }
@@ -90,6 +101,9 @@ public final class SimulatorHost: @unchecked Sendable {
         zip(config.devices, devices).map { entry, device in
             var place = entry.transport.description
             if case let .tcp(host, _) = entry.transport, let port = tcpPort(of: device) { place = "tcp \(host):\(port)" }
+            if entry.profile != nil {
+                return "\(device.name) unit \(entry.unit) on \(place): \(entry.actions.count) action(s)"
+            }
             let status = device.logStatus
             return "\(entry.kind) unit \(entry.unit) serial \(device.serial) on \(place): capacity \(entry.capacity), "
                 + "head \(status.head), boot \(status.bootID)"

@@ -59,8 +59,8 @@ struct SimulateCommand: AsyncParsableCommand {
             return
         }
         guard let profile else { throw ValidationError("give --config SIMFILE, or --profile P with --tcp or --rtu") }
-        guard Self.kind(ofProfile: profile) != nil else {
-            throw ValidationError("profile '\(profile)' is not a simulated kind (face-door, plate-reader, elevator)")
+        guard Self.kind(ofProfile: profile) != nil || Self.mapProfile(profile) != nil else {
+            throw ValidationError("profile '\(profile)' is neither a simulated kind (face-door, plate-reader, elevator) nor a map-2 profile with blocks")
         }
         guard (tcp == nil) != (rtu == nil) else { throw ValidationError("give exactly one of --tcp HOST:PORT or --rtu DEV") }
         if let tcp, Self.hostPort(tcp) == nil { throw ValidationError("--tcp '\(tcp)' is not HOST:PORT") }
@@ -97,7 +97,6 @@ struct SimulateCommand: AsyncParsableCommand {
 extension SimulateCommand {
     /// The one-device config the command-line options describe.
     func commandLineConfig() -> SimulatorConfig {
-        let kind = Self.kind(ofProfile: profile ?? "")!
         let transport: SimulatorConfig.Transport
         if let tcp, let (host, port) = Self.hostPort(tcp) {
             transport = .tcp(host: host, port: port)
@@ -106,9 +105,39 @@ extension SimulateCommand {
                                               pace: pace)
             transport = .rtu(path: rtu ?? "", settings: settings)
         }
-        let scenario = EventScenario(rate: rate.flatMap(RateText.perSecond) ?? 0, backlog: backlog)
+        let perSecond = rate.flatMap(RateText.perSecond) ?? 0
+        if let mapProfile = Self.mapProfile(profile ?? ""), let map = mapProfile.map {
+            var device = SimulatorConfig.Device(kind: .faceDoor, unit: UInt8(unit), transport: transport)
+            device.profile = mapProfile
+            if perSecond > 0 { device.actions = Self.counterActions(map, perSecond: perSecond) }
+            return SimulatorConfig(devices: [device])
+        }
+        let kind = Self.kind(ofProfile: profile ?? "")!
+        let scenario = EventScenario(rate: perSecond, backlog: backlog)
         return SimulatorConfig(devices: [SimulatorConfig.Device(kind: kind, unit: UInt8(unit), transport: transport,
                                                                 capacity: capacity, scenario: scenario)])
+    }
+
+    /// The profile when it is a map-2 profile (blocks and rules, SPEC 3.5).
+    static func mapProfile(_ profile: String) -> DeviceProfile? {
+        guard let loaded = try? ProfileLibrary().profile(profile), loaded.map != nil else { return nil }
+        return loaded
+    }
+
+    /// `--rate` for a map-2 device: every counter and latest-event counter of its rules grows at that rate, a
+    /// latest event stamped with the device's time.
+    static func counterActions(_ map: PolledMap, perSecond: Double) -> [MapAction] {
+        map.rules.compactMap { rule in
+            let every = max(1, Int(1000 / perSecond))
+            switch rule.trigger {
+            case let .counter(field, _):
+                return MapAction(everyMilliseconds: every, add: [(map.fields[field].name, 1)])
+            case let .latest(counter, _, time, _):
+                return MapAction(everyMilliseconds: every, add: [(map.fields[counter].name, 1)], stamp: time.map { map.fields[$0].name })
+            case .change:
+                return nil
+            }
+        }
     }
 
     /// The simulated kind of a profile (name or path), read from the profile's `kind` and `kind_code`:
