@@ -68,7 +68,7 @@ let package = Package(
         ]),
         // The thin command-line executable.
         .executableTarget(name: "accessgw", dependencies: [
-            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "Bench", "RequestAuthority",
+            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "Bench", "RequestAuthority", "MQTTPublisher",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

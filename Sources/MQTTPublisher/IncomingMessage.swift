@@ -53,3 +53,16 @@ public struct IncomingMessage: Sendable {
         }
     }
 }
+
+/// The MQTT 5 properties an outgoing request or reply carries.
+public struct RequestProperties: Sendable {
+    public var responseTopic: String?
+    public var correlationData: [UInt8]?
+    public var userProperties: [(String, String)]
+
+    public init(responseTopic: String? = nil, correlationData: [UInt8]? = nil, userProperties: [(String, String)] = []) {
+        self.responseTopic = responseTopic
+        self.correlationData = correlationData
+        self.userProperties = userProperties
+    }
+}

@@ -13,6 +13,7 @@ extension MQTTPublisher {
         case let .acknowledged(mid, reasonCode): pubackReceived(mid: mid, reasonCode: reasonCode)
         case let .log(level, message): forwardLog(level: level, message)
         case let .message(message): messageHandler.withLock { $0 }?.body(message)
+        case .subscribed: subacks.add(1, ordering: .releasing)
         }
     }
 

@@ -20,8 +20,14 @@ extension MQTTPublisher {
     /// Returns false when libmosquitto refuses it; a reply to a request is not retried (the audit event is).
     @discardableResult
     public func publishReply(topic: String, payload: [UInt8], correlationData: [UInt8]?) -> Bool {
+        publish(topic: topic, payload: payload, properties: RequestProperties(correlationData: correlationData))
+    }
+
+    /// Publishes an MQTT 5 request (QoS 1, not retained) with its properties: `accessgw send`.
+    @discardableResult
+    public func publish(topic: String, payload: [UInt8], properties: RequestProperties) -> Bool {
         withShared { s in
-            let outcome = payload.withUnsafeBytes { client.publishReply(topic: topic, payload: $0, qos: 1, correlationData: correlationData) }
+            let outcome = payload.withUnsafeBytes { client.publishV5(topic: topic, payload: $0, qos: 1, properties: properties) }
             switch outcome {
             case let .sent(mid), let .queuedUntilConnected(mid):
                 s.machine.published(mid: mid, journalSeq: nil)
@@ -33,4 +39,7 @@ extension MQTTPublisher {
             }
         }
     }
+
+    /// SUBACKs received since start (MQTT 5).
+    public var subscriptionsAcknowledged: Int { subacks.load(ordering: .acquiring) }
 }

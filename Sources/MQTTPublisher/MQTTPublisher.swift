@@ -23,6 +23,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// Request topics (commands) subscribed after every CONNACK, and who handles their messages.
     let subscriptions = Mutex<[String]>([])
     let messageHandler = Mutex<MessageHandler?>(nil)
+    let subacks = Atomic<Int>(0)
 
     struct Shared {
         var machine: PublisherStateMachine

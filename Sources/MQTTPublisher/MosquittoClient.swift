@@ -18,6 +18,8 @@ enum MosquittoEvent: Sendable {
     case log(level: Int32, message: String)
     /// A PUBLISH from the broker for one of our subscriptions (commands, SPEC 4.1).
     case message(IncomingMessage)
+    /// A SUBACK (MQTT 5).
+    case subscribed
 }
 
 /// Owns one libmosquitto client (`struct mosquitto *`) and funnels every call through `call(_:_:)`, which turns
@@ -141,6 +143,10 @@ final class MosquittoClient: @unchecked Sendable {
             mosquitto_publish_v5_callback_set(handle) { _, obj, mid, reason, _ in
                 guard let obj else { return }
                 MosquittoClient.from(obj).deliver(.acknowledged(mid: mid, reasonCode: reason))
+            }
+            mosquitto_subscribe_v5_callback_set(handle) { _, obj, _, _, _, _ in
+                guard let obj else { return }
+                MosquittoClient.from(obj).deliver(.subscribed)
             }
             mosquitto_message_v5_callback_set(handle) { _, obj, message, properties in
                 guard let obj, let message else { return }
@@ -289,15 +295,22 @@ final class MosquittoClient: @unchecked Sendable {
         }
     }
 
-    /// `mosquitto_publish_v5` with Correlation Data (a reply to an MQTT 5 request), not retained.
-    func publishReply(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, correlationData: [UInt8]?) -> PublishOutcome {
+    /// `mosquitto_publish_v5` with the properties of a request or a reply (Response Topic, Correlation Data,
+    /// user properties), not retained.
+    func publishV5(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, properties request: RequestProperties) -> PublishOutcome {
         var properties: OpaquePointer?
         defer { mosquitto_property_free_all(&properties) }
-        if let correlationData {
+        if let correlationData = request.correlationData {
             _ = correlationData.withUnsafeBytes {
                 mosquitto_property_add_binary(&properties, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), $0.baseAddress,
                                               UInt16(clamping: $0.count))
             }
+        }
+        if let responseTopic = request.responseTopic {
+            _ = mosquitto_property_add_string(&properties, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), responseTopic)
+        }
+        for (name, value) in request.userProperties {
+            _ = mosquitto_property_add_string_pair(&properties, Int32(MQTT_PROP_USER_PROPERTY.rawValue), name, value)
         }
         var mid: Int32 = 0
         let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, false, properties)

@@ -233,4 +233,28 @@ struct CommandEndToEndTests {
         let audit = try await site.events.waitForEvents("command.expired") { events in events.contains { $0.type == "command.expired" } }
         #expect(audit.first { $0.type == "command.expired" }?.data["command_id"] as? String == "door-short")
     }
+
+    @Test func accessgwSendSignsWaitsForTheReplyAndExitsZeroOnlyWhenWritten() async throws {
+        let site = try await Self.site()
+        let keyFile = site.harness.directory.appendingPathComponent("pm-kunming.key").path
+        try site.pm.key.pem().write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let written = try site.harness.accessgw(["send", "lift-2", "call", "--arg", "floor=4", "--issuer", "pm-kunming",
+                                                 "--key", keyFile, "--config", site.harness.configPath])
+        #expect(written.status == 0, "\(written.output)")
+        #expect(written.output.contains(#""status":"written""#))
+        #expect(site.lift.executedCommandCount == 1)
+        let refused = try site.harness.accessgw(["send", "lift-2", "call", "--arg", "floor=400", "--issuer", "pm-kunming",
+                                                 "--key", keyFile, "--broker", "127.0.0.1:\(site.harness.broker.port)",
+                                                 "--site", "test-site"])
+        #expect(refused.status == 1)
+        #expect(refused.output.contains(#""reason":"bad_argument""#), "\(refused.output)")
+        // keygen: a pair the gateway and send can use, the private half readable by its owner only.
+        let keys = site.harness.directory.appendingPathComponent("keys").path
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        let made = try site.harness.accessgw(["keygen", "pm-new", "--dir", keys])
+        #expect(made.status == 0, "\(made.output)")
+        let mode = try FileManager.default.attributesOfItem(atPath: keys + "/pm-new.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        _ = try Issuer.load(id: "pm-new", publicKeyFile: keys + "/pm-new.pub", allow: [])
+    }
 }
