@@ -10,7 +10,9 @@ public enum EventLine {
                         "seconds", "command_id", "lost", "skew_seconds", "subject", "subject_hex", "version", "devices"]
 
     public static func render(_ event: StoredEvent, colour: Bool) -> String {
-        render(payload: event.payload, colour: colour) ?? "\(event.time.rfc3339)  \(event.device) \(event.type)"
+        let line = render(payload: event.payload, colour: colour) ?? "\(event.time.rfc3339)  \(event.device) \(event.type)"
+        guard let reason = event.refusedReason else { return line }
+        return line + "  REFUSED BY BROKER (reason 0x\(String(reason, radix: 16)))"
     }
 
     /// The line for a CloudEvent as published; nil when the payload is not one.

@@ -24,6 +24,8 @@ public final class EventPublisher: @unchecked Sendable {
     let wakeBell: RingDoorbell
     let logger: Logger
     let acknowledged = Mutex<[Int64]>([])
+    /// Events the broker refused (PUBACK reason >= 0x80), with the reason: journalled as refused, never resent.
+    let refused = Mutex<[(journalSeq: Int64, reason: Int32)]>([])
     let stage: StageThread
     /// The highest journal seq handed to the MQTT client in this run.
     var cursor: Int64 = 0
@@ -85,6 +87,7 @@ public final class EventPublisher: @unchecked Sendable {
     /// Starts the publishing thread and collects PUBACKs.
     public func start() {
         mqtt.setAcknowledgementHandler { [weak self] seq in self?.pubackArrived(seq) }
+        mqtt.setRefusalHandler { [weak self] seq, reason in self?.refusalArrived(seq, reason: reason) }
         stage.start { [self] in run() }
     }
 
@@ -170,6 +173,13 @@ public final class EventPublisher: @unchecked Sendable {
         if pending >= Self.markBatch || mayReadBatch(mqtt.window) { wakeBell.ring() }
     }
 
+    /// Runs on libmosquitto's network thread for a refused publication: its slot is free again, so the queue
+    /// moves on at once; the refusal is journalled with the next batch of PUBACKs.
+    func refusalArrived(_ seq: Int64, reason: Int32) {
+        refused.withLock { $0.append((seq, reason)) }
+        wakeBell.ring()
+    }
+
     /// Marks acknowledged events published, one transaction per batch of PUBACKs (every 50 ms or 256 acks).
     func recordAcknowledgements(force: Bool = false) {
         let now = monotonicMillis()
@@ -177,6 +187,15 @@ public final class EventPublisher: @unchecked Sendable {
             guard force || all.count >= Self.markBatch || now - lastMarked >= Self.markIntervalMillis else { return [] }
             defer { all.removeAll(keepingCapacity: true) }
             return all
+        }
+        let refusals = refused.withLock { all in
+            defer { all.removeAll(keepingCapacity: true) }
+            return all
+        }
+        if !refusals.isEmpty {
+            do { try journal.markRefused(refusals) } catch {
+                logger.error("cannot record \(refusals.count) refused event(s); the next run sends them again: \(error)")
+            }
         }
         guard !seqs.isEmpty else { return }
         lastMarked = now

@@ -8,6 +8,8 @@ public struct StatusReport {
     public var snapshotAge: Double
     public var pendingByDevice: [String: Int]
     public var pending: Int
+    /// Events the broker refused (MQTT 5 PUBACK reason >= 0x80): journalled, never sent again.
+    public var refused: Int
     public var oldestPending: StoredEvent?
     public var journalBytes: Int64
 
@@ -22,6 +24,7 @@ public struct StatusReport {
         }
         pendingByDevice = try reader.pendingCountByDevice()
         pending = try reader.pendingCount()
+        refused = try reader.refusedCount()
         oldestPending = try reader.oldestPending()
         journalBytes = try reader.sizeInUse()
     }
@@ -70,6 +73,7 @@ public struct StatusReport {
             gateway += ": daemon NOT RUNNING (last status \(snapshotAge.isFinite ? "\(Int(snapshotAge))s ago" : "never written"))"
         }
         gateway += ", journal \(Self.size(journalBytes)), \(pending) unpublished"
+        if refused > 0 { gateway += ", \(refused) REFUSED by the broker (see tail)" }
         if let oldest = oldestPending { gateway += ", oldest unpublished \(oldest.recordedTime.rfc3339)" }
         return table.rendered + "\n" + gateway
     }
@@ -77,6 +81,7 @@ public struct StatusReport {
     public var json: String {
         let object: [String: Any] = [
             "daemon_running": daemonRunning, "exit_code": Int(exitCode), "devices_down": devicesDown, "status": snapshot, "pending": pending,
+            "refused": refused,
             "pending_by_device": pendingByDevice, "journal_bytes": journalBytes,
             "oldest_pending": oldestPending.map { $0.recordedTime.rfc3339 } ?? NSNull(),
         ]

@@ -205,6 +205,30 @@ public final class Journal: Sendable {
         }
     }
 
+    /// Records events the broker refused (PUBACK reason >= 0x80) with their reason code, in one transaction: they
+    /// count as done (never sent again) and stay visible as refused. Returns how many were pending.
+    @discardableResult
+    public func markRefused(_ refusals: [(journalSeq: Int64, reason: Int32)], at time: Timestamp = .now) throws -> Int {
+        if refusals.isEmpty { return 0 }
+        return try writer.withLock { writer in
+            let connection = writer.connection
+            return try connection.transaction {
+                var marked = 0
+                for (jseq, reason) in refusals {
+                    marked += try connection.run(
+                        "UPDATE events SET published_ms = ?, refused = ? WHERE jseq = ? AND published_ms IS NULL",
+                        [.int(time.millisecondsSinceEpoch), .int(Int64(reason)), .int(jseq)])
+                }
+                return marked
+            }
+        }
+    }
+
+    /// The number of events the broker refused.
+    public func refusedCount() throws -> Int {
+        try writer.withLock { try $0.connection.refusedCount() }
+    }
+
     /// The number of events not yet published.
     public func pendingCount() throws -> Int {
         try writer.withLock { try $0.connection.pendingCount() }

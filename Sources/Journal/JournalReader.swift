@@ -71,6 +71,11 @@ public final class JournalReader: Sendable {
         try connection.withLock { try $0.pendingCount() }
     }
 
+    /// The number of events the broker refused (never sent again).
+    public func refusedCount() throws -> Int {
+        try connection.withLock { try $0.refusedCount() }
+    }
+
     /// Unpublished events per device.
     public func pendingCountByDevice() throws -> [String: Int] {
         try connection.withLock { try $0.pendingCountByDevice() }

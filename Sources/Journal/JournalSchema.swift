@@ -114,6 +114,15 @@ enum JournalSchema {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
+    /// Version 3: `refused` holds the PUBACK reason code (0x80 or above, e.g. 0x87 not authorised) of an event the
+    /// broker refused. Such an event also gets `published_ms`: the broker answered, it is not sent again (by this run
+    /// or the next), retention treats it as done, and `status`/`tail` show it as refused.
+    static let upgradeToVersion3 = """
+        ALTER TABLE events ADD COLUMN refused INTEGER;
+        CREATE INDEX IF NOT EXISTS events_refused ON events (jseq) WHERE refused IS NOT NULL;
+        PRAGMA user_version = 3;
+        """
+
     /// Brings the file at `connection` to the current version; refuses a file written by a newer gateway.
     static func migrate(_ connection: SQLiteConnection) throws {
         let current = try connection.scalar("PRAGMA user_version") ?? 0

@@ -56,9 +56,12 @@ public struct StoredEvent: Sendable, Equatable {
     public var payload: String
     /// When the broker acknowledged it (PUBACK); nil while pending.
     public var publishedAt: Timestamp?
+    /// The PUBACK reason code (0x80 or above) when the broker refused the event; it is not sent again.
+    public var refusedReason: Int32?
 
     public init(journalSeq: Int64, device: String, boot: UInt16?, seq: UInt32?, type: String, alarm: Bool,
-                time: Timestamp, recordedTime: Timestamp, topic: String, payload: String, publishedAt: Timestamp? = nil) {
+                time: Timestamp, recordedTime: Timestamp, topic: String, payload: String, publishedAt: Timestamp? = nil,
+                refusedReason: Int32? = nil) {
         self.journalSeq = journalSeq
         self.device = device
         self.boot = boot
@@ -70,6 +73,7 @@ public struct StoredEvent: Sendable, Equatable {
         self.topic = topic
         self.payload = payload
         self.publishedAt = publishedAt
+        self.refusedReason = refusedReason
     }
 }
 

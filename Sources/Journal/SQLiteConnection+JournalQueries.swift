@@ -3,7 +3,7 @@ import AccessModel
 /// Queries shared by the writer (`Journal`) and the read-only `JournalReader`.
 extension SQLiteConnection {
     static let storedEventColumns =
-        "jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload, published_ms"
+        "jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload, published_ms, refused"
 
     static func storedEvent(_ row: Statement) -> StoredEvent {
         StoredEvent(journalSeq: row.int(0), device: row.text(1),
@@ -13,7 +13,8 @@ extension SQLiteConnection {
                     time: Timestamp(millisecondsSinceEpoch: row.int(6)),
                     recordedTime: Timestamp(millisecondsSinceEpoch: row.int(7)),
                     topic: row.text(8), payload: row.text(9),
-                    publishedAt: row.optionalInt(10).map { Timestamp(millisecondsSinceEpoch: $0) })
+                    publishedAt: row.optionalInt(10).map { Timestamp(millisecondsSinceEpoch: $0) },
+                    refusedReason: row.optionalInt(11).map { Int32(truncatingIfNeeded: $0) })
     }
 
     /// The journal's epoch: random hex chosen when it was created, part of every gateway-made event id.
@@ -39,6 +40,10 @@ extension SQLiteConnection {
 
     func pendingCount() throws -> Int {
         Int(try scalar("SELECT count(*) FROM events WHERE published_ms IS NULL") ?? 0)
+    }
+
+    func refusedCount() throws -> Int {
+        Int(try scalar("SELECT count(*) FROM events WHERE refused IS NOT NULL") ?? 0)
     }
 
     func pendingCountByDevice() throws -> [String: Int] {

@@ -106,7 +106,8 @@ extension MQTTPublisher {
     static let closesSuggestingTakeover = 3
 
     private func pubackReceived(mid: Int32, reasonCode: Int32) {
-        let (action, handler) = withShared { s -> (PublisherStateMachine.AckAction, AcknowledgementHandler?) in
+        let (action, handler, refusalHandler) = withShared {
+            s -> (PublisherStateMachine.AckAction, AcknowledgementHandler?, RefusalHandler?) in
             let action = s.machine.acknowledged(mid: mid, reasonCode: reasonCode)
             switch action {
             case .markPublished: s.counters.acknowledged += 1
@@ -114,7 +115,7 @@ extension MQTTPublisher {
                 s.counters.lastError = .rejected(reasonCode, topic: nil, broker: settings.broker)
             case .stateAcknowledged, .unknown: break
             }
-            return (action, s.acknowledgementHandler)
+            return (action, s.acknowledgementHandler, s.refusalHandler)
         }
         switch action {
         case let .markPublished(journalSeq):
@@ -122,6 +123,7 @@ extension MQTTPublisher {
         case let .rejected(journalSeq, reasonCode):
             logger.error("\(MQTTError.rejected(reasonCode, topic: nil, broker: settings.broker))",
                          metadata: ["journal.seq": "\(journalSeq.map(String.init) ?? "-")"])
+            if let journalSeq, let refusalHandler { refusalHandler.body(journalSeq, reasonCode) }
         case .stateAcknowledged, .unknown:
             break
         }

@@ -35,6 +35,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         /// When accepted connections were closed by the broker without a reason, within the last minute.
         var recentCloses: [ContinuousClock.Instant] = []
         var acknowledgementHandler: AcknowledgementHandler?
+        var refusalHandler: RefusalHandler?
     }
 
     /// Boxed for the same reason as `MosquittoClient`'s event handler: a closure kept in the `Mutex` is
@@ -59,6 +60,12 @@ public final class MQTTPublisher: @unchecked Sendable {
         shared = Mutex(Shared(machine: PublisherStateMachine(maxInflight: settings.maxInflight)))
         client = try MosquittoClient(settings: settings, will: status?.will, forwardDebugLog: logger.logLevel <= .trace)
         client.setEventHandler { [weak self] event in self?.handle(event) }
+    }
+
+    /// Boxed like `AcknowledgementHandler`: journal seq and PUBACK reason code of a publication the broker refused.
+    final class RefusalHandler: Sendable {
+        let body: @Sendable (Int64, Int32) -> Void
+        init(_ body: @escaping @Sendable (Int64, Int32) -> Void) { self.body = body }
     }
 
     // MARK: Lifecycle
@@ -124,6 +131,14 @@ public final class MQTTPublisher: @unchecked Sendable {
     public func setAcknowledgementHandler(_ body: @escaping @Sendable (Int64) -> Void) {
         let handler = AcknowledgementHandler(body)
         shared.withLock { $0.acknowledgementHandler = handler }
+    }
+
+    /// Sends the journal seq and reason code of every publication the broker refused (MQTT 5 PUBACK reason 0x80
+    /// or above, e.g. an ACL denial, 0x87) to `body`, on libmosquitto's network thread; it must not block. The
+    /// publication is over: its slot is free again and it is not resent by this run.
+    public func setRefusalHandler(_ body: @escaping @Sendable (Int64, Int32) -> Void) {
+        let handler = RefusalHandler(body)
+        shared.withLock { $0.refusalHandler = handler }
     }
 
     // MARK: Publishing
