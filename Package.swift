@@ -6,6 +6,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "accessgw", targets: ["accessgw"]),
+        // For the fuzz targets in Tests/Fuzz (a package of their own, built with libFuzzer by scripts/fuzz): the
+        // modules whose parsers face input, so each target calls the same entry point the daemon uses.
+        .library(name: "AccessGatewayModules", targets: [
+            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway",
+        ]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -13,6 +13,14 @@ extension GatewayConfiguration {
         return configuration!
     }
 
+    /// Validates configuration text as `load` does a file (the fuzz target's entry point); `file` names it in problems.
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> GatewayConfiguration {
+        let log = ProblemLog()
+        let configuration = YAMLValue.parse(text, file: file, log: log).flatMap { parse($0, log: log) }
+        try log.throwIfAny()
+        return configuration!
+    }
+
     static func parse(_ root: YAMLValue, log: ProblemLog) -> GatewayConfiguration? {
         guard let top = root.mapping(log, allowed: ["gateway", "mqtt", "metrics", "buses", "devices", "profile_dirs", "commands"]) else { return nil }
         guard let gateway = top.required("gateway", log)?.mapping(log, allowed: ["id", "site", "journal", "retention", "max_journal_size", "privacy"])
