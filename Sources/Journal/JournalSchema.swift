@@ -2,7 +2,7 @@ import Foundation
 
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 3
+    static let version = 4
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -114,13 +114,13 @@ enum JournalSchema {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// Version 3: `refused` holds the PUBACK reason code (0x80 or above, e.g. 0x87 not authorised) of an event the
+    /// Version 4: `refused` holds the PUBACK reason code (0x80 or above, e.g. 0x87 not authorised) of an event the
     /// broker refused. Such an event also gets `published_ms`: the broker answered, it is not sent again (by this run
     /// or the next), retention treats it as done, and `status`/`tail` show it as refused.
-    static let upgradeToVersion3 = """
+    static let upgradeToVersion4 = """
         ALTER TABLE events ADD COLUMN refused INTEGER;
         CREATE INDEX IF NOT EXISTS events_refused ON events (jseq) WHERE refused IS NOT NULL;
-        PRAGMA user_version = 3;
+        PRAGMA user_version = 4;
         """
 
     /// Brings the file at `connection` to the current version; refuses a file written by a newer gateway.
@@ -149,6 +149,9 @@ enum JournalSchema {
         }
         if current < 3 {
             try connection.transaction { try connection.execute(upgradeToVersion3) }
+        }
+        if current < 4 {
+            try connection.transaction { try connection.execute(upgradeToVersion4) }
         }
     }
 }
