@@ -38,6 +38,22 @@ public enum CloudEvent {
         }
     }
 
+    /// Where the schemas in the repository's `Schemas/` directory are published; their `$id`s start with it.
+    public static let schemaBase = "https://accessgw.example/schemas/"
+
+    /// The version of each event type's schema that differs from 1: a change that could break a subscriber
+    /// (a field removed, renamed or retyped, an enumeration narrowed) is a new version, `Schemas/events/{type}/v{n}.json`.
+    public static let schemaVersions: [String: Int] = [:]
+
+    /// The `dataschema` of events of `type`.
+    public static func dataschema(of type: String) -> String {
+        "\(schemaBase)events/\(type)/v\(schemaVersions[type] ?? 1).json"
+    }
+
+    /// `data` fields that name or identify a person: their events are classified (CloudEvents `dataclassification`
+    /// confidential, `dataregulation` pipl).
+    public static let personalFields: Set<String> = ["person", "card", "pass", "plate", "visitor"]
+
     /// The MQTT topic the event is published on: `{prefix}/{site}/{device}/event/{type}`.
     public static func topic(of event: NormalisedEvent, source: EventSource, prefix: String) -> String {
         "\(prefix)/\(source.site)/\(source.device)/event/\(event.type)"
@@ -71,7 +87,7 @@ public enum CloudEvent {
                 ("extra", .int(Int64(raw.extra))), ("flags", .int(Int64(raw.flags))),
             ])))
         }
-        return .object([
+        var envelope: [(String, JSONValue)] = [
             ("specversion", .string("1.0")),
             ("id", .string(id(of: event, source: source, journalSeq: journalSeq, epoch: epoch))),
             ("source", .string("/accessgw/\(source.site)/\(source.device)")),
@@ -80,7 +96,13 @@ public enum CloudEvent {
             ("subject", .string(source.device)),
             ("recordedtime", .string(event.recordedTime.rfc3339)),
             ("datacontenttype", .string("application/json")),
-            ("data", .object(data)),
-        ])
+            ("dataschema", .string(dataschema(of: event.type))),
+        ]
+        if event.fields.contains(where: { personalFields.contains($0.0) }) {
+            envelope.append(("dataclassification", .string("confidential")))
+            envelope.append(("dataregulation", .string("pipl")))
+        }
+        envelope.append(("data", .object(data)))
+        return .object(envelope)
     }
 }

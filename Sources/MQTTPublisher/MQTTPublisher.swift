@@ -192,7 +192,9 @@ public final class MQTTPublisher: @unchecked Sendable {
 
     func publishRetainedLocked(_ s: inout Shared, topic: String, payload: String) -> Int32? {
         var payload = payload
-        let outcome = payload.withUTF8 { client.publish(topic: topic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: true) }
+        let outcome = payload.withUTF8 {
+            client.publish(topic: topic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: true, kind: .json)
+        }
         switch outcome {
         case let .sent(mid), let .queuedUntilConnected(mid):
             s.machine.published(mid: mid, journalSeq: nil)

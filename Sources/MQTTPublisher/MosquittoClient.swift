@@ -70,6 +70,10 @@ final class MosquittoClient: @unchecked Sendable {
     deinit {
         // The network thread holds a strong reference while it runs, so it has ended by now.
         mosquitto_destroy(handle)
+        propertiesLock.withLock { _ in
+            mosquitto_property_free_all(&cloudEventProperties)
+            mosquitto_property_free_all(&jsonProperties)
+        }
     }
 
     /// Where callbacks go; set before `start`.
@@ -270,10 +274,39 @@ final class MosquittoClient: @unchecked Sendable {
         case failed(MQTTError)
     }
 
-    /// `mosquitto_publish` (QoS from the caller, usually 1).
-    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool) -> PublishOutcome {
+    /// What a payload is, for MQTT 5's Content Type property.
+    enum PayloadKind: Sendable {
+        /// `application/cloudevents+json`: a journalled event.
+        case cloudEvent
+        /// `application/json`: retained state and status.
+        case json
+    }
+
+    /// MQTT 5 properties of every publication: Content Type and the UTF-8 Payload Format Indicator (1). Built once;
+    /// `mosquitto_publish_v5` copies them into each message. Empty with 3.1.1, which has no properties.
+    private lazy var cloudEventProperties = Self.properties(contentType: "application/cloudevents+json")
+    private lazy var jsonProperties = Self.properties(contentType: "application/json")
+    private let propertiesLock = Mutex<Void>(())
+
+    private static func properties(contentType: String) -> OpaquePointer? {
+        var list: OpaquePointer?
+        mosquitto_property_add_string(&list, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), contentType)
+        mosquitto_property_add_byte(&list, Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue), 1)
+        return list
+    }
+
+    /// `mosquitto_publish_v5` with the payload's properties under MQTT 5, `mosquitto_publish` under 3.1.1
+    /// (QoS from the caller, usually 1).
+    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool,
+                 kind: PayloadKind = .cloudEvent) -> PublishOutcome {
         var mid: Int32 = 0
-        let rc = mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain)
+        let rc: Int32
+        if settings.protocolVersion == .v5 {
+            let properties = propertiesLock.withLock { _ in kind == .cloudEvent ? cloudEventProperties : jsonProperties }
+            rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain, properties)
+        } else {
+            rc = mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain)
+        }
         let saved = errno
         switch rc {
         case Int32(MOSQ_ERR_SUCCESS.rawValue): return .sent(mid: mid)

@@ -16,7 +16,7 @@ struct FaceDoorDecodingTests {
         let source = EventSource(site: "kunming-guandu", gateway: "gw-01", device: "door-3e", kind: "face-door",
                                  location: [("building", "3"), ("entrance", "east")])
         let json = CloudEvent.json(event, source: source, journalSeq: 99, epoch: "5eed")
-        #expect(json == #"{"specversion":"1.0","id":"kunming-guandu/door-3e/FD2411A00193.7/1042","source":"/accessgw/kunming-guandu/door-3e","type":"access.granted","time":"2026-11-27T08:01:02.345Z","subject":"door-3e","recordedtime":"2026-11-27T08:01:02.401Z","datacontenttype":"application/json","data":{"site":"kunming-guandu","gateway":"gw-01","device":"door-3e","kind":"face-door","location":{"building":"3","entrance":"east"},"seq":1042,"boot":7,"alarm":false,"method":"face","person":"P-0012","score":0.934,"door":1,"direction":"in","raw":{"code":1,"point":1,"direction":1,"value":934,"extra":0,"flags":0}}}"#)
+        #expect(json == #"{"specversion":"1.0","id":"kunming-guandu/door-3e/FD2411A00193.7/1042","source":"/accessgw/kunming-guandu/door-3e","type":"access.granted","time":"2026-11-27T08:01:02.345Z","subject":"door-3e","recordedtime":"2026-11-27T08:01:02.401Z","datacontenttype":"application/json","dataschema":"https://accessgw.example/schemas/events/access.granted/v1.json","dataclassification":"confidential","dataregulation":"pipl","data":{"site":"kunming-guandu","gateway":"gw-01","device":"door-3e","kind":"face-door","location":{"building":"3","entrance":"east"},"seq":1042,"boot":7,"alarm":false,"method":"face","person":"P-0012","score":0.934,"door":1,"direction":"in","raw":{"code":1,"point":1,"direction":1,"value":934,"extra":0,"flags":0}}}"#)
     }
 
     @Test(arguments: [

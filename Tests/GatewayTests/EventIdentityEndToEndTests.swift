@@ -10,7 +10,10 @@ struct EventIdentityEndToEndTests {
         let (_, output) = try ChildProcess.run(GatewayHarness.binary, ["tail", "--journal", path, "-n", "100000", "--json"]
                                                    + (type.map { ["--type", $0] } ?? []))
         return output.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["id"] as? String
+            let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            PayloadValidator.shared.expectValid(topic: "accessgw/tail/json/event/\(event?["type"] as? String ?? "?")",
+                                                payload: String(line))
+            return event?["id"] as? String
         }
     }
 

@@ -38,6 +38,10 @@ extension GatewayHarness {
     func journalEvents(_ arguments: [String] = []) throws -> [[String: Any]] {
         let (status, output) = try accessgw(["tail", "--journal", journalPath, "--json"] + arguments)
         guard status == 0 else { throw TailFailed(output: output) }
+        for line in output.split(separator: "\n") {
+            let type = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["type"] as? String ?? "?"
+            PayloadValidator.shared.expectValid(topic: "accessgw/tail/json/event/\(type)", payload: String(line))
+        }
         return output.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
         }

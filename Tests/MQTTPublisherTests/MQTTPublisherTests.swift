@@ -22,6 +22,22 @@ import TestSupport
         await publisher.stop()
     }
 
+    /// SPEC section 4: MQTT 5 publications say what they carry, Content Type and the UTF-8 Payload Format Indicator.
+    @Test func mqtt5PublicationsCarryContentTypeAndPayloadFormat() async throws {
+        let broker = try MosquittoBroker()
+        let sub = try ChildProcess("/usr/bin/stdbuf", ["-oL", "/usr/bin/mosquitto_sub"] + broker.clientArguments
+                                   + ["-V", "mqttv5", "-q", "1", "-t", "accessgw/#", "-F", "%C|%F|%t", "-d"])
+        try await waitUntil("SUBACK") { sub.text.contains("received SUBACK") }
+        let publisher = try await Harness.connected(Harness.settings(broker, .v5))
+        #expect(publisher.publish(topic: Harness.eventTopic(), payload: Harness.payload(1), journalSeq: 1))
+        #expect(publisher.publishState(topic: "accessgw/test-site/door-1/state", payload: #"{"door":"closed","online":true}"#))
+        try await waitUntil("the event and the state (\(sub.text))") { sub.text.contains("|1|accessgw/test-site/door-1/state") }
+        #expect(sub.text.contains("application/cloudevents+json|1|\(Harness.eventTopic())"))
+        #expect(sub.text.contains("application/json|1|accessgw/test-site/gateway/gw-01/status"))
+        #expect(sub.text.contains("application/json|1|accessgw/test-site/door-1/state"))
+        await publisher.stop()
+    }
+
     @Test func everyPublishIsAcknowledgedExactlyOnceWithItsJournalSeq() async throws {
         let broker = try MosquittoBroker()
         let publisher = try await Harness.connected(Harness.settings(broker, maxInflight: 50))

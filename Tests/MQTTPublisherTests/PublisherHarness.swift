@@ -53,9 +53,17 @@ enum Harness {
 
     static func eventTopic(_ device: String = "door-1") -> String { "accessgw/test-site/\(device)/event/access.granted" }
 
-    /// A CloudEvents-like payload naming its journal seq, with spaces and non-ASCII text like real events.
+    /// A CloudEvent naming its journal seq, with spaces and non-ASCII text like real events; valid against
+    /// `Schemas/` like everything the tests see on the gateway's topics.
     static func payload(_ seq: Int64) -> String {
-        #"{"id":"test-site/door-1/1/\#(seq)","type":"access.granted","data":{"plate":"云A12345","note":"gate 3 east","seq":\#(seq)}}"#
+        #"{"specversion":"1.0","id":"test-site/door-1/LPR-1.1/\#(seq)","source":"/accessgw/test-site/door-1","#
+            + #""type":"access.granted","time":"2026-11-27T08:01:02.345Z","subject":"door-1","#
+            + #""recordedtime":"2026-11-27T08:01:02.401Z","datacontenttype":"application/json","#
+            + #""dataschema":"https://accessgw.example/schemas/events/access.granted/v1.json","#
+            + #""dataclassification":"confidential","dataregulation":"pipl","#
+            + #""data":{"site":"test-site","gateway":"gw-01","device":"door-1","kind":"plate-reader","#
+            + #""location":{"entrance":"gate 3 east"},"seq":\#(max(1, seq)),"boot":1,"alarm":false,"method":"plate","#
+            + #""plate":"云A12345","raw":{"code":1,"point":3,"direction":1,"value":962,"extra":0,"flags":0}}}"#
     }
 
     /// Publishes journal seqs `range` in order the way the journal reader does: hands over what the window

@@ -166,6 +166,11 @@ public final class Subscriber: @unchecked Sendable {
 
     private let process: ChildProcess
     public let topic: String
+    /// Whether every message received on one of the gateway's topics is checked against `Schemas/`
+    /// (`PayloadValidator`); a test that publishes deliberately foreign payloads turns it off.
+    public var validatesPayloads = true
+    private let validation = NSLock()
+    private var validated = 0
 
     /// Subscribes to `topic` (wildcards allowed) with QoS 1; `protocolVersion` is mosquitto_sub's `-V` value.
     /// With `sessionID`, the subscriber keeps a persistent session (`-c`): the broker queues its QoS 1
@@ -194,8 +199,21 @@ public final class Subscriber: @unchecked Sendable {
     /// Everything mosquitto_sub printed, debug lines included.
     public var output: String { process.text }
 
-    /// The messages received so far, in arrival order.
+    /// The messages received so far, in arrival order; each is validated against the schemas once.
     public var messages: [Message] {
+        let received = parsedMessages
+        if validatesPayloads {
+            validation.withLock {
+                for message in received.dropFirst(validated) {
+                    PayloadValidator.shared.expectValid(topic: message.topic, payload: message.payload)
+                }
+                validated = max(validated, received.count)
+            }
+        }
+        return received
+    }
+
+    private var parsedMessages: [Message] {
         output.split(separator: "\n", omittingEmptySubsequences: true).compactMap { line -> Message? in
             guard line.hasPrefix("0 ") || line.hasPrefix("1 ") else { return nil }
             let rest = line.dropFirst(2)
