@@ -81,6 +81,6 @@ struct JournalCustodyEndToEndTests {
             .first { $0.hasPrefix("journal.db.saved-") })
         let tail = try harness.accessgw(["tail", "-n", "10", "--json", "--journal", harness.directory.appendingPathComponent(saved).path])
         #expect(tail.status == 0)
-        #expect(tail.output.components(separatedBy: "door.opened").count - 1 == 3, "the 3 journalled events are in the saved copy: \(tail.output)")
+        #expect(tail.output.components(separatedBy: #""type":"door.opened""#).count - 1 == 3, "the 3 journalled events are in the saved copy: \(tail.output)")
     }
 }
