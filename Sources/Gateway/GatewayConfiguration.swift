@@ -64,6 +64,7 @@ public struct GatewayConfiguration: Sendable {
     public var devices: [Device]
     public var profileDirectories: [String]
     public var commands = Commands()
+    public var replay = Replay()
 
     public static let defaultPath = "/etc/accessgw/gateway.yaml"
 

@@ -20,6 +20,8 @@ public final class GatewayRuntime: Sendable {
     public let board: DeviceStateBoard
     /// Command intake (SPEC 4.1), when `commands.enabled`.
     public let commandIntake: CommandIntake?
+    /// Replay (SPEC 4.2), when `replay.enabled` (on with commands).
+    public let replayService: ReplayService?
     /// Each configured device's bus poller and link, for the intake; replaced by a reload.
     let targetDirectory: CommandTargetDirectory?
     let doorbell: RingDoorbell
@@ -88,6 +90,7 @@ public final class GatewayRuntime: Sendable {
             targetDirectory = nil
         }
         targetDirectory?.replace(wiring.commandTargets)
+        replayService = configuration.replay.enabled ? ReplayService(configuration: configuration, mqtt: mqtt, logger: logger) : nil
     }
 
     /// A poller and its ring for the devices in slots `onBus`; those slots get its wake bell.
@@ -127,6 +130,7 @@ public final class GatewayRuntime: Sendable {
         writer.start()
         for poller in pollers { poller.start() }
         commandIntake?.start()
+        replayService?.start()
         try mqtt.start()
         publisher.start()
         housekeeper.start()

@@ -40,9 +40,17 @@ public final class JournalReader: Sendable {
             conditions.append("(" + Array(repeating: "type GLOB ?", count: filter.types.count).joined(separator: " OR ") + ")")
             values += filter.types.map { .text($0) }
         }
+        if !filter.deviceGlobs.isEmpty {
+            conditions.append("(" + Array(repeating: "device GLOB ?", count: filter.deviceGlobs.count).joined(separator: " OR ") + ")")
+            values += filter.deviceGlobs.map { .text($0) }
+        }
         if let since = filter.since {
             conditions.append("recorded_ms >= ?")
             values.append(.int(since.millisecondsSinceEpoch))
+        }
+        if let until = filter.until {
+            conditions.append("recorded_ms < ?")
+            values.append(.int(until.millisecondsSinceEpoch))
         }
         var sql = "SELECT \(SQLiteConnection.storedEventColumns) FROM events"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
@@ -57,6 +65,11 @@ public final class JournalReader: Sendable {
     }
 
     /// The highest journal sequence number handed out so far (0 for an empty journal): where `tail -f` starts.
+    /// When the oldest event the journal still holds was recorded; nil for an empty journal.
+    public func oldestRecorded() throws -> Timestamp? {
+        try connection.withLock { try $0.scalar("SELECT min(recorded_ms) FROM events") }.map(Timestamp.init(millisecondsSinceEpoch:))
+    }
+
     public func latestJournalSeq() throws -> Int64 {
         try connection.withLock { try $0.latestJournalSeq() }
     }

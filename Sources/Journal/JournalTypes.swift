@@ -116,6 +116,10 @@ public struct JournalFilter: Sendable, Equatable {
     public var since: Timestamp?
     /// Only events journalled after this journal sequence number, in order: how `tail -f` follows.
     public var afterJournalSeq: Int64?
+    /// Only devices matching one of these SQLite GLOB patterns (a replay's `devices`); empty means all.
+    public var deviceGlobs: [String] = []
+    /// Only events the gateway recorded before this time.
+    public var until: Timestamp?
 
     public init(limit: Int? = nil, devices: [String] = [], types: [String] = [], since: Timestamp? = nil,
                 afterJournalSeq: Int64? = nil) {

@@ -12,7 +12,9 @@ extension MQTTPublisher {
         case let .disconnected(rc, savedErrno): connectionEnded(rc: rc, errno: savedErrno)
         case let .acknowledged(mid, reasonCode): pubackReceived(mid: mid, reasonCode: reasonCode)
         case let .log(level, message): forwardLog(level: level, message)
-        case let .message(message): messageHandler.withLock { $0 }?.body(message)
+        case let .message(message):
+            let handlers = messageHandlers.withLock { $0 }
+            handlers.first { Self.topic(message.topic, matches: $0.filter) }?.handler.body(message)
         case .subscribed: subacks.add(1, ordering: .releasing)
         }
     }

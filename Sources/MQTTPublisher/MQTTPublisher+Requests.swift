@@ -1,3 +1,4 @@
+import CMosquitto
 import Synchronization
 
 /// Subscriptions for requests (commands, SPEC 4.1) and replies to them.
@@ -11,9 +12,40 @@ extension MQTTPublisher {
     /// Subscribes to `topic` with QoS 1 on every connection from now on; `handler` runs on libmosquitto's network
     /// thread for each message and must hand it on quickly.
     public func subscribe(_ topic: String, handler: @escaping @Sendable (IncomingMessage) -> Void) {
-        messageHandler.withLock { $0 = MessageHandler(handler) }
+        messageHandlers.withLock { $0.append((topic, MessageHandler(handler))) }
         subscriptions.withLock { $0.append(topic) }
         if isConnected { try? client.subscribe(topic: topic, qos: 1) }
+    }
+
+    /// Whether `topic` matches the subscription `filter` (`mosquitto_topic_matches_sub`).
+    static func topic(_ topic: String, matches filter: String) -> Bool {
+        var result = false
+        return mosquitto_topic_matches_sub(filter, topic, &result) == Int32(MOSQ_ERR_SUCCESS.rawValue) && result
+    }
+
+    /// Publishes a journalled event again for a replay (SPEC 4.2): QoS 1, not retained, not journal-tracked, with the
+    /// event's MQTT 5 properties. Returns its message id, to follow its PUBACK with `isAwaitingAcknowledgement`.
+    public func publishReplayed(topic: String, payload: String) -> Int32? {
+        var payload = payload
+        return withShared { s in
+            let outcome = payload.withUTF8 {
+                client.publish(topic: topic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: false, kind: .cloudEvent)
+            }
+            switch outcome {
+            case let .sent(mid), let .queuedUntilConnected(mid):
+                s.machine.published(mid: mid, journalSeq: nil)
+                return mid
+            case let .failed(error):
+                s.counters.lastError = error
+                logger.error("\(error)", metadata: ["mqtt.topic": "\(topic)"])
+                return nil
+            }
+        }
+    }
+
+    /// Whether publication `mid` still waits for its PUBACK (false once acknowledged or lost with the connection).
+    public func isAwaitingAcknowledgement(mid: Int32) -> Bool {
+        withShared { $0.machine.isInflight(mid: mid) && $0.machine.linkUp }
     }
 
     /// Publishes a reply (QoS 1, not retained, not journal-tracked) with the request's Correlation Data echoed.

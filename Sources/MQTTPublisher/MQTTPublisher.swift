@@ -22,7 +22,8 @@ public final class MQTTPublisher: @unchecked Sendable {
     private let shared: Mutex<Shared>
     /// Request topics (commands) subscribed after every CONNACK, and who handles their messages.
     let subscriptions = Mutex<[String]>([])
-    let messageHandler = Mutex<MessageHandler?>(nil)
+    /// Who handles the messages of each subscribed filter (commands, replay).
+    let messageHandlers = Mutex<[(filter: String, handler: MessageHandler)]>([])
     let subacks = Atomic<Int>(0)
 
     struct Shared {
