@@ -6,7 +6,8 @@ public enum DurationText {
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             guard !number.isEmpty, number.allSatisfy(\.isASCII), let value = Int64(number), value >= 0 else { continue }
-            return value * factor
+            let (ms, overflow) = value.multipliedReportingOverflow(by: factor)
+            return overflow ? nil : ms
         }
         return nil
     }
@@ -30,7 +31,8 @@ public enum ByteSizeText {
         ]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             guard let value = Int64(text.dropLast(suffix.count)), value >= 0 else { return nil }
-            return value * factor
+            let (bytes, overflow) = value.multipliedReportingOverflow(by: factor)
+            return overflow ? nil : bytes
         }
         return Int64(text).flatMap { $0 >= 0 ? $0 : nil }
     }

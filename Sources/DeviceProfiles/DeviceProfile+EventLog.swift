@@ -16,6 +16,10 @@ extension DeviceProfile {
         guard let windowOffset = window.required("offset", log)?.int(log, in: 1...124),
               let records = window.required("records", log)?.int(log, in: 1...8),
               let recordSize = window.required("record_size", log)?.int(log, in: 4...32) else { return nil }
+        if address + windowOffset + records * recordSize > 65536 {
+            log.report(at: top.owner, "the event log at \(address) with its window runs past the last Modbus address 65535")
+            return nil
+        }
         if windowOffset + records * recordSize > 125 {
             log.report(at: window.owner, "header and window span \(windowOffset + records * recordSize) registers; one read (function 03) holds at most 125")
         }

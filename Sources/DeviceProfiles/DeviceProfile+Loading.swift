@@ -101,6 +101,10 @@ extension DeviceProfile {
         guard let block = value.mapping(log, allowed: ["address", "count", "fields"] + extraKeys),
               let address = block.required("address", log)?.int(log, in: 0...65535),
               let count = block.required("count", log)?.int(log, in: 1...125) else { return nil }
+        if address + count > 65536 {
+            log.report(at: block.owner, "registers \(address)...\(address + count - 1) run past the last Modbus address 65535")
+            return nil
+        }
         var fields: [FieldLayout] = []
         for (name, spec) in block.required("fields", log)?.mapping(log)?.entries ?? [] {
             guard let field = FieldLayout.parse(name: name, spec, enums: enums, log: log) else { continue }

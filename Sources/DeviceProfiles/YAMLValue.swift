@@ -1,4 +1,5 @@
 import AccessModel
+import CYaml
 import Foundation
 import Yams
 
@@ -26,6 +27,10 @@ public struct YAMLValue {
     }
 
     public static func parse(_ text: String, file: String, log: ProblemLog) -> YAMLValue? {
+        if let (line, nodes) = aliasExpansionOverLimit(text) {
+            log.report(file, line, "", "YAML aliases expand the file past \(nodes) nodes; refused (is it a \"billion laughs\"?)")
+            return nil
+        }
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 log.report(file, 1, "", "the file is empty")
@@ -43,6 +48,56 @@ public struct YAMLValue {
         } catch {
             log.report(file, 1, "", "YAML syntax: \(error)")
             return nil
+        }
+    }
+
+    /// The most nodes a file may have once every alias is expanded: a few thousand devices take a few ten thousand.
+    static let expandedNodeLimit = 200_000
+
+    /// The line of the first alias that takes the file past `limit` nodes when expanded, read from libyaml's events
+    /// before anything is composed: a few nested aliases (a "billion laughs") would otherwise grow a kilobyte file
+    /// into gigabytes, and an alias used as a mapping key is expanded by hashing it. Nil when within the limit or
+    /// when the text does not parse (Yams then reports the syntax error with its line).
+    static func aliasExpansionOverLimit(_ text: String, limit: Int = expandedNodeLimit) -> (line: Int, nodes: Int)? {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return nil }
+        defer { yaml_parser_delete(&parser) }
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { buffer -> (line: Int, nodes: Int)? in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            var expandedSize: [String: Int] = [:]
+            var open: [(anchor: String?, start: Int)] = []
+            var nodes = 0
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else { return nil }
+                defer { yaml_event_delete(&event) }
+                func name(_ anchor: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+                    anchor.map { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                }
+                switch event.type {
+                case YAML_STREAM_END_EVENT:
+                    return nil
+                case YAML_SCALAR_EVENT:
+                    nodes += 1
+                    if let anchor = name(event.data.scalar.anchor) { expandedSize[anchor] = 1 }
+                case YAML_SEQUENCE_START_EVENT:
+                    open.append((name(event.data.sequence_start.anchor), nodes))
+                    nodes += 1
+                case YAML_MAPPING_START_EVENT:
+                    open.append((name(event.data.mapping_start.anchor), nodes))
+                    nodes += 1
+                case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                    if let (anchor, start) = open.popLast(), let anchor { expandedSize[anchor] = nodes - start }
+                case YAML_ALIAS_EVENT:
+                    let size = name(event.data.alias.anchor).flatMap { expandedSize[$0] } ?? 1
+                    let (sum, overflow) = nodes.addingReportingOverflow(size)
+                    nodes = overflow ? Int.max : sum
+                default:
+                    break
+                }
+                if nodes > limit { return (Int(event.start_mark.line) + 1, limit) }
+            }
         }
     }
 
@@ -147,15 +202,23 @@ public struct YAMLValue {
     }
 
     /// A duration such as `200ms`, `5s`, `10m`, `7d`, in milliseconds; when `signed`, `-45s` is allowed too.
-    public func milliseconds(_ log: ProblemLog, signed: Bool = false) -> Int64? {
+    /// A duration in milliseconds; outside `range` (when given) it is a problem naming the allowed span.
+    public func milliseconds(_ log: ProblemLog, signed: Bool = false, in range: ClosedRange<Int64>? = nil) -> Int64? {
         guard let text = string(log) else { return nil }
         let negative = signed && text.hasPrefix("-")
         guard let ms = DurationText.milliseconds(negative ? String(text.dropFirst()) : text) else {
             let examples = signed ? "-45s, 200ms, 5s, 10m" : "200ms, 5s, 10m, 7d"
-            log.report(at: self, "'\(text)' is not a duration (examples: \(examples))")
+            let tooLong = text.last.map { "smhd".contains($0) } == true && text.dropLast().allSatisfy(\.isNumber)
+            log.report(at: self, tooLong ? "'\(text)' is far too long a duration" : "'\(text)' is not a duration (examples: \(examples))")
             return nil
         }
-        return negative ? -ms : ms
+        let value = negative ? -ms : ms
+        if let range, !range.contains(value) {
+            log.report(at: self, "'\(text)' is out of range \(DurationText.format(milliseconds: range.lowerBound))"
+                       + "...\(DurationText.format(milliseconds: range.upperBound))")
+            return nil
+        }
+        return value
     }
 
     /// A rate such as `5/s`, `300/m`, `2/h` or a bare `5` (per second), in events per second.

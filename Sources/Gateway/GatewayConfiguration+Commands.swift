@@ -25,8 +25,8 @@ extension GatewayConfiguration {
         else { return commands }
         commands.enabled = fields["enabled"]?.bool(log) ?? false
         commands.requireSignature = fields["require_signature"]?.bool(log) ?? true
-        commands.defaultTTLMillis = fields["default_ttl"]?.milliseconds(log) ?? 10_000
-        commands.maxTTLMillis = fields["max_ttl"]?.milliseconds(log) ?? 60_000
+        commands.defaultTTLMillis = fields["default_ttl"]?.milliseconds(log, in: 1...86_400_000) ?? 10_000
+        commands.maxTTLMillis = fields["max_ttl"]?.milliseconds(log, in: 1...86_400_000) ?? 60_000
         if commands.enabled, mqtt.protocolVersion != .v5, let enabled = fields["enabled"] {
             log.report(at: enabled, "commands need MQTT 5 (signature user property, response topic, correlation data); mqtt.protocol is \(mqtt.protocolVersion.rawValue)")
         }

@@ -29,8 +29,8 @@ extension GatewayConfiguration {
         let site = gateway.required("site", log).flatMap { identifier($0, log) } ?? "site"
         var maxBytes: Int64 = 2 << 30
         if let size = gateway["max_journal_size"], let text = size.string(log) {
-            if let bytes = ByteSizeText.bytes(text) { maxBytes = bytes } else {
-                log.report(at: size, "'\(text)' is not a size (examples: 500MiB, 2GiB)")
+            if let bytes = ByteSizeText.bytes(text), (1 << 20...1 << 50).contains(bytes) { maxBytes = bytes } else {
+                log.report(at: size, "'\(text)' is not a size from 1MiB to 1024TiB (examples: 500MiB, 2GiB)")
             }
         }
         var profileDirectories = ProfileLibrary.defaultDirectories
@@ -49,7 +49,7 @@ extension GatewayConfiguration {
         var configuration = GatewayConfiguration(
             file: root.file, gatewayID: gatewayID, site: site,
             journalPath: gateway["journal"]?.string(log) ?? defaultJournalPath,
-            retentionMillis: gateway["retention"]?.milliseconds(log) ?? 7 * 86_400_000, maxJournalBytes: maxBytes,
+            retentionMillis: gateway["retention"]?.milliseconds(log, in: 60_000...3650 * 86_400_000) ?? 7 * 86_400_000, maxJournalBytes: maxBytes,
             privacy: gateway["privacy"].map { parsePrivacy($0, log: log) } ?? Privacy(),
             mqtt: mqtt,
             metricsListen: parseMetrics(top["metrics"], log: log),

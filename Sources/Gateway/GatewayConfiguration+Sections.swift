@@ -8,12 +8,12 @@ extension GatewayConfiguration {
     static func parseBus(_ value: YAMLValue, log: ProblemLog) -> BusConfiguration? {
         guard let bus = value.mapping(log, allowed: ["id", "tcp", "rtu", "timeout", "turnaround"]),
               let id = bus.required("id", log).flatMap({ identifier($0, log) }) else { return nil }
-        let timeout = bus["timeout"]?.milliseconds(log) ?? 300
-        let turnaround = bus["turnaround"]?.milliseconds(log) ?? 0
+        let timeout = bus["timeout"]?.milliseconds(log, in: 1...60_000) ?? 300
+        let turnaround = bus["turnaround"]?.milliseconds(log, in: 0...10_000) ?? 0
         switch (bus["tcp"], bus["rtu"]) {
         case let (tcp?, nil):
             guard let fields = tcp.mapping(log, allowed: ["host", "port"]),
-                  let host = fields.required("host", log)?.string(log) else { return nil }
+                  let hostValue = fields.required("host", log), let host = hostName(hostValue, log) else { return nil }
             let port = fields["port"]?.int(log, in: 1...65535) ?? 502
             return BusConfiguration(id: id, endpoint: .tcp(host: host, port: Int(port)), timeoutMillis: timeout, turnaroundMillis: turnaround)
         case let (nil, rtu?):
@@ -52,10 +52,10 @@ extension GatewayConfiguration {
         for (key, place) in device["location"]?.mapping(log)?.entries ?? [] {
             if let text = place.string(log) { location.append((key, text)) }
         }
-        let poll = device["poll"]?.milliseconds(log) ?? 200
+        let poll = device["poll"]?.milliseconds(log, in: 0...86_400_000) ?? 200
         if poll < 10 { log.report(at: device["poll"]!, "poll below 10ms would saturate the bus") }
         return (Device(id: id, profile: profile, bus: bus, unit: UInt8(unit), pollMillis: max(poll, 10),
-                       statePollMillis: max(device["state_poll"]?.milliseconds(log) ?? 1000, 10),
+                       statePollMillis: max(device["state_poll"]?.milliseconds(log, in: 10...86_400_000) ?? 1000, 10),
                        timeSync: device["time_sync"]?.bool(log) ?? false, location: location,
                        profileSource: FileManager.default.contents(atPath: profile.file) ?? Data()), value)
     }
@@ -82,7 +82,7 @@ extension GatewayConfiguration {
             "host", "port", "tls", "username", "password_file", "client_id", "protocol", "qos", "keepalive",
             "topic_prefix", "max_inflight",
         ]) else { return mqtt }
-        mqtt.host = fields["host"]?.string(log) ?? mqtt.host
+        mqtt.host = fields["host"].flatMap { hostName($0, log) } ?? mqtt.host
         if let tls = fields["tls"]?.mapping(log, allowed: ["ca_file", "cert_file", "key_file"]) {
             mqtt.caFile = readableFile(tls["ca_file"], log: log)
             mqtt.certFile = readableFile(tls["cert_file"], log: log)
@@ -94,26 +94,52 @@ extension GatewayConfiguration {
         mqtt.port = Int(fields["port"]?.int(log, in: 1...65535) ?? (fields["tls"] == nil ? 1883 : 8883))
         mqtt.username = fields["username"]?.string(log)
         mqtt.password = fields["password_file"].flatMap { secret($0, log: log) }
-        mqtt.clientID = fields["client_id"]?.string(log) ?? mqtt.clientID
+        if let value = fields["client_id"], let id = value.string(log) {
+            // libmosquitto refuses an id that is empty or not UTF-8; a broker's ACL patterns (%c) break on / + #.
+            if id.isEmpty || id.utf8.count > 65535 || id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                || id.contains(where: { "/+#".contains($0) }) {
+                log.report(at: value, "client_id must be 1-65535 bytes without control characters, '/', '+' or '#'")
+            } else {
+                mqtt.clientID = id
+            }
+        }
         mqtt.protocolVersion = fields["protocol"]?.choice(log) ?? .v5
         mqtt.qos = Int(fields["qos"]?.int(log, in: 1...1) ?? 1)
-        mqtt.keepaliveSeconds = Int(max(1, (fields["keepalive"]?.milliseconds(log) ?? 30_000) / 1000))
+        // MQTT carries the keepalive as 16-bit seconds; libmosquitto refuses below 5 s and would never connect.
+        mqtt.keepaliveSeconds = Int((fields["keepalive"]?.milliseconds(log, in: 5000...65_535_000) ?? 30_000) / 1000)
         if let prefix = fields["topic_prefix"] {
             mqtt.topicPrefix = prefix.string(log) ?? mqtt.topicPrefix
-            if mqtt.topicPrefix.contains(where: { "#+".contains($0) }) || mqtt.topicPrefix.isEmpty {
-                log.report(at: prefix, "topic_prefix must be non-empty and hold no wildcard (# or +)")
+            let text = mqtt.topicPrefix
+            if text.isEmpty || text.contains(where: { "#+".contains($0) }) || text.hasPrefix("$")
+                || text.split(separator: "/", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+                || text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                log.report(at: prefix, "topic_prefix must be topic levels without wildcards (# +), empty levels, control "
+                           + "characters or a leading '$' (reserved for the broker, as in $SYS)")
             }
         }
         mqtt.maxInflight = Int(fields["max_inflight"]?.int(log, in: 1...65535) ?? 100)
         return mqtt
     }
 
+    /// A host name or address for a connection: not empty, no spaces or control characters.
+    static func hostName(_ value: YAMLValue, _ log: ProblemLog) -> String? {
+        guard let host = value.string(log) else { return nil }
+        guard !host.isEmpty, !host.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
+        else {
+            log.report(at: value, "'\(host)' is not a host name or address")
+            return nil
+        }
+        return host
+    }
+
     static func parseMetrics(_ value: YAMLValue?, log: ProblemLog) -> (host: String, port: Int)? {
         guard let value, let fields = value.mapping(log, allowed: ["listen"]) else { return ("127.0.0.1", 9464) }
         guard let listenValue = fields["listen"], let listen = listenValue.string(log) else { return ("127.0.0.1", 9464) }
         if listen == "off" { return nil }
-        guard let endpoint = HostPort(listen) else {
-            log.report(at: listenValue, "'\(listen)' is not HOST:PORT or off")
+        var address = in_addr()
+        guard let endpoint = HostPort(listen), endpoint.port > 0,
+              endpoint.host == "localhost" || inet_pton(AF_INET, endpoint.host, &address) == 1 else {
+            log.report(at: listenValue, "'\(listen)' is not IPV4-ADDRESS:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464) or off")
             return nil
         }
         return (endpoint.host, Int(endpoint.port))

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("profile errors (golden)")
 struct ProfileErrorGoldenTests {
-    static let cases = ["unknown-key", "bad-event-rules", "bad-values", "syntax", "bad-commands", "bad-map-rules"]
+    static let cases = ["unknown-key", "bad-event-rules", "bad-values", "syntax", "bad-commands", "bad-map-rules", "addresses-past-65535"]
 
     @Test(arguments: cases)
     func profileErrorsMatchGolden(name: String) throws {
@@ -16,6 +16,16 @@ struct ProfileErrorGoldenTests {
         } catch {
             let actual = error.description.replacingOccurrences(of: Fixtures.goldenDirectory + "/", with: "")
             #expect(actual + "\n" == expected)
+        }
+    }
+
+    /// Issue 7 finding 13: a register block past address 65535 passed `check` and trapped in `run`.
+    @Test func aRegisterBlockPastTheLastAddressIsRefused() throws {
+        let text = try String(contentsOfFile: "\(Fixtures.goldenDirectory)/addresses-past-65535.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "address: 65520", with: "address: 65530")
+        #expect(throws: ConfigurationError.self) { try DeviceProfile.parse(text, file: "state.yaml") }
+        do { _ = try DeviceProfile.parse(text, file: "state.yaml") } catch {
+            #expect(error.description.hasPrefix("state.yaml:4: state: registers 65530...65539 run past the last Modbus address 65535"))
         }
     }
 

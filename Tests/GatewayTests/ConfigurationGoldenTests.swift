@@ -1,6 +1,7 @@
 import Foundation
 import Gateway
 import Testing
+import TestSupport
 
 @Suite("configuration errors (golden)")
 struct ConfigurationGoldenTests {
@@ -8,7 +9,7 @@ struct ConfigurationGoldenTests {
     static let devices = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Devices").path
 
-    @Test(arguments: ["typos-and-durations", "devices-and-secrets", "commands"])
+    @Test(arguments: ["typos-and-durations", "devices-and-secrets", "commands", "limits-and-addresses", "billion-laughs"])
     func configurationErrorsMatchGolden(name: String) throws {
         let source = try String(contentsOfFile: "\(Self.golden)/\(name).yaml", encoding: .utf8)
         let directory = try makeDirectory()
@@ -36,6 +37,19 @@ struct ConfigurationGoldenTests {
         #expect(configuration.devices.map(\.id) == ["door-3e"])
         #expect(configuration.devices[0].location.map { "\($0.0)=\($0.1)" } == ["building=3", "entrance=east"])
         #expect(configuration.statusTopic == "accessgw/kunming-guandu/gateway/gw-01/status")
+    }
+
+    /// `run` refuses what `check` refuses, as quickly: a "billion laughs" file never reaches alias expansion.
+    @Test func runRefusesABillionLaughsFileAtOnceNamingTheLine() throws {
+        let directory = try makeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/billion-laughs.yaml"
+        try FileManager.default.copyItem(atPath: "\(Self.golden)/billion-laughs.yaml", toPath: path)
+        let started = ContinuousClock.now
+        let (status, output) = try ChildProcess.run(GatewayHarness.binary, ["run", "--config", path])
+        #expect(status != 0)
+        #expect(output.contains("billion-laughs.yaml:7: YAML aliases expand the file past 200000 nodes"), "\(output)")
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 
     func makeDirectory() throws -> String {
