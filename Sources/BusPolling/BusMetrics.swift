@@ -1,12 +1,11 @@
 import Metrics
 import ModbusTransport
 
-/// The bus's Prometheus series: requests by result, request latency, busy time (utilisation), bad records.
+/// The bus's Prometheus series: requests by result, request latency, busy time (utilisation).
 struct BusMetrics {
     let ok, timeout, exception, badReply, connection, other: Counter
     let latency: Metrics.Timer
     let busySeconds: FloatingPointCounter
-    let badRecords: Counter
     /// Bytes found waiting on the line before a request (trailing bytes of a reply, noise) and discarded.
     let discardedBytes: Counter
 
@@ -22,7 +21,6 @@ struct BusMetrics {
         other = requests("error")
         latency = Metrics.Timer(label: "accessgw_modbus_request_duration_seconds", dimensions: [("bus", bus)])
         busySeconds = FloatingPointCounter(label: "accessgw_bus_busy_seconds_total", dimensions: [("bus", bus)])
-        badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "read"), ("bus", bus)])
         discardedBytes = Counter(label: "accessgw_modbus_discarded_bytes_total", dimensions: [("bus", bus)])
     }
 
@@ -41,5 +39,43 @@ struct BusMetrics {
         let (seconds, attoseconds) = duration.components
         latency.recordNanoseconds(Int64(seconds) * 1_000_000_000 + Int64(attoseconds / 1_000_000_000))
         busySeconds.increment(by: Double(seconds) + Double(attoseconds) / 1e18)
+    }
+}
+
+/// A device's own series, so one flaky device on a shared bus stands out: poll results, the time of its last
+/// event (the alert for a terminal that answers polls but stopped logging), lost records, clock offset, bad records.
+struct DeviceMetrics {
+    let ok, timeout, exception, badReply, connection, other: Counter
+    let lastEvent: Gauge
+    let eventsLost: Counter
+    let clockOffset: Gauge
+    let badRecords: Counter
+
+    init(device: String) {
+        func polls(_ result: String) -> Counter {
+            Counter(label: "accessgw_device_polls_total", dimensions: [("device", device), ("result", result)])
+        }
+        ok = polls("ok")
+        timeout = polls("timeout")
+        exception = polls("exception")
+        badReply = polls("bad_reply")
+        connection = polls("connection")
+        other = polls("error")
+        lastEvent = Gauge(label: "accessgw_device_last_event_timestamp_seconds", dimensions: [("device", device)])
+        eventsLost = Counter(label: "accessgw_device_events_lost_total", dimensions: [("device", device)])
+        clockOffset = Gauge(label: "accessgw_device_clock_offset_seconds", dimensions: [("device", device)])
+        badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "read"), ("device", device)])
+    }
+
+    /// One poll's result: nil when it succeeded.
+    func poll(_ error: (any Error)?) {
+        guard let error else { return ok.increment() }
+        switch (error as? ModbusError)?.code {
+        case .timeout: timeout.increment()
+        case .exception: exception.increment()
+        case .badReply: badReply.increment()
+        case .connection: connection.increment()
+        case .system, nil: other.increment()
+        }
     }
 }

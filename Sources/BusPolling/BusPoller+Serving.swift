@@ -123,7 +123,7 @@ extension BusPoller {
             let before = (boot: fifo.boot, last: fifo.lastEmitted)
             let outcome = fifo.logRead(header, windowSeqs: seqs)
             if let problem = outcome.badHeader {
-                metrics.badRecords.increment()
+                device.metrics.badRecords.increment()
                 throw BadEventLogHeader(detail: problem)
             }
             // A new boot id (confirmed by a second read), or seqs going back within one, may be a new controller:
@@ -170,7 +170,7 @@ extension BusPoller {
         let slot = device.config.slot
         let observed = Timestamp.now.millisecondsSinceEpoch
         for problem in outcome.problems {
-            metrics.badRecords.increment()
+            device.metrics.badRecords.increment()
             logger.warning("bad event log: \(problem)", metadata: ["device": "\(device.config.id)"])
         }
         if outcome.bootChanged {
@@ -179,6 +179,7 @@ extension BusPoller {
         if let lost = outcome.lost {
             logger.error("device overwrote \(lost.count) unread event(s), seq \(lost.lowerBound)...\(lost.upperBound)",
                          metadata: ["device": "\(device.config.id)"])
+            device.metrics.eventsLost.increment(by: Int64(lost.count))
             enqueue(EventRecord(origin: .eventsLost, device: slot, boot: header.bootID, first: lost.lowerBound,
                                 second: lost.upperBound, observedAtMillis: observed))
         }
@@ -189,7 +190,10 @@ extension BusPoller {
             for offset in 0..<log.recordSize { record.words[offset] = words[base + offset] }
             enqueue(record)
         }
-        if !outcome.emit.isEmpty { device.link.lastEventMillis.store(observed, ordering: .relaxed) }
+        if !outcome.emit.isEmpty {
+            device.link.lastEventMillis.store(observed, ordering: .relaxed)
+            device.metrics.lastEvent.record(Double(observed) / 1000)
+        }
         journalBell.ring()
     }
 
@@ -232,6 +236,7 @@ extension BusPoller {
         let deviceSeconds = Int64(RegisterReading(words: UnsafeBufferPointer(start: buffer, count: 2), layout: layout).uint32(at: 0))
         let now = Timestamp.now
         let skew = deviceSeconds - now.seconds
+        device.metrics.clockOffset.record(skew)
         guard abs(skew) > Self.clockToleranceSeconds else { return }
         let setting = device.config.timeSync && !device.clockWriteRefused
         logger.warning("device clock is off by \(skew)s\(setting ? "; setting it" : "")", metadata: ["device": "\(device.config.id)"])
@@ -279,6 +284,7 @@ extension BusPoller {
     }
 
     func succeeded(_ device: inout PolledDevice) {
+        device.metrics.poll(nil)
         device.lastLoggedFailure = nil
         guard device.health.pollSucceeded() == .cameOnline else { return }
         logger.info("device online", metadata: ["device": "\(device.config.id)", "modbus.unit": "\(device.config.unit)"])
@@ -286,6 +292,7 @@ extension BusPoller {
     }
 
     func failed(_ device: inout PolledDevice, _ error: any Error) {
+        device.metrics.poll(error)
         device.link.errorCount.wrappingIncrement(ordering: .relaxed)
         let message = "\(device.config.id) on \(error)"
         if device.lastLoggedFailure != message, device.health.status != .offline {

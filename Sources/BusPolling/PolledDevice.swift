@@ -24,6 +24,7 @@ struct PolledDevice {
     /// The device answered an exception to setting its clock: it is not asked again.
     var clockWriteRefused = false
     let up: Gauge
+    let metrics: DeviceMetrics
 
     init(config: DeviceConfiguration, link: DeviceLink, alwaysReadFull: Bool) {
         self.config = config
@@ -31,6 +32,7 @@ struct PolledDevice {
         decoder = RecordDecoder(profile: config.profile)
         fifo = config.profile.eventLog.map { EventLogStateMachine(windowRecords: $0.windowRecords, alwaysReadFull: alwaysReadFull) }
         up = Gauge(label: "accessgw_device_up", dimensions: [("device", config.id), ("bus", link.bus)])
+        metrics = DeviceMetrics(device: config.id)
     }
 }
 

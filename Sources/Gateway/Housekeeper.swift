@@ -26,6 +26,8 @@ public final class Housekeeper: @unchecked Sendable {
     let connectedGauge = Gauge(label: "accessgw_mqtt_connected")
     let connectionFailures = Counter(label: "accessgw_mqtt_connection_failures_total")
     let rejectedPublications = Counter(label: "accessgw_mqtt_rejected_total")
+    let publishedEvents = Counter(label: "accessgw_mqtt_published_total")
+    let acknowledgedEvents = Counter(label: "accessgw_mqtt_acknowledged_total")
     /// The publisher's counters at the last tick, to export their growth as Prometheus counters.
     var lastCounters = MQTTPublisherCounters()
     let droppedUnpublished = Counter(label: "accessgw_journal_unpublished_dropped_total")
@@ -83,6 +85,8 @@ public final class Housekeeper: @unchecked Sendable {
             let counters = mqtt.counters
             connectionFailures.increment(by: max(0, counters.connectionFailures - lastCounters.connectionFailures))
             rejectedPublications.increment(by: max(0, counters.rejected - lastCounters.rejected))
+            publishedEvents.increment(by: max(0, counters.published - lastCounters.published))
+            acknowledgedEvents.increment(by: max(0, counters.acknowledged - lastCounters.acknowledged))
             lastCounters = counters
             try journal.setState(key: Self.statusKey, value: snapshot(pending: pending, oldest: oldest, bytes: bytes, stopping: stopping).serialized)
         } catch {

@@ -27,7 +27,6 @@ public final class JournalWriter: @unchecked Sendable {
     let stage: StageThread
     let progress = ManagedAtomic<Int64>(0)
     var metricsByType: [String: Counter] = [:]
-    let badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "decode"), ("bus", "all")])
     let commitFailures = Counter(label: "accessgw_journal_commit_failures_total")
     /// Consulted before every ack: a journal file deleted or replaced while running ends the daemon first.
     let custody: JournalCustody
@@ -111,7 +110,7 @@ public final class JournalWriter: @unchecked Sendable {
             let source = tables.sources[Int(record.device)]
             if event.type == "command.executed" { attributeCommand(&event, device: source.device) }
             for problem in problems {
-                badRecords.increment()
+                count(badRecordOf: source.device)
                 logger.warning("bad record: \(problem)", metadata: ["device": "\(source.device)"])
             }
             entries.append(JournalEntry(event: event, source: source,
@@ -181,6 +180,14 @@ public final class JournalWriter: @unchecked Sendable {
         event.fields[index].1 = .string(request.id)
         event.fields.insert(("issuer", .string(request.issuer)), at: index + 1)
         event.fields.insert(("command", .string(request.command)), at: index + 2)
+    }
+
+    func count(badRecordOf device: String) {
+        let key = "\(device)\u{0}\u{0}bad"
+        if let counter = metricsByType[key] { return counter.increment() }
+        let counter = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "decode"), ("device", device)])
+        metricsByType[key] = counter
+        counter.increment()
     }
 
     func count(_ entry: JournalEntry) {

@@ -17,6 +17,9 @@ public struct MetricsEndpoint: Sendable {
         return MetricsEndpoint(registry: registry)
     }
 
-    /// The Prometheus text exposition of every series.
-    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+    /// The Prometheus text exposition of every series, with help texts, build information and process series.
+    public func exposition() -> [UInt8] {
+        let series = MetricsCatalogue.withHelp(String(decoding: registry.emitToBuffer(), as: UTF8.self))
+        return Array((MetricsCatalogue.buildInfo + series + MetricsCatalogue.processMetrics).utf8)
+    }
 }
