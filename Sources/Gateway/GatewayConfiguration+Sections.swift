@@ -20,7 +20,7 @@ extension GatewayConfiguration {
             guard let fields = rtu.mapping(log, allowed: ["device", "baud", "parity", "data_bits", "stop_bits"]),
                   let device = fields.required("device", log)?.string(log) else { return nil }
             let line = SerialLine(
-                device: device, baud: Int(fields["baud"]?.int(log, in: 300...4_000_000) ?? 9600),
+                device: device, baud: Int(fields["baud"].flatMap { standardBaud($0, log: log) } ?? 9600),
                 parity: fields["parity"]?.choice(log) ?? .none, dataBits: Int(fields["data_bits"]?.int(log, in: 5...8) ?? 8),
                 stopBits: Int(fields["stop_bits"]?.int(log, in: 1...2) ?? 1))
             return BusConfiguration(id: id, endpoint: .rtu(line), timeoutMillis: timeout, turnaroundMillis: turnaround)
@@ -36,7 +36,7 @@ extension GatewayConfiguration {
               let id = device.required("id", log).flatMap({ identifier($0, log) }),
               let profileValue = device.required("profile", log), let reference = profileValue.string(log),
               let busValue = device.required("bus", log), let bus = busValue.string(log),
-              let unit = device.required("unit", log)?.int(log, in: 0...255) else { return nil }
+              let unit = device.required("unit", log)?.int(log, in: 1...247) else { return nil }
         if !buses.contains(where: { $0.id == bus }) {
             log.report(at: busValue, "no bus named '\(bus)' (buses: \(buses.map(\.id).joined(separator: ", ")))")
         }
@@ -60,12 +60,25 @@ extension GatewayConfiguration {
                        profileSource: FileManager.default.contents(atPath: profile.file) ?? Data()), value)
     }
 
+    /// Serial adapters and RS-485 devices run at the standard rates only; 9601 is a typo, not a speed.
+    static let standardBauds = [1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400, 460800, 921600]
+
+    static func standardBaud(_ value: YAMLValue, log: ProblemLog) -> Int? {
+        guard let baud = value.int(log) else { return nil }
+        guard standardBauds.contains(Int(baud)) else {
+            log.report(at: value, "\(baud) is not a standard baud rate (\(standardBauds.map(String.init).joined(separator: ", ")))")
+            return nil
+        }
+        return Int(baud)
+    }
+
     static func parsePrivacy(_ value: YAMLValue, log: ProblemLog) -> Privacy {
         var privacy = Privacy()
         guard let fields = value.mapping(log, allowed: ["person_ids", "plates", "key_file"]) else { return privacy }
         privacy.personIDs = fields["person_ids"]?.choice(log) ?? .plain
         privacy.plates = fields["plates"]?.choice(log) ?? .plain
         if privacy.personIDs == .pseudonymise || privacy.plates == .pseudonymise {
+            privacy.keyFile = fields["key_file"]?.string(ProblemLog())
             if let keyFile = fields.required("key_file", log), let key = secret(keyFile, log: log) {
                 if key.isEmpty { log.report(at: keyFile, "the privacy key file is empty") }
                 privacy.key = Array(key.utf8)
@@ -94,6 +107,7 @@ extension GatewayConfiguration {
         mqtt.port = Int(fields["port"]?.int(log, in: 1...65535) ?? (fields["tls"] == nil ? 1883 : 8883))
         mqtt.username = fields["username"]?.string(log)
         mqtt.password = fields["password_file"].flatMap { secret($0, log: log) }
+        mqtt.passwordFile = fields["password_file"]?.string(ProblemLog())
         if let value = fields["client_id"], let id = value.string(log) {
             // libmosquitto refuses an id that is empty or not UTF-8; a broker's ACL patterns (%c) break on / + #.
             if id.isEmpty || id.utf8.count > 65535 || id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })

@@ -13,6 +13,8 @@ public struct GatewayConfiguration: Sendable {
         public var plates: Plates = .plain
         /// The HMAC key read from `key_file`, when pseudonymising.
         public var key: [UInt8] = []
+        /// Where the key came from, for `check --online` (readable by the service user?).
+        public var keyFile: String?
     }
 
     public struct MQTT: Sendable, Equatable {
@@ -29,6 +31,7 @@ public struct GatewayConfiguration: Sendable {
         public var username: String?
         /// Read from `password_file`; never logged.
         public var password: String?
+        public var passwordFile: String?
         public var clientID: String
         public var protocolVersion: ProtocolVersion = .v5
         public var qos = 1

@@ -21,6 +21,14 @@ public struct GatewayService: Service {
     public func run() async throws {
         // Trap SIGHUP before anything can send it: its default action would end the process.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        // The checks of `check --online` that need neither broker nor devices (those report themselves once running).
+        for finding in OnlineCheck(configuration: runtime.configuration, account: .current).local() {
+            switch finding.severity {
+            case .ok: logger.debug("\(finding.subject): \(finding.message)")
+            case .warning: logger.warning("\(finding.subject): \(finding.message)")
+            case .error: logger.error("\(finding.subject): \(finding.message)")
+            }
+        }
         try runtime.start()
         let configuration = runtime.configuration
         logger.info("gateway \(configuration.gatewayID) running: \(configuration.summary)")
