@@ -1,3 +1,4 @@
+import AccessModel
 import DeviceProfiles
 import ModbusTransport
 
@@ -27,6 +28,9 @@ public struct DeviceConfiguration: Sendable {
     public var pollMillis: Int64
     public var statePollMillis: Int64
     public var timeSync: Bool
+    /// Map-2 devices: reads the last image the journal committed, which the first poll is compared with. Called
+    /// at that first poll, so a poller started by a reload sees what its predecessor's last entries committed.
+    public var loadBaseline: (@Sendable () -> DeviceBaseline?)?
 
     public init(id: String, slot: UInt16, unit: UInt8, profile: DeviceProfile, pollMillis: Int64, statePollMillis: Int64, timeSync: Bool) {
         self.id = id

@@ -34,6 +34,14 @@ extension BusPoller {
                 silent = !Self.isAnswer(error)
             }
         }
+        if let map = config.profile.map {
+            // A map-2 device has no log: its blocks decide whether it answers.
+            do { try pollMap(&device, map: map) } catch {
+                failed(&device, error)
+                turnFailed = true
+                silent = !Self.isAnswer(error)
+            }
+        }
         if !silent, let block = config.profile.state, now >= device.nextStatePoll {
             device.nextStatePoll = now + config.statePollMillis
             do {
@@ -64,7 +72,8 @@ extension BusPoller {
         } else {
             switch turn {
             case let .holdOff(millis): device.nextDue = now + millis
-            case .regular: device.nextDue = now + (device.fifo == nil ? config.statePollMillis : config.pollMillis)
+            case .regular:
+                device.nextDue = now + (device.fifo == nil && config.profile.map == nil ? config.statePollMillis : config.pollMillis)
             }
         }
     }

@@ -25,6 +25,12 @@ struct PolledDevice {
     var clockWriteRefused = false
     let up: Gauge
     let metrics: DeviceMetrics
+    /// Map-2 devices: the image of the last poll, which the rules compare the next one with; nil before the first
+    /// poll when the journal had no baseline.
+    var mapImage: [UInt16]?
+    /// What the rules follow in the last image put on the ring: a poll that changes none of it needs no new baseline.
+    var journalledFollowed: [Int64?]?
+    var baselineLoaded = false
 
     init(config: DeviceConfiguration, link: DeviceLink, alwaysReadFull: Bool) {
         self.config = config
@@ -33,6 +39,15 @@ struct PolledDevice {
         fifo = config.profile.eventLog.map { EventLogStateMachine(windowRecords: $0.windowRecords, alwaysReadFull: alwaysReadFull) }
         up = Gauge(label: "accessgw_device_up", dimensions: [("device", config.id), ("bus", link.bus)])
         metrics = DeviceMetrics(device: config.id)
+    }
+
+    /// Takes the journal's baseline when it was saved under this profile's layout and rules.
+    mutating func loadBaseline(_ map: PolledMap) {
+        baselineLoaded = true
+        guard let baseline = config.loadBaseline?(), baseline.fingerprint == map.fingerprint,
+              baseline.image.count == min(map.imageWords, 32) else { return }
+        mapImage = baseline.image
+        journalledFollowed = RuleEngine.followedValues(map, image: baseline.image)
     }
 }
 

@@ -61,6 +61,22 @@ public enum RuleEngine {
         return out
     }
 
+    /// The values the rules look at in `image` (watched fields and bits, guards, codes): when none of them
+    /// changed, a poll leaves the baseline as it was.
+    public static func followedValues(_ map: PolledMap, image: [UInt16]) -> [Int64?] {
+        let reading = MapReading(map: map, image: image)
+        var values: [Int64?] = []
+        for rule in map.rules {
+            switch rule.trigger {
+            case let .change(field, bit, _, _): values.append(reading.raw(field, bit: bit))
+            case let .counter(field, _): values.append(reading.raw(field))
+            case let .latest(counter, _, _, _): values.append(reading.raw(counter))
+            }
+            for condition in rule.guards { values.append(reading.raw(condition.field)) }
+        }
+        return values
+    }
+
     /// How far a counter moved forward from `old` to `new`, wrapping at `modulus` (nil: 2⁶⁴); nil when that is
     /// more than `maxStep`, which means it went backwards (the device restarted or was reset).
     public static func growth(from old: Int64, to new: Int64, modulus: UInt64?, maxStep: UInt64) -> Int64? {

@@ -17,6 +17,12 @@ public struct EventNormaliser: Sendable {
         self.privacy = PrivacyFilter(privacy)
     }
 
+    /// The baseline a map-2 device's derived or baseline entry carries: the image its poll saw.
+    public func baseline(of record: EventRecord) -> DeviceBaseline? {
+        guard record.origin == .derived || record.origin == .baseline, let map = devices[Int(record.device)].map else { return nil }
+        return DeviceBaseline(fingerprint: map.fingerprint, image: record.image(count: map.imageWords))
+    }
+
     /// The event for one ring entry, and whatever was wrong with its record.
     public func normalise(_ record: EventRecord) -> (event: NormalisedEvent, problems: [RecordProblem]) {
         let device = devices[Int(record.device)]

@@ -64,7 +64,8 @@ public final class GatewayRuntime: Sendable {
         var rings: [EventRing<EventRecord>] = []
         for bus in configuration.buses {
             let onBus = configuration.devices.indices.filter { configuration.devices[$0].bus == bus.id }
-            let (poller, ring) = try Self.makePoller(bus, onBus: onBus, slots: &slots, board: board, doorbell: doorbell, logger: logger)
+            let (poller, ring) = try Self.makePoller(bus, onBus: onBus, slots: &slots, board: board, doorbell: doorbell, journal: journal,
+                                                     logger: logger)
             pollers.append(poller)
             rings.append(ring)
         }
@@ -95,12 +96,17 @@ public final class GatewayRuntime: Sendable {
 
     /// A poller and its ring for the devices in slots `onBus`; those slots get its wake bell.
     static func makePoller(_ bus: BusConfiguration, onBus: [Int], slots: inout [Wiring.Slot], board: DeviceStateBoard,
-                           doorbell: RingDoorbell, logger: Logger) throws -> (BusPoller, EventRing<EventRecord>) {
+                           doorbell: RingDoorbell, journal: Journal, logger: Logger) throws -> (BusPoller, EventRing<EventRecord>) {
         let ring = EventRing<EventRecord>(minimumCapacity: ringCapacity)
         let devices = onBus.map { slot in
             let device = slots[slot].device
-            return DeviceConfiguration(id: device.id, slot: UInt16(slot), unit: device.unit, profile: device.profile,
-                                       pollMillis: device.pollMillis, statePollMillis: device.statePollMillis, timeSync: device.timeSync)
+            var polled = DeviceConfiguration(id: device.id, slot: UInt16(slot), unit: device.unit, profile: device.profile,
+                                             pollMillis: device.pollMillis, statePollMillis: device.statePollMillis, timeSync: device.timeSync)
+            if device.profile.map != nil {
+                let id = device.id
+                polled.loadBaseline = { (try? journal.deviceBaselines())?[id] }
+            }
+            return polled
         }
         let poller = try BusPoller(bus: bus, devices: devices, links: onBus.map { slots[$0].link }, ring: ring,
                                    journalBell: doorbell, board: board, logger: logger)

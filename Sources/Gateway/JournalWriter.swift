@@ -1,6 +1,7 @@
 import AccessModel
 import Atomics
 import BusPolling
+import DeviceProfiles
 import EventRing
 import Foundation
 import Journal
@@ -80,15 +81,20 @@ public final class JournalWriter: @unchecked Sendable {
     func run() {
         var records: [EventRecord] = []
         records.reserveCapacity(Self.maximumBatch)
+        /// Derived entries of a poll whose last entry has not reached the ring yet: held for the next batch, so a
+        /// poll's events and its baseline are committed together.
+        var unfinished: [EventRecord] = []
         while true {
             iterations.wrappingIncrement(ordering: .releasing)
             progress.store(monotonicMillis(), ordering: .relaxed)
             let stopping = stage.isStopping
             let tables = self.tables.withLock { $0 }
             records.removeAll(keepingCapacity: true)
+            records += unfinished
             for ring in tables.rings where records.count < Self.maximumBatch {
                 _ = ring.drain(max: Self.maximumBatch - records.count) { records.append($0) }
             }
+            unfinished = Self.holdUnfinishedPolls(&records)
             if records.isEmpty {
                 if stopping { return }
                 _ = doorbell.wait(timeout: .milliseconds(500)) {
@@ -100,12 +106,39 @@ public final class JournalWriter: @unchecked Sendable {
         }
     }
 
+    /// Takes out of `records` the derived entries of polls whose last entry is not among them, and returns them.
+    static func holdUnfinishedPolls(_ records: inout [EventRecord]) -> [EventRecord] {
+        var openFrom: [UInt16: Int] = [:]
+        for (index, record) in records.enumerated() where record.origin == .derived || record.origin == .baseline {
+            if record.boot & RuleEngine.Emission.lastOfPoll != 0 {
+                openFrom[record.device] = nil
+            } else if openFrom[record.device] == nil {
+                openFrom[record.device] = index
+            }
+        }
+        guard !openFrom.isEmpty else { return [] }
+        var held: [EventRecord] = [], kept: [EventRecord] = []
+        for (index, record) in records.enumerated() {
+            if record.origin == .derived, let from = openFrom[record.device], index >= from { held.append(record) } else { kept.append(record) }
+        }
+        records = kept
+        return held
+    }
+
     /// Normalises and commits one batch, retrying until the journal takes it: the devices keep their
     /// unacknowledged events meanwhile, so nothing is lost while the disk misbehaves.
     func commit(_ records: [EventRecord], _ tables: WriterTables) {
         var entries: [JournalEntry] = []
         entries.reserveCapacity(records.count)
+        var entryRecords: [EventRecord] = []
+        entryRecords.reserveCapacity(records.count)
+        var baselines: [String: DeviceBaseline] = [:]
         for record in records {
+            if record.boot & RuleEngine.Emission.lastOfPoll != 0, let baseline = tables.normaliser.baseline(of: record) {
+                baselines[tables.sources[Int(record.device)].device] = baseline
+            }
+            if record.origin == .baseline { continue }
+            entryRecords.append(record)
             var (event, problems) = tables.normaliser.normalise(record)
             let source = tables.sources[Int(record.device)]
             if event.type == "command.executed" { attributeCommand(&event, device: source.device) }
@@ -119,7 +152,7 @@ public final class JournalWriter: @unchecked Sendable {
         var attempt = 0
         while true {
             do {
-                let outcome = try journal.append(entries)
+                let outcome = try journal.append(entries, baselines: baselines)
                 if !outcome.duplicates.isEmpty {
                     logger.debug("\(outcome.duplicates.count) record(s) were already journalled (re-read after a restart)")
                 }
@@ -140,7 +173,7 @@ public final class JournalWriter: @unchecked Sendable {
             }
         }
         custody.check()
-        acknowledge(records, entries, tables)
+        acknowledge(entryRecords, entries, tables)
     }
 
     /// `ACCESSGW_CRASH_AFTER_COMMITS=N` makes the writer exit right after its Nth commit of device records, before they are

@@ -93,8 +93,8 @@ public final class Journal: Sendable {
     /// Stores `entries` in one transaction and returns after COMMIT (synchronous=FULL): only then may the caller
     /// acknowledge the devices. Device records already journalled by (device, serial, boot, seq) are not stored again.
     /// The per-device cursor (highest boot/seq) is updated in the same transaction.
-    public func append(_ entries: [JournalEntry]) throws -> AppendOutcome {
-        if entries.isEmpty { return AppendOutcome(stored: [], duplicates: []) }
+    public func append(_ entries: [JournalEntry], baselines: [String: DeviceBaseline] = [:]) throws -> AppendOutcome {
+        if entries.isEmpty && baselines.isEmpty { return AppendOutcome(stored: [], duplicates: []) }
         // Only a gateway event's CloudEvent id contains its journal seq; device records' payloads are built before
         // taking the lock, which the publisher waits on for its reads.
         let devicePayloads = entries.map { entry -> String? in
@@ -144,6 +144,14 @@ public final class Journal: Sendable {
                         """, [.text(device), .int(Int64(cursor.boot)), .int(Int64(cursor.seq)),
                               .int(cursor.updatedAt.millisecondsSinceEpoch)])
                 }
+                let now = Timestamp.now.millisecondsSinceEpoch
+                for (device, baseline) in baselines {
+                    try connection.run("""
+                        INSERT INTO device_baseline (device, fingerprint, image, updated_ms) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (device) DO UPDATE SET fingerprint = excluded.fingerprint, image = excluded.image,
+                            updated_ms = excluded.updated_ms
+                        """, [.text(device), .text(baseline.fingerprint), .text(baseline.imageText), .int(now)])
+                }
                 return outcome
             }
             writer.nextJournalSeq = next
@@ -154,6 +162,19 @@ public final class Journal: Sendable {
     /// The highest (boot, seq) committed per device: where a restarted gateway stands with each device's log.
     public func deviceCursors() throws -> [String: DeviceCursor] {
         try writer.withLock { try $0.connection.deviceCursors() }
+    }
+
+    /// The last committed image of every map-2 device (SPEC 3.5), by device id.
+    public func deviceBaselines() throws -> [String: DeviceBaseline] {
+        try writer.withLock { writer in
+            var baselines: [String: DeviceBaseline] = [:]
+            for row in try writer.connection.query("SELECT device, fingerprint, image FROM device_baseline", [], { statement in
+                (statement.text(0) ?? "", statement.text(1) ?? "", statement.text(2) ?? "")
+            }) {
+                baselines[row.0] = DeviceBaseline(fingerprint: row.1, imageText: row.2)
+            }
+            return baselines
+        }
     }
 
     /// The highest journal sequence number handed out so far (0 for an empty journal).

@@ -106,6 +106,18 @@ enum JournalSchema {
         PRAGMA user_version = 3;
         """
 
+    /// Version 4 (SPEC 3.5): the last image of each map-2 device whose events are committed, written in the same
+    /// transaction as those events, so a restart compares the next poll with exactly what was journalled.
+    static let upgradeToVersion4 = """
+        CREATE TABLE device_baseline (
+            device TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            image TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        PRAGMA user_version = 4;
+        """
+
     /// 64 random bits as 16 lowercase hex digits: the journal's epoch.
     static func newEpoch() -> String {
         var generator = SystemRandomNumberGenerator()
