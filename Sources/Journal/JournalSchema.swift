@@ -2,7 +2,7 @@ import Foundation
 
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 4
+    static let version = 5
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -106,16 +106,16 @@ enum JournalSchema {
         PRAGMA user_version = 3;
         """
 
-    /// Version 4 (SPEC 3.5): the last image of each map-2 device whose events are committed, written in the same
+    /// Version 5 (SPEC 3.5): the last image of each map-2 device whose events are committed, written in the same
     /// transaction as those events, so a restart compares the next poll with exactly what was journalled.
-    static let upgradeToVersion4 = """
+    static let upgradeToVersion5 = """
         CREATE TABLE device_baseline (
             device TEXT PRIMARY KEY,
             fingerprint TEXT NOT NULL,
             image TEXT NOT NULL,
             updated_ms INTEGER NOT NULL
         );
-        PRAGMA user_version = 4;
+        PRAGMA user_version = 5;
         """
 
     /// 64 random bits as 16 lowercase hex digits: the journal's epoch.
@@ -164,6 +164,9 @@ enum JournalSchema {
         }
         if current < 4 {
             try connection.transaction { try connection.execute(upgradeToVersion4) }
+        }
+        if current < 5 {
+            try connection.transaction { try connection.execute(upgradeToVersion5) }
         }
     }
 }
