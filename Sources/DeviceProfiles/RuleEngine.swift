@@ -117,8 +117,7 @@ public enum RuleEngine {
             event.type = "gateway.events_lost"
             event.fields = [("lost", .object([("count", .int(emission.number)),
                                               ("from_seq", .int(wrapped(counter &- emission.number))),
-                                              ("to_seq", .int(wrapped(counter &- 1)))])),
-                            ("counter", .string(watched.name))]
+                                              ("to_seq", .int(wrapped(counter &- 1)))]))]
             return event
         case .event:
             break

@@ -42,8 +42,9 @@ struct MapSimulatorTests {
         let liftImage = try image(liftMap, unit: 1, connection)
         #expect(liftImage[liftMap.blocks[1].imageOffset + 1] == 0x0021, "fault 21 in BCD on the wire")
         #expect(liftImage[liftMap.blocks[1].imageOffset + 2] == 0x5678, "trip counter low word first on the wire")
-        let liftState = JSONValue.object(MapReading(map: liftMap, image: liftImage).state())
-        #expect(liftState["floor"] == .int(-2) && liftState["fault_code"] == .int(21) && liftState["trips"] == .int(0x1234_5678))
+        let liftReading = MapReading(map: liftMap, image: liftImage)
+        #expect(JSONValue.object(liftReading.state())["floor"] == .int(-2))
+        #expect(liftReading.value(liftMap.field(named: "fault_code")!) == .int(21) && liftReading.value(liftMap.field(named: "trips")!) == .int(0x1234_5678))
         #expect(MapReading(map: liftMap, image: liftImage).raw(liftMap.field(named: "trapped")!) == 1)
         let turnstileMap = try #require(try profile("turnstile").map)
         #expect(JSONValue.object(MapReading(map: turnstileMap, image: try image(turnstileMap, unit: 2, connection)).state())["entries"]
