@@ -6,7 +6,7 @@ extension DeviceProbe.Report {
     public func rendered(profile: DeviceProfile, device: String, bus: String) -> String {
         var lines: [String] = []
         func row(_ label: String, _ text: String) {
-            lines.append(label.padding(toLength: 10, withPad: " ", startingAt: 0) + text)
+            lines.append(label.padding(toLength: 10, withPad: " ", startingAt: 0) + TerminalText.escaped(text))
         }
         row("device", "\(device)  profile \(profile.name) (\(profile.kind))")
         row("bus", bus)

@@ -10,7 +10,8 @@ public enum EventLine {
                         "seconds", "command_id", "lost", "skew_seconds", "subject", "subject_hex", "version", "devices"]
 
     public static func render(_ event: StoredEvent, colour: Bool) -> String {
-        let line = render(payload: event.payload, colour: colour) ?? "\(event.time.rfc3339)  \(event.device) \(event.type)"
+        let line = render(payload: event.payload, colour: colour)
+            ?? TerminalText.escaped("\(event.time.rfc3339)  \(event.device) \(event.type)")
         guard let reason = event.refusedReason else { return line }
         return line + "  REFUSED BY BROKER (reason 0x\(String(reason, radix: 16)))"
     }
@@ -27,6 +28,7 @@ public enum EventLine {
         let paddedType = type.padding(toLength: max(24, type.count), withPad: " ", startingAt: 0)
         var line = "\(time.prefix(10)) \(clock)  \(paddedDevice) \(paddedType) \(fields.joined(separator: "  "))"
         while line.hasSuffix(" ") { line.removeLast() }
+        line = TerminalText.escaped(line)  // subjects and ids come from devices: no raw ESC/BEL reaches the terminal
         guard body["alarm"] as? Bool == true else { return line }
         return colour ? "\u{1B}[1;31m\(line)  ALARM\u{1B}[0m" : line + "  ALARM"
     }

@@ -75,7 +75,7 @@ public struct StatusReport {
         gateway += ", journal \(Self.size(journalBytes)), \(pending) unpublished"
         if refused > 0 { gateway += ", \(refused) REFUSED by the broker (see tail)" }
         if let oldest = oldestPending { gateway += ", oldest unpublished \(oldest.recordedTime.rfc3339)" }
-        return table.rendered + "\n" + gateway
+        return table.rendered + "\n" + TerminalText.escaped(gateway)
     }
 
     public var json: String {

@@ -33,7 +33,8 @@ public struct StderrLogHandler: LogHandler {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         let context = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let text = context.isEmpty ? "\(event.message)" : "\(event.message) [\(context)]"
+        // A device's or broker's text in a message or its metadata never reaches the terminal or journald raw.
+        let text = TerminalText.escaped(context.isEmpty ? "\(event.message)" : "\(event.message) [\(context)]")
         let line = underSystemd
             ? "<\(Self.priority(event.level))>\(text)\n"
             : "\(Timestamp.now.rfc3339) \(event.level.rawValue.uppercased()) \(text)\n"

@@ -9,7 +9,7 @@ public struct TextTable {
     public mutating func add(_ row: [String]) { rows.append(row) }
 
     public var rendered: String {
-        let all = [header] + rows
+        let all = ([header] + rows).map { $0.map(TerminalText.escaped) }
         let widths = header.indices.map { column in all.map { $0.indices.contains(column) ? $0[column].count : 0 }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { column, cell in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AccessModel
 import Gateway
 
 /// `accessgw status`: devices, broker and journal at a glance, from the journal database.
@@ -19,7 +20,7 @@ struct StatusCommand: ParsableCommand {
         } catch {
             throw CommandFailure("cannot read status: \(error)")
         }
-        print(json ? report.json : report.rendered)
+        print(json ? TerminalText.jsonEscaped(report.json) : report.rendered)
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

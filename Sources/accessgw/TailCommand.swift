@@ -42,7 +42,7 @@ struct TailCommand: AsyncParsableCommand {
     }
 
     func emit(_ event: StoredEvent, colour: Bool) {
-        let line = json ? event.payload : EventLine.render(event, colour: colour)
+        let line = json ? TerminalText.jsonEscaped(event.payload) : EventLine.render(event, colour: colour)
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }

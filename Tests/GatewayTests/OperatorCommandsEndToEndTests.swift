@@ -131,4 +131,34 @@ struct OperatorCommandsEndToEndTests {
         #expect(event.contains("access.granted") && event.contains("plate 云A12345") && event.contains("colour green"), "\(event)")
         #expect(gate.logStatus.ack == 0, "probe only reads")
     }
+
+    /// Issue 7 finding 11: a subject with ESC/BEL sequences (screen clear, title change) reaches neither the
+    /// operator's terminal through `probe` and `tail` nor the log raw.
+    @Test func escapeSequencesInASubjectAreShownNotObeyed() async throws {
+        let hostile = "\u{1B}[2J\u{1B}]0;pwned\u{07}P-1"
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        let door = simulator.devices[0]
+        door.record(code: 1, point: 1, direction: 1, value: 900, subject: hostile)
+        let profile = GatewayHarness.repository.appendingPathComponent("Devices/face-door.yaml").path
+        let probe = try ChildProcess.run(GatewayHarness.binary, ["probe", "--profile", profile,
+                                                                 "--tcp", "127.0.0.1:\(simulator.server.port)", "--unit", "1"])
+        #expect(probe.status == 0, "\(probe.output)")
+        #expect(!probe.output.contains("\u{1B}") && !probe.output.contains("\u{07}"), "raw escape in probe: \(probe.output)")
+        #expect(probe.output.contains(#"person \e[2J\e]0;pwned\aP-1"#), "\(probe.output)")
+
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
+        try await harness.start()
+        try await waitUntil("the event journalled") { door.logStatus.ack == 1 }
+        for arguments in [["tail", "--journal", harness.journalPath], ["tail", "--journal", harness.journalPath, "--json"],
+                          ["status", "--journal", harness.journalPath], ["status", "--journal", harness.journalPath, "--json"]] {
+            let (_, output) = try harness.accessgw(arguments)
+            #expect(!output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || (0x80...0x9F).contains($0.value) },
+                    "raw control character in \(arguments.joined(separator: " ")): \(output)")
+        }
+        let (_, tail) = try harness.accessgw(["tail", "--journal", harness.journalPath])
+        #expect(tail.contains(#"person \e[2J\e]0;pwned\aP-1"#), "\(tail)")
+        #expect(!harness.log.contains("\u{1B}"), "raw escape in the log")
+        #expect(harness.stop() == 0)
+    }
 }
