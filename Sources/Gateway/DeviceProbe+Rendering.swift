@@ -31,6 +31,8 @@ extension DeviceProbe.Report {
             let fields = event.fields.map { "\($0.0) \(Self.text($0.1))" }.joined(separator: ", ")
             row("", "#\(seq) \(event.time.rfc3339) \(event.type)\(event.alarm ? " (alarm)" : "")  \(fields)")
         }
+        for block in blocks { row("read", block) }
+        for rule in rules { row("rule", rule) }
         for problem in problems { row("problem", problem) }
         return lines.joined(separator: "\n")
     }

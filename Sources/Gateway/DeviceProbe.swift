@@ -13,6 +13,10 @@ public struct DeviceProbe: Sendable {
         public var problems: [String]
         /// Device clock minus gateway clock, in seconds, when the identity has a clock.
         public var clockOffsetSeconds: Int64?
+        /// Map 2: each request of a poll with the words or bits it read.
+        public var blocks: [String] = []
+        /// Map 2: each rule, what it follows now, and the event it would emit if it fired on these values.
+        public var rules: [String] = []
     }
 
     public let profile: DeviceProfile
@@ -63,6 +67,38 @@ public struct DeviceProbe: Sendable {
                 }
             }
         }
+        if let map = profile.map { try readMap(map, connection, unit: unit, into: &report) }
         return report
+    }
+
+    /// Map 2: every request, the state fields, and what each rule follows and would emit.
+    func readMap(_ map: PolledMap, _ connection: ModbusConnection, unit: UInt8, into report: inout Report) throws(ModbusError) {
+        let image = try map.readImage(registers: { read, words throws(ModbusError) in
+            try connection.readRegisters(unit: unit, address: read.address, count: read.count, input: read.table == .input, into: words)
+            let hex = (0..<read.count).map { i in "0x" + String(words[i], radix: 16, uppercase: true) }
+            report.blocks.append("\(read.table.rawValue) \(read.address)+\(read.count): " + hex.joined(separator: " "))
+        }, bits: { read, bits throws(ModbusError) in
+            try connection.readBits(unit: unit, address: read.address, count: read.count, discreteInputs: read.table == .discreteInputs, into: bits)
+            report.blocks.append("\(read.table.rawValue) \(read.address)+\(read.count): " + (0..<read.count).map { String(bits[$0]) }.joined())
+        })
+        let reading = MapReading(map: map, image: image)
+        report.state = map.fields.indices.map { (map.fields[$0].name, reading.value($0)) }
+        for (index, rule) in map.rules.enumerated() {
+            let watched = map.fields[rule.trigger.watched]
+            let now = reading.raw(rule.trigger.watched).map(String.init) ?? "no value"
+            let follows: String
+            var number: Int64 = 1
+            switch rule.trigger {
+            case let .change(_, bit, from, to):
+                follows = "change of \(watched.name)\(bit.map { " bit \($0)" } ?? "") \(from) → \(to), now \(reading.raw(rule.trigger.watched, bit: bit).map(String.init) ?? "no value")"
+                number = reading.raw(rule.trigger.watched, bit: bit) ?? 0
+            case .counter: follows = "counter \(watched.name), now \(now)"
+            case .latest: follows = "latest event, counter \(watched.name) now \(now)"
+            }
+            let event = RuleEngine.event(.init(rule: index, variant: .event, number: number), map: map, image: image,
+                                         device: device, observedAt: .now)
+            let fields = event.fields.map { "\($0.0) \(DeviceProbe.Report.text($0.1))" }.joined(separator: ", ")
+            report.rules.append("\(index + 1) (line \(rule.line)) \(follows); would emit \(event.type)\(event.alarm ? " (alarm)" : "")  \(fields)")
+        }
     }
 }

@@ -133,6 +133,21 @@ struct MapDevicesEndToEndTests {
         try await Self.everyRuleFires(harness, line.devices)
     }
 
+    @Test func probePrintsEveryRequestAndWhatEachRuleWouldEmit() throws {
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator(try Self.devices())
+        simulator.devices[0].updateMap { map in
+            map.set("fault_code", 21)
+            map.set("floor", -2)
+        }
+        let (status, output) = try harness.accessgw(["probe", "--profile", "lift-monitor", "--tcp", "127.0.0.1:\(simulator.server.port)", "--unit", "1"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("read      discrete_inputs 0+8: 00000000"), "\(output)")
+        #expect(output.contains("read      input 0+5: 0xFFFE 0x21 0x0 0x0 0x0"), "\(output)")
+        #expect(output.contains("change of fault_code 0 → nonzero, now 21; would emit elevator.fault (alarm)  fault_code 21, floor -2"), "\(output)")
+        #expect(output.split(separator: "\n").filter { $0.hasPrefix("rule") }.count == 5)
+    }
+
     /// Killed between polls and restarted: what changed meanwhile is reported once, nothing earlier again, and
     /// nothing that did not happen.
     @Test func aGatewayKilledBetweenPollsNeitherRepeatsNorInventsEvents() async throws {
