@@ -83,6 +83,10 @@ let package = Package(
         .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing", "AccessModel", "Journal"], path: "Benchmarks/RingBenchmark"),
 
         .target(name: "TestSupport", dependencies: ["AccessModel", "Simulators"], path: "Tests/TestSupport"),
+        // Seeded fault schedules: the pure state machines with an in-memory device log, journal and broker.
+        .target(name: "FaultSchedules", dependencies: ["BusPolling", "DeviceProfiles", "MQTTPublisher", "Simulators"],
+                path: "Tests/FaultSchedules"),
+        .testTarget(name: "FaultScheduleTests", dependencies: ["FaultSchedules"]),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),

@@ -144,6 +144,7 @@ public struct EventLogStateMachine: Sendable {
         }
         candidateBoot = nil
         defer { ackSinceLastRead = nil }
+        let firstContact = boot == nil
         if boot == nil {
             boot = header.bootID
             lastEmitted = header.ackSeq
@@ -157,9 +158,10 @@ public struct EventLogStateMachine: Sendable {
             // A new log starts unacknowledged; an ack equal to ours means ours reached the new boot and released
             // its first events unread: loss the gateway could not prevent, reported rather than hidden.
             // A boot this reader was on before is no fresh log (a garbled boot_id register): not reported again.
-            if let written = ackSinceLastRead, written > 0, header.ackSeq == written, !returning {
-                outcome.lost = 1...written
-                outcome.problems.append("the device restarted before ack_seq \(written) arrived, which released seq 1...\(written) of its new log unread")
+            // The device raises an ack below tail_seq - 1 to it, so its ack_seq may be above the one written.
+            if let written = ackSinceLastRead, written > 0, header.ackSeq >= written, !returning {
+                outcome.lost = 1...header.ackSeq
+                outcome.problems.append("the device restarted before ack_seq \(written) arrived, which released seq 1...\(header.ackSeq) of its new log unread")
             }
         } else if header.headSeq < lastEmitted {
             outcome.problems.append("head_seq went back from \(lastEmitted) to \(header.headSeq) without a new boot_id; resynchronised")
@@ -169,8 +171,14 @@ public struct EventLogStateMachine: Sendable {
             lastEmitted = header.ackSeq
         }
         resynchronise = false
-        // Events another reader acknowledged are not ours to read again.
-        if header.ackSeq > lastEmitted { lastEmitted = header.ackSeq }
+        if header.ackSeq > lastEmitted {
+            // Within a boot the device's ack_seq passes what this gateway emitted only when the device raised an
+            // ack to tail_seq - 1 because it overwrote events nobody read (one gateway drains a log, SPEC 3.4): loss,
+            // reported, even though that ack cleared the overwrite flag.
+            if !firstContact, !outcome.bootChanged { outcome.lost = (lastEmitted + 1)...header.ackSeq }
+            lastEmitted = header.ackSeq
+        }
+        if let target = pendingAck, target <= header.ackSeq { pendingAck = nil }  // the device already has it
 
         guard let windowSeqs else {
             moreUnread = header.headSeq > lastEmitted
@@ -192,7 +200,7 @@ public struct EventLogStateMachine: Sendable {
                     // Loss only when the device says so: its oldest record is past ours, or it flags an
                     // overwrite. Otherwise it still holds last + 1 and the window skipped it: read again.
                     if header.tailSeq > last + 1 || header.overwroteSinceAck {
-                        outcome.lost = (last + 1)...(seq - 1)
+                        outcome.lost = (outcome.lost?.lowerBound ?? last + 1)...(seq - 1)
                     } else {
                         outcome.problems.append("record \(index) has seq \(seq), expected \(last + 1) (tail_seq \(header.tailSeq) shows the device still holds it)")
                         break

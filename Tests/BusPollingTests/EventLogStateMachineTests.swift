@@ -89,6 +89,30 @@ struct EventLogStateMachineTests {
         #expect(clean.bootChanged && clean.lost == nil)
     }
 
+    @Test func ackRaisedByTheDeviceOverEventsNobodyReadIsReportedAsLoss() {
+        // Found by the fault schedules (seed 1): read 14...16, then the device overwrote 17 and 18; the ack of 16
+        // is raised to tail_seq - 1 = 18 and clears the overwrite flag, so only ack_seq tells of the loss.
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        _ = fifo.logRead(header(head: 27, tail: 14, ack: 13), windowSeqs: [14, 15, 16])
+        fifo.ackWritten(16)
+        let outcome = fifo.logRead(header(head: 32, tail: 19, ack: 18), windowSeqs: [19, 20, 21])
+        #expect(outcome.lost == 17...18)
+        #expect(outcome.emit == 0..<3)
+        #expect(fifo.pendingAck == 21)
+    }
+
+    @Test func ackRaisedOnARestartedDeviceIsReportedAsLossUpToItsAckSeq() {
+        // Found by the fault schedules (seed 13): the ack of 3 for the old boot reached a new log that had
+        // overwritten 1...4, which raised it to 4.
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        _ = fifo.logRead(header(head: 6, boot: 1, ack: 0), windowSeqs: [1, 2, 3])
+        fifo.ackWritten(3)
+        let outcome = fifo.logRead(header(head: 13, tail: 5, boot: 2, ack: 4), windowSeqs: [5, 6, 7])
+        #expect(outcome.bootChanged)
+        #expect(outcome.lost == 1...4)
+        #expect(outcome.emit == 0..<3)
+    }
+
     @Test func seqGoingBackWithoutNewBootIsAProblemAndResyncs() {
         var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
         _ = fifo.logRead(header(head: 10, ack: 7), windowSeqs: [8, 9, 10])

@@ -1,0 +1,73 @@
+/// The journal as the schedule sees it: committed rows survive a crash, a batch not yet committed does not.
+/// Device records are stored once per (device, boot, seq), as the UNIQUE constraint of the real one does.
+struct SimulatedJournal {
+    enum Kind: Equatable, CustomStringConvertible {
+        case device(boot: UInt16, seq: UInt32, type: Int)
+        case lost(boot: UInt16, range: ClosedRange<UInt32>)
+        case online, offline
+
+        var description: String {
+            switch self {
+            case let .device(boot, seq, type): "event \(boot).\(seq) type \(type)"
+            case let .lost(boot, range): "events_lost \(boot).\(range.lowerBound)...\(range.upperBound)"
+            case .online: "device.online"
+            case .offline: "device.offline"
+            }
+        }
+    }
+
+    enum State { case pending, published, refused }
+
+    struct Row {
+        let jseq: Int64
+        let device: Int
+        let kind: Kind
+        var state: State
+    }
+
+    private(set) var rows: [Row] = []
+    private var keys: Set<UInt64> = []
+    private(set) var pendingCount = 0
+
+    static func key(device: Int, boot: UInt16, seq: UInt32) -> UInt64 {
+        UInt64(device) << 48 | UInt64(boot) << 32 | UInt64(seq)
+    }
+
+    func isCommitted(device: Int, boot: UInt16, seq: UInt32) -> Bool {
+        keys.contains(Self.key(device: device, boot: boot, seq: seq))
+    }
+
+    /// One transaction: every record of the batch, duplicates of device records skipped.
+    mutating func commit(_ batch: [ScheduledRecord]) {
+        for record in batch {
+            if case let .device(boot, seq, _) = record.kind,
+               !keys.insert(Self.key(device: record.device, boot: boot, seq: seq)).inserted { continue }
+            rows.append(Row(jseq: Int64(rows.count + 1), device: record.device, kind: record.kind, state: .pending))
+            pendingCount += 1
+        }
+    }
+
+    /// Up to `limit` pending rows after `jseq`, in journal order.
+    func unpublished(after jseq: Int64, limit: Int) -> ArraySlice<Row> {
+        var found = 0
+        var end = Int(jseq)
+        while end < rows.count, found < limit {
+            if rows[end].state == .pending { found += 1 }
+            end += 1
+        }
+        return rows[Int(jseq)..<end]
+    }
+
+    mutating func mark(_ jseq: Int64, _ state: State) {
+        let index = Int(jseq - 1)
+        guard rows[index].state == .pending else { return }
+        rows[index].state = state
+        pendingCount -= 1
+    }
+}
+
+/// An entry on the ring between a bus poller and the journal writer.
+struct ScheduledRecord {
+    let device: Int
+    let kind: SimulatedJournal.Kind
+}
