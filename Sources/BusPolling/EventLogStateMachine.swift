@@ -80,13 +80,8 @@ public struct EventLogStateMachine: Sendable {
     /// Whether the device has work beyond its next regular poll (a backlog to drain or an ack to write).
     public var hasBacklog: Bool { pendingAck != nil || moreUnread }
 
-    /// The last ack written since the last read: if the device restarted just before it arrived, it released
-    /// events of the new boot that nobody read.
-    private var ackSinceLastRead: UInt32?
-
     public mutating func ackWritten(_ seq: UInt32) {
         if pendingAck == seq { pendingAck = nil }
-        ackSinceLastRead = seq
         refusedAcks = 0
     }
 
@@ -143,7 +138,6 @@ public struct EventLogStateMachine: Sendable {
             return outcome
         }
         candidateBoot = nil
-        defer { ackSinceLastRead = nil }
         let firstContact = boot == nil
         if boot == nil {
             boot = header.bootID
@@ -158,17 +152,19 @@ public struct EventLogStateMachine: Sendable {
             // A new log starts unacknowledged; an ack equal to ours means ours reached the new boot and released
             // its first events unread: loss the gateway could not prevent, reported rather than hidden.
             // A boot this reader was on before is no fresh log (a garbled boot_id register): not reported again.
-            // The device raises an ack below tail_seq - 1 to it, so its ack_seq may be above the one written.
-            if let written = ackSinceLastRead, written > 0, header.ackSeq >= written, !returning {
+            // Any ack_seq on a new log is one of ours that arrived after the restart (one gateway drains a log), also
+            // one whose write timed out, possibly raised to tail_seq - 1 by the device.
+            if header.ackSeq > 0, !returning {
                 outcome.lost = 1...header.ackSeq
-                outcome.problems.append("the device restarted before ack_seq \(written) arrived, which released seq 1...\(header.ackSeq) of its new log unread")
+                outcome.problems.append("the device restarted before an ack_seq arrived, which released seq 1...\(header.ackSeq) of its new log unread")
             }
         } else if header.headSeq < lastEmitted {
             outcome.problems.append("head_seq went back from \(lastEmitted) to \(header.headSeq) without a new boot_id; resynchronised")
             lastEmitted = header.ackSeq
             pendingAck = nil
         } else if resynchronise {
-            lastEmitted = header.ackSeq
+            // Back to the device's ack_seq when it is behind ours; one ahead of ours is loss (below).
+            lastEmitted = min(lastEmitted, header.ackSeq)
         }
         resynchronise = false
         if header.ackSeq > lastEmitted {
@@ -197,11 +193,15 @@ public struct EventLogStateMachine: Sendable {
             }
             if first == nil {
                 if seq > last + 1 {
-                    // Loss only when the device says so: its oldest record is past ours, or it flags an
-                    // overwrite. Otherwise it still holds last + 1 and the window skipped it: read again.
-                    if header.tailSeq > last + 1 || header.overwroteSinceAck {
-                        outcome.lost = (outcome.lost?.lowerBound ?? last + 1)...(seq - 1)
-                    } else {
+                    // Loss only of what the device no longer holds, below its tail_seq (the overwrite flag may
+                    // stem from earlier overwrites). A record at or above tail_seq that the window skipped is still
+                    // there: read again (found by the fault schedules: flag set, tail 7, window 8, 9).
+                    if header.tailSeq > last + 1 {
+                        outcome.lost = (outcome.lost?.lowerBound ?? last + 1)...(header.tailSeq - 1)
+                        last = header.tailSeq - 1
+                        lastEmitted = last
+                    }
+                    if seq > last + 1 {
                         outcome.problems.append("record \(index) has seq \(seq), expected \(last + 1) (tail_seq \(header.tailSeq) shows the device still holds it)")
                         break
                     }

@@ -9,14 +9,13 @@ import Simulators
 extension FaultSchedule {
     // MARK: Bus poller
 
-    /// `BusPoller.serve` for a device with an event log.
+    /// `BusPoller.serve` for a device with an event log (no state block or clock: they never hold up the log).
     mutating func serve(_ d: Int) {
         var poller = gateway.pollers[d]
         defer { gateway.pollers[d] = poller }
         do {
-            try pollLog(d, &poller)
-            succeeded(d, &poller)
-            poller.nextDue = poller.fifo.pendingAck == nil && poller.fifo.moreUnread ? clock : clock + Self.pollMillis
+            let holdOff = try pollLog(d, &poller)
+            poller.nextDue = clock + (holdOff ?? Self.pollMillis)
         } catch {
             note("failed: \(error)")
             if poller.health.pollFailed() == .wentOffline { enqueue(ScheduledRecord(device: d, kind: .offline)) }
@@ -24,8 +23,16 @@ extension FaultSchedule {
         }
     }
 
-    /// `BusPoller.pollLog`: a due ack first, then the header or header and window.
-    mutating func pollLog(_ d: Int, _ poller: inout ScheduledGateway.Poller) throws(SimulatedDevice.Failure) {
+    /// `BusPoller.run`: a device is served when due, or at once when the journal committed what it emitted.
+    func isDue(_ d: Int) -> Bool {
+        let poller = gateway.pollers[d]
+        if poller.nextDue <= clock { return true }
+        return poller.fifo.pendingAck != nil && poller.fifo.nextStep(committed: poller.committed) != .waitForCommit
+    }
+
+    /// `BusPoller.pollLog`: a due ack first, then the header or header and window. Returns the hold-off after a
+    /// refused ack, nil for the regular poll interval.
+    mutating func pollLog(_ d: Int, _ poller: inout ScheduledGateway.Poller) throws(SimulatedDevice.Failure) -> Int64? {
         if case let .writeAck(seq) = poller.fifo.nextStep(committed: poller.committed) {
             let intendedBoot = poller.fifo.boot
             let (released, failure) = devices[d].writeAck(seq, appliedDespiteFailure: rng.chance(0.5))
@@ -33,20 +40,25 @@ extension FaultSchedule {
             if let released { checkRelease(d, released, intendedBoot: intendedBoot) }
             switch failure {
             case nil: poller.fifo.ackWritten(seq)
-            case .refused: poller.fifo.ackRejected()
+            case .refused:
+                poller.fifo.ackRejected()
+                succeeded(d, &poller)
+                return poller.fifo.ackRetryDelay(pollMillis: Self.pollMillis)
             case let failure?: throw failure
             }
         }
-        guard case var .read(kind) = poller.fifo.nextStep(committed: poller.committed) else { return }
-        guard ScheduledGateway.ringCapacity - gateway.ring.count >= 3 + 2 else { return }
+        guard case var .read(kind) = poller.fifo.nextStep(committed: poller.committed) else { return nil }
+        guard ScheduledGateway.ringCapacity - gateway.ring.count >= 3 + 2 else { return nil }
         while true {
             let (header, seqs) = try devices[d].read(window: kind == .full).get()
-            if kind == .full { devices[d].lastReadByGateway = clock }
             let outcome = poller.fifo.logRead(header, windowSeqs: seqs)
-            note("read head \(header.headSeq) tail \(header.tailSeq) boot \(header.bootID) ack \(header.ackSeq) flags \(header.logFlags) window \(seqs.map { "\($0)" } ?? "-") -> emit \(outcome.emit) lost \(outcome.lost.map { "\($0)" } ?? "-") \(outcome.problems)")
+            note("read head \(header.headSeq) tail \(header.tailSeq) boot \(header.bootID) ack \(header.ackSeq) flags \(header.logFlags) window \(seqs.map { "\($0)" } ?? "-") -> emit \(outcome.emit) lost \(outcome.lost.map { "\($0)" } ?? "-") \(outcome.problems)\(outcome.confirmingBoot ? " confirming boot" : "")")
+            if outcome.badHeader != nil { throw .garbled }
             succeeded(d, &poller)
+            if outcome.confirmingBoot { return nil }  // nothing used: a single read of a new boot_id is not believed
+            if kind == .full { devices[d].lastReadByGateway = clock }
             publish(outcome, of: d, header: header, seqs: seqs ?? [])
-            guard outcome.readWindowNow, kind == .header else { return }
+            guard outcome.readWindowNow, kind == .header else { return nil }
             kind = .full
         }
     }

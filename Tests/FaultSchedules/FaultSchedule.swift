@@ -199,7 +199,7 @@ public struct FaultSchedule {
         case let .record(d, count):
             for _ in 0..<count { devices[d].record(type: Int.random(in: 0..<3, using: &rng), at: clock) }
         case let .serve(d):
-            if gateway.pollers[d].nextDue <= clock { serve(d) }
+            if isDue(d) { serve(d) }
         case .write: writerStep()
         case .publish: publisherStep()
         case .connect: connect()
@@ -230,7 +230,7 @@ public struct FaultSchedule {
 
     mutating func drainRound() {
         clock += Self.pollMillis
-        for d in devices.indices where gateway.pollers[d].nextDue <= clock { serve(d) }
+        for d in devices.indices where isDue(d) { serve(d) }
         while gateway.batch != nil || gateway.unposted != nil || !gateway.ring.isEmpty { writerStep() }
         if !broker.connected { connect() }
         publisherStep()
@@ -242,8 +242,13 @@ public struct FaultSchedule {
     /// What is not drained yet, or nil when everything is: every device acknowledged to its head, nothing on the
     /// ring or in the writer, nothing pending in the journal or unacknowledged at the MQTT client.
     func undrained() -> String? {
-        for (d, device) in devices.enumerated() where device.log.ack < device.log.head {
-            return "device \(d) has ack_seq \(device.log.ack) below head_seq \(device.log.head) (boot \(device.boot))"
+        for (d, device) in devices.enumerated() {
+            if device.log.ack < device.log.head {
+                return "device \(d) has ack_seq \(device.log.ack) below head_seq \(device.log.head) (boot \(device.boot))"
+            }
+            if device.log.head > 0, gateway.pollers[d].fifo.boot != device.boot {
+                return "the gateway has not taken device \(d)'s boot \(device.boot) on"
+            }
         }
         if !gateway.ring.isEmpty || gateway.batch != nil || gateway.unposted != nil { return "the writer has work left" }
         if journal.pendingCount > 0 {

@@ -11,6 +11,8 @@ struct SimulatedDevice {
         case timeout
         /// A reply carrying another unit's id, which the transport rejects (finding 4).
         case misrouted
+        /// A header no device following SPEC 3.4 can hold.
+        case garbled
     }
 
     var log: EventLog
