@@ -113,9 +113,11 @@ extension FaultSchedule {
 
     // MARK: Publisher
 
-    /// One iteration of `EventPublisher.run`: mark the PUBACKed events, then hand over journal events while the
+    /// One iteration of `EventPublisher.run`: journal the refused and PUBACKed events, then hand over journal events while the
     /// in-flight window has room.
     mutating func publisherStep() {
+        for jseq in gateway.refused { journal.mark(jseq, .refused) }
+        gateway.refused.removeAll()
         for jseq in gateway.acknowledged where mutation != .pubacksNeverMarked { journal.mark(jseq, .published) }
         gateway.acknowledged.removeAll()
         guard gateway.machine.isConnected else { return }
@@ -155,14 +157,14 @@ extension FaultSchedule {
         }
     }
 
-    /// `MQTTPublisher.pubackReceived` and `EventPublisher.pubackArrived`.
+    /// `MQTTPublisher.pubackReceived` and `EventPublisher.pubackArrived` / `refusalArrived`.
     mutating func receivePuback() {
         guard broker.connected, !broker.pubacks.isEmpty else { return }
         let (mid, reason) = broker.pubacks.removeFirst()
         gateway.client.remove(mid: mid)
         switch gateway.machine.acknowledged(mid: mid, reasonCode: reason) {
         case let .markPublished(jseq): gateway.acknowledged.append(jseq)
-        case .rejected: break  // logged and counted; the event stays unpublished in the journal
+        case let .rejected(jseq, _): if let jseq { gateway.refused.append(jseq) }  // journalled as refused, skipped
         case .stateAcknowledged, .unknown: break
         }
     }

@@ -256,7 +256,7 @@ public struct FaultSchedule {
             return "\(journal.pendingCount) journal event(s) unpublished, the oldest jseq \(row.jseq) (device \(row.device) \(row.kind))"
         }
         if !gateway.client.queue.isEmpty { return "\(gateway.client.queue.count) publication(s) unacknowledged at the client" }
-        if !gateway.acknowledged.isEmpty { return "PUBACKs not yet marked" }
+        if !gateway.acknowledged.isEmpty || !gateway.refused.isEmpty { return "PUBACKs not yet marked" }
         return nil
     }
 }

@@ -28,6 +28,8 @@ struct ScheduledGateway {
     var cursor: Int64 = 0
     /// PUBACKed journal seqs not yet marked published (`EventPublisher.acknowledged`).
     var acknowledged: [Int64] = []
+    /// Refused journal seqs not yet journalled as refused (`EventPublisher.refused`).
+    var refused: [Int64] = []
 
     init(devices: Int, alwaysReadFull: Bool, maxInflight: Int) {
         pollers = Array(repeating: Poller(fifo: EventLogStateMachine(windowRecords: 3, alwaysReadFull: alwaysReadFull)),
