@@ -58,6 +58,20 @@ public final class ModbusConnection: @unchecked Sendable {
             throw ModbusError(code: .connection, call: "modbus_connect", bus: bus, unit: nil, address: nil,
                               detail: "cannot open \(endpoint): \(String(cString: modbus_strerror(code)))")
         }
+        if case let .rtu(line) = endpoint {
+            let fd = modbus_get_socket(context)
+            // One master per RS-485 line: a second one (probe, another gateway, a vendor tool) interleaves frames
+            // with ours and both read garbage. An advisory lock tells other accessgw processes; TIOCEXCL keeps
+            // other non-root programs from opening the port at all.
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let holder = SerialLineLock.holder(of: fd)
+                modbus_close(context)
+                throw ModbusError(code: .connection, call: "flock", bus: bus, unit: nil, address: nil,
+                                  detail: "\(line.device) is in use by \(holder ?? "another process"): one master per RS-485 line; "
+                                      + "stop it first, or probe a configured device through the daemon instead")
+            }
+            _ = ioctl(fd, UInt(TIOCEXCL))
+        }
         connected = true
     }
 
@@ -233,5 +247,39 @@ public final class ModbusConnection: @unchecked Sendable {
         default: (.system(code), String(cString: modbus_strerror(code)))
         }
         return ModbusError(code: kind, call: call, bus: bus, unit: unit, address: address, detail: detail)
+    }
+}
+
+/// Who holds the advisory lock on a serial line, from /proc/locks, for the sentence that refuses a second master.
+enum SerialLineLock {
+    /// "pid 1234 (accessgw run --config /etc/accessgw/gateway.yaml)", or nil when it cannot be told.
+    static func holder(of fd: Int32) -> String? {
+        var info = stat()
+        guard fstat(fd, &info) == 0, let locks = readText("/proc/locks") else { return nil }
+        for line in locks.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"
+            guard fields.count >= 6, fields[1] == "FLOCK", let pid = Int32(fields[4]),
+                  let inode = fields[5].split(separator: ":").last.flatMap({ UInt64($0) }), inode == UInt64(info.st_ino)
+            else { continue }
+            let command = readText("/proc/\(pid)/cmdline").map {
+                $0.split(separator: "\0").map(String.init).joined(separator: " ")
+            }
+            return "pid \(pid)" + (command.map { " (\($0))" } ?? "")
+        }
+        return nil
+    }
+
+    static func readText(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
