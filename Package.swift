@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // The C library's <sys/timex.h> (adjtimex), which Glibc's module does not export.
+        .systemLibrary(name: "CTimex"),
 
         // The event model: raw records, normalised events, CloudEvents JSON, text codecs.
         .target(name: "AccessModel"),
@@ -50,7 +52,7 @@ let package = Package(
         ]),
         // Bus pollers: the scheduler, the event FIFO reader and device online/offline state machines.
         .target(name: "BusPolling", dependencies: [
-            "AccessModel", "DeviceProfiles", "ModbusTransport", "EventRing",
+            "AccessModel", "CTimex", "DeviceProfiles", "ModbusTransport", "EventRing",
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

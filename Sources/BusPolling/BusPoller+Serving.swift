@@ -247,12 +247,12 @@ extension BusPoller {
         let skew = deviceSeconds - now.seconds
         device.metrics.clockOffset.record(skew)
         guard abs(skew) > Self.clockToleranceSeconds else { return }
-        let setting = device.config.timeSync && !device.clockWriteRefused
+        let setting = device.config.timeSync && !device.clockWriteRefused && hostClockMayBeWritten()
         logger.warning("device clock is off by \(skew)s\(setting ? "; setting it" : "")", metadata: ["device": "\(device.config.id)"])
         enqueue(EventRecord(origin: .clockSkew, device: device.config.slot, boot: 0,
                             first: UInt32(bitPattern: Int32(clamping: skew)), observedAtMillis: now.millisecondsSinceEpoch))
         journalBell.ring()
-        guard device.config.timeSync else { return }
+        guard setting else { return }
         let seconds = UInt32(truncatingIfNeeded: Timestamp.now.seconds)
         var words = [UInt16(seconds >> 16), UInt16(seconds & 0xFFFF)]
         if layout.wordOrder == .lowFirst { words.reverse() }
@@ -267,6 +267,28 @@ extension BusPoller {
             device.clockWriteRefused = true
             logger.warning("device refused setting its clock (\(error.detail)); leaving it as it is",
                            metadata: ["device": "\(device.config.id)"])
+        }
+    }
+
+    /// Whether the host clock may be written into devices: not while the kernel says it is unsynchronised (a box
+    /// without a real-time clock boots with a stale one). Each lasting state is logged once; the skew is still reported.
+    func hostClockMayBeWritten() -> Bool {
+        let status = hostClock()
+        defer { hostClockLogged = status }
+        switch status {
+        case .synchronised:
+            if hostClockLogged != nil, hostClockLogged != .synchronised { logger.notice("host clock synchronised: device clocks are set again") }
+            return true
+        case .unsynchronised:
+            if hostClockLogged != .unsynchronised {
+                logger.warning("host clock is not synchronised (adjtimex: STA_UNSYNC): not setting device clocks until it is; skews are still reported")
+            }
+            return false
+        case let .unknown(code):
+            if hostClockLogged != status {
+                logger.warning("cannot read whether the host clock is synchronised (adjtimex: \(String(cString: strerror(code)))): setting device clocks without that check")
+            }
+            return true
         }
     }
 

@@ -36,10 +36,16 @@ public final class BusPoller: @unchecked Sendable {
     /// Silence between a response and the next request: the configured turnaround, and on RTU never less
     /// than the 3.5-character frame gap (1.75 ms above 19200 baud) that Modbus RTU requires.
     let requiredSilenceMicros: Int64
+    /// Asked before writing a device clock: the host clock's own state (`HostClock.status`, or a fixed answer).
+    let hostClock: @Sendable () -> HostClock.Status
+    /// The host clock state last logged, so that a lasting state is said once.
+    var hostClockLogged: HostClock.Status?
 
     public init(bus: BusConfiguration, devices: [DeviceConfiguration], links: [DeviceLink], ring: EventRing<EventRecord>,
-                journalBell: RingDoorbell, board: DeviceStateBoard, logger: Logger) throws(ModbusError) {
+                journalBell: RingDoorbell, board: DeviceStateBoard, logger: Logger,
+                hostClock: @escaping @Sendable () -> HostClock.Status = HostClock.status) throws(ModbusError) {
         self.bus = bus
+        self.hostClock = hostClock
         connection = try ModbusConnection(bus: bus.id, endpoint: bus.endpoint, responseTimeoutMillis: Int(bus.timeoutMillis))
         let alwaysReadFull = !bus.endpoint.isSerial
         self.devices = zip(devices, links).map { PolledDevice(config: $0, link: $1, alwaysReadFull: alwaysReadFull) }

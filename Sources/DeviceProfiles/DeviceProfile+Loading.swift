@@ -172,7 +172,7 @@ extension DeviceProfile {
 
     static func parseEventRule(_ value: YAMLValue, code: UInt16, enums: [String: [Int64: String]],
                                log: ProblemLog) -> EventRule? {
-        guard let rule = value.mapping(log, allowed: ["type", "alarm", "set", "fields"]),
+        guard let rule = value.mapping(log, allowed: ["type", "alarm", "set", "fields", "subject_field"]),
               let typeValue = rule.required("type", log), let type = typeValue.string(log) else { return nil }
         let typeShape = type.split(separator: ".", omittingEmptySubsequences: false)
         if typeShape.count < 2 || typeShape.contains(where: { $0.isEmpty || !$0.allSatisfy { $0.isLowercase || $0 == "_" } }) {
@@ -196,6 +196,15 @@ extension DeviceProfile {
             case let .failure(error): log.report(at: sourceValue, error.message)
             }
         }
-        return EventRule(code: code, type: type, alarm: rule["alarm"]?.bool(log) ?? false, constants: constants, fields: fields)
+        var subjectField: FieldSource?
+        if let spec = rule["subject_field"], let text = spec.string(log) {
+            switch FieldSource.parse(text, enums: enums) {
+            case let .success(source) where source.words != nil && source.role != .subject: subjectField = source
+            case .success: log.report(at: spec, "subject_field takes a record field and the enum naming the subject's field, such as 'value as credential'")
+            case let .failure(error): log.report(at: spec, error.message)
+            }
+        }
+        return EventRule(code: code, type: type, alarm: rule["alarm"]?.bool(log) ?? false, constants: constants, fields: fields,
+                         subjectField: subjectField)
     }
 }

@@ -194,6 +194,9 @@ public struct EventRule: Sendable {
     public var constants: [(String, JSONValue)]
     /// Fields taken from the record, in order.
     public var fields: [(String, FieldSource)]
+    /// `subject_field: value as ENUM`: the record's subject goes into the field that enum names for the record
+    /// (`person` for a face, `card` for a card, `pass` for a QR code), after `fields`.
+    public var subjectField: FieldSource?
 }
 
 extension DeviceProfile {

@@ -9,8 +9,10 @@ public struct FieldSource: Sendable {
         case low16, high16
         /// One bit as true or false.
         case bit(Int)
-        /// The set bits as a list of numbers counted from 1 (bit 0 is 1): floors from a floor mask.
-        case bitNumbers
+        /// The set bits as a list of numbers: floors from a floor mask. Bit 0 is floor `lowest` (1 unless the profile
+        /// says `.bits from -2`), counting upwards and skipping floor 0 when counting up from a basement
+        /// (B2 = -2, B1 = -1, then 1).
+        case bitNumbers(lowest: Int64)
     }
 
     public var role: RecordRole
@@ -30,6 +32,14 @@ public struct FieldSource: Sendable {
             }
             words = table
         }
+        var lowest: Int64?
+        if tokens.count == 3, tokens[1] == "from" {
+            guard tokens[0].hasSuffix(".bits"), let from = Int64(tokens[2]), (-100...100).contains(from) else {
+                return .failure(SourceError("'from N' follows a '.bits' field and names bit 0's floor (-100...100), found '\(text)'"))
+            }
+            lowest = from
+            tokens.removeLast(2)
+        }
         var divisor: Double?
         if tokens.count == 3, tokens[1] == "/" {
             guard let d = Double(tokens[2]), d != 0 else { return .failure(SourceError("'\(tokens[2])' is not a divisor")) }
@@ -37,7 +47,7 @@ public struct FieldSource: Sendable {
             tokens.removeLast(2)
         }
         guard tokens.count == 1 else {
-            return .failure(SourceError("expected '<field>[.low|.high|.bitN|.bits] [/ N] [as ENUM]', found '\(text)'"))
+            return .failure(SourceError("expected '<field>[.low|.high|.bitN|.bits [from N]] [/ N] [as ENUM]', found '\(text)'"))
         }
         let pieces = tokens[0].split(separator: ".", maxSplits: 1).map(String.init)
         guard let role = RecordRole(rawValue: pieces[0]) else {
@@ -48,7 +58,7 @@ public struct FieldSource: Sendable {
             switch pieces[1] {
             case "low": part = .low16
             case "high": part = .high16
-            case "bits": part = .bitNumbers
+            case "bits": part = .bitNumbers(lowest: lowest ?? 1)
             case let p where p.hasPrefix("bit"):
                 guard let n = Int(p.dropFirst(3)), (0..<32).contains(n) else { return .failure(SourceError("'\(p)' is not bit0...bit31")) }
                 part = .bit(n)
@@ -80,7 +90,11 @@ public struct FieldSource: Sendable {
         case .low16: number = raw & 0xFFFF
         case .high16: number = (raw >> 16) & 0xFFFF
         case let .bit(n): return .bool(raw & (1 << Int64(n)) != 0)
-        case .bitNumbers: return .array((0..<32).filter { raw & (1 << Int64($0)) != 0 }.map { .int(Int64($0 + 1)) })
+        case let .bitNumbers(lowest):
+            return .array((0..<32).filter { raw & (1 << Int64($0)) != 0 }.map { bit in
+                let floor = lowest + Int64(bit)
+                return .int(lowest < 0 && floor >= 0 ? floor + 1 : floor)
+            })
         }
         if let words { return words[number].map(JSONValue.string) }
         if let divisor { return .double(Double(number) / divisor) }

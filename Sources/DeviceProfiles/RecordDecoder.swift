@@ -77,6 +77,11 @@ public final class RecordDecoder: Sendable {
             for (name, source) in rule.fields {
                 if let value = source.value(in: decoded) { fields.append((name, value)) }
             }
+            if let named = rule.subjectField, let subject = decoded.subject, !subject.isEmpty {
+                // A code outside the enum keeps the subject under the neutral name rather than dropping it.
+                let name = if case let .string(text)? = named.value(in: decoded) { text } else { "subject" }
+                fields.append((name, .string(subject)))
+            }
         } else if let subject = decoded.subject, !subject.isEmpty {
             fields.append(("subject", .string(subject)))
         }

@@ -23,7 +23,7 @@ extension GatewayConfiguration {
 
     static func parse(_ root: YAMLValue, log: ProblemLog) -> GatewayConfiguration? {
         guard let top = root.mapping(log, allowed: ["gateway", "mqtt", "metrics", "buses", "devices", "profile_dirs", "commands", "replay"]) else { return nil }
-        guard let gateway = top.required("gateway", log)?.mapping(log, allowed: ["id", "site", "journal", "retention", "max_journal_size", "privacy"])
+        guard let gateway = top.required("gateway", log)?.mapping(log, allowed: ["id", "site", "journal", "retention", "max_journal_size", "privacy", "host_clock"])
         else { return nil }
         let gatewayID = gateway.required("id", log).flatMap { identifier($0, log) } ?? "gw"
         let site = gateway.required("site", log).flatMap { identifier($0, log) } ?? "site"
@@ -33,10 +33,10 @@ extension GatewayConfiguration {
                 log.report(at: size, "'\(text)' is not a size from 1MiB to 1024TiB (examples: 500MiB, 2GiB)")
             }
         }
-        var profileDirectories = ProfileLibrary.defaultDirectories
-        if let dirs = top["profile_dirs"]?.sequence(log) {
-            profileDirectories = dirs.compactMap { $0.string(log) }
-        }
+        // profile_dirs come first (a site's copy of a profile wins) and add to the defaults rather than replace them.
+        let defaults = ProfileLibrary.defaultDirectories
+        let extra = top["profile_dirs"]?.sequence(log)?.compactMap { $0.string(log) } ?? []
+        let profileDirectories = extra + defaults.filter { !extra.contains($0) }
         let library = ProfileLibrary(directories: profileDirectories)
         let buses = top.required("buses", log)?.sequence(log)?.compactMap { parseBus($0, log: log) } ?? []
         for duplicate in duplicates(buses.map(\.id)) { log.report(at: top["buses"]!, "bus id '\(duplicate)' is used twice") }
@@ -54,6 +54,7 @@ extension GatewayConfiguration {
             mqtt: mqtt,
             metricsListen: parseMetrics(top["metrics"], log: log),
             buses: buses, devices: devices, profileDirectories: profileDirectories)
+        configuration.hostClock = gateway["host_clock"]?.choice(log) ?? .kernel
         configuration.commands = parseCommands(top["commands"], mqtt: mqtt, devices: devices, log: log)
         configuration.replay = parseReplay(top["replay"], commands: configuration.commands, log: log)
         return configuration
@@ -93,14 +94,30 @@ extension GatewayConfiguration {
         }
     }
 
-    /// The text of a secret file, trimmed; an unreadable file is a problem naming it.
+    /// The text of a secret file, trimmed; an unreadable file, or one that is not text, is a problem naming it.
     static func secret(_ value: YAMLValue, log: ProblemLog) -> String? {
         guard let path = value.string(log) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path) else {
             log.report(at: value, "cannot read \(path)")
             return nil
         }
+        guard let text = String(data: data, encoding: .utf8) else {
+            log.report(at: value, "\(path) is not UTF-8 text: use a text secret")
+            return nil
+        }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A key file's bytes: the trimmed text of a text file (`openssl rand -hex 32`), or the file's bytes as they
+    /// are when it is not UTF-8 text (`head -c 32 /dev/urandom`).
+    static func keyBytes(_ value: YAMLValue, log: ProblemLog) -> [UInt8]? {
+        guard let path = value.string(log) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            log.report(at: value, "cannot read \(path)")
+            return nil
+        }
+        guard let text = String(data: data, encoding: .utf8) else { return Array(data) }
+        return Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
     }
 
     static func readableFile(_ value: YAMLValue?, log: ProblemLog) -> String? {

@@ -17,17 +17,35 @@ extension GatewayConfiguration {
             let port = fields["port"]?.int(log, in: 1...65535) ?? 502
             return BusConfiguration(id: id, endpoint: .tcp(host: host, port: Int(port)), timeoutMillis: timeout, turnaroundMillis: turnaround)
         case let (nil, rtu?):
-            guard let fields = rtu.mapping(log, allowed: ["device", "baud", "parity", "data_bits", "stop_bits"]),
+            guard let fields = rtu.mapping(log, allowed: ["device", "baud", "parity", "data_bits", "stop_bits", "rs485"]),
                   let device = fields.required("device", log)?.string(log) else { return nil }
             let line = SerialLine(
                 device: device, baud: Int(fields["baud"].flatMap { standardBaud($0, log: log) } ?? 9600),
                 parity: fields["parity"]?.choice(log) ?? .none, dataBits: Int(fields["data_bits"]?.int(log, in: 5...8) ?? 8),
-                stopBits: Int(fields["stop_bits"]?.int(log, in: 1...2) ?? 1))
+                stopBits: Int(fields["stop_bits"]?.int(log, in: 1...2) ?? 1), rs485: fields["rs485"].flatMap { parseRS485($0, log: log) })
             return BusConfiguration(id: id, endpoint: .rtu(line), timeoutMillis: timeout, turnaroundMillis: turnaround)
         default:
             log.report(at: value, "bus '\(id)' needs exactly one of tcp and rtu")
             return nil
         }
+    }
+
+    /// `rs485: { rts: up|down, delay_before: 1ms, delay_after: 1ms }`. libmodbus holds RTS for one delay before
+    /// the first byte and after the last, so the two delays, when both given, must agree.
+    static func parseRS485(_ value: YAMLValue, log: ProblemLog) -> RS485? {
+        guard let fields = value.mapping(log, allowed: ["rts", "delay_before", "delay_after"]),
+              let rts: RS485.RTS = fields.required("rts", log)?.choice(log) else { return nil }
+        let before = fields["delay_before"]?.milliseconds(log)
+        let after = fields["delay_after"]?.milliseconds(log)
+        for case let (key, delay?) in [("delay_before", before), ("delay_after", after)] where delay > 1000 {
+            log.report(at: fields[key]!, "an RTS delay of \(delay)ms is longer than any reply takes to start (at most 1s)")
+            return nil
+        }
+        if let before, let after, before != after {
+            log.report(at: fields["delay_after"]!, "delay_after (\(after)ms) must equal delay_before (\(before)ms): libmodbus holds RTS for one delay on both sides of a frame")
+            return nil
+        }
+        return RS485(rts: rts, delayMicros: (before ?? after).map { Int($0) * 1000 })
     }
 
     static func parseDevice(_ value: YAMLValue, buses: [BusConfiguration], library: ProfileLibrary,
@@ -74,14 +92,15 @@ extension GatewayConfiguration {
 
     static func parsePrivacy(_ value: YAMLValue, log: ProblemLog) -> Privacy {
         var privacy = Privacy()
-        guard let fields = value.mapping(log, allowed: ["person_ids", "plates", "key_file"]) else { return privacy }
+        guard let fields = value.mapping(log, allowed: ["person_ids", "plates", "key_file", "key_version"]) else { return privacy }
+        privacy.keyVersion = Int(fields["key_version"]?.int(log, in: 1...9999) ?? 1)
         privacy.personIDs = fields["person_ids"]?.choice(log) ?? .plain
         privacy.plates = fields["plates"]?.choice(log) ?? .plain
         if privacy.personIDs == .pseudonymise || privacy.plates == .pseudonymise {
             privacy.keyFile = fields["key_file"]?.string(ProblemLog())
-            if let keyFile = fields.required("key_file", log), let key = secret(keyFile, log: log) {
+            if let keyFile = fields.required("key_file", log), let key = keyBytes(keyFile, log: log) {
                 if key.isEmpty { log.report(at: keyFile, "the privacy key file is empty") }
-                privacy.key = Array(key.utf8)
+                privacy.key = key
             }
         }
         return privacy

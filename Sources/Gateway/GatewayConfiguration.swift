@@ -15,6 +15,11 @@ public struct GatewayConfiguration: Sendable {
         public var key: [UInt8] = []
         /// Where the key came from, for `check --online` (readable by the service user?).
         public var keyFile: String?
+        /// Pseudonyms carry it as a prefix (`k1:…`), so a rotated key (version 2) never yields values that could be
+        /// mistaken for the old key's, and `forget` knows which key made a value.
+        public var keyVersion = 1
+
+        public init() {}
     }
 
     public struct MQTT: Sendable, Equatable {
@@ -68,6 +73,11 @@ public struct GatewayConfiguration: Sendable {
     public var profileDirectories: [String]
     public var commands = Commands()
     public var replay = Replay()
+    /// Whether device clocks are set only while the kernel says the host clock is synchronised (`kernel`), or
+    /// always (`trusted`: a clock disciplined by something the kernel does not see, such as a GPS without ntpd).
+    public var hostClock = HostClockSource.kernel
+
+    public enum HostClockSource: String, Sendable, CaseIterable { case kernel, trusted }
 
     public static let defaultPath = "/etc/accessgw/gateway.yaml"
 

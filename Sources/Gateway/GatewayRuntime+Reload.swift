@@ -33,7 +33,7 @@ extension GatewayRuntime {
         for bus in applied.buses where plan.busesToStart.contains(bus.id) {
             let onBus = applied.devices.filter { $0.bus == bus.id }.map { slot(of: $0.id) }
             started[bus.id] = try Self.makePoller(bus, onBus: onBus, slots: &slots, board: board, doorbell: doorbell, journal: journal,
-                                                  logger: logger)
+                                                  hostClock: applied.hostClock, logger: logger)
         }
         var stoppedRings: [EventRing<EventRecord>] = []
         for (index, bus) in old.buses.enumerated() where plan.busesToStop.contains(bus.id) {

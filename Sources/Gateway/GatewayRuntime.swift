@@ -65,7 +65,7 @@ public final class GatewayRuntime: Sendable {
         for bus in configuration.buses {
             let onBus = configuration.devices.indices.filter { configuration.devices[$0].bus == bus.id }
             let (poller, ring) = try Self.makePoller(bus, onBus: onBus, slots: &slots, board: board, doorbell: doorbell, journal: journal,
-                                                     logger: logger)
+                                                     hostClock: configuration.hostClock, logger: logger)
             pollers.append(poller)
             rings.append(ring)
         }
@@ -96,7 +96,8 @@ public final class GatewayRuntime: Sendable {
 
     /// A poller and its ring for the devices in slots `onBus`; those slots get its wake bell.
     static func makePoller(_ bus: BusConfiguration, onBus: [Int], slots: inout [Wiring.Slot], board: DeviceStateBoard,
-                           doorbell: RingDoorbell, journal: Journal, logger: Logger) throws -> (BusPoller, EventRing<EventRecord>) {
+                           doorbell: RingDoorbell, journal: Journal, hostClock: GatewayConfiguration.HostClockSource,
+                           logger: Logger) throws -> (BusPoller, EventRing<EventRecord>) {
         let ring = EventRing<EventRecord>(minimumCapacity: ringCapacity)
         let devices = onBus.map { slot in
             let device = slots[slot].device
@@ -108,8 +109,10 @@ public final class GatewayRuntime: Sendable {
             }
             return polled
         }
+        let trusted: @Sendable () -> HostClock.Status = { .synchronised }
         let poller = try BusPoller(bus: bus, devices: devices, links: onBus.map { slots[$0].link }, ring: ring,
-                                   journalBell: doorbell, board: board, logger: logger)
+                                   journalBell: doorbell, board: board, logger: logger,
+                                   hostClock: hostClock == .trusted ? trusted : HostClock.status)
         for slot in onBus { slots[slot].pollerBell = poller.wakeBell }
         return (poller, ring)
     }

@@ -88,7 +88,7 @@ public struct ReloadPlan: Sendable, Equatable {
 
     static func sameGatewaySection(_ a: GatewayConfiguration, _ b: GatewayConfiguration) -> Bool {
         a.gatewayID == b.gatewayID && a.site == b.site && a.journalPath == b.journalPath && a.retentionMillis == b.retentionMillis
-            && a.maxJournalBytes == b.maxJournalBytes && a.privacy == b.privacy
+            && a.maxJournalBytes == b.maxJournalBytes && a.privacy == b.privacy && a.hostClock == b.hostClock
     }
 }
 
@@ -102,6 +102,7 @@ extension GatewayConfiguration {
         applied.retentionMillis = running.retentionMillis
         applied.maxJournalBytes = running.maxJournalBytes
         applied.privacy = running.privacy
+        applied.hostClock = running.hostClock
         applied.mqtt = running.mqtt
         applied.metricsListen = running.metricsListen
         return applied

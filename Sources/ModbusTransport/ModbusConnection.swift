@@ -71,8 +71,32 @@ public final class ModbusConnection: @unchecked Sendable {
                                       + "stop it first, or probe a configured device through the daemon instead")
             }
             _ = ioctl(fd, UInt(TIOCEXCL))
+            if let rs485 = line.rs485 {
+                do { try applyRS485(rs485, device: line.device) } catch {
+                    modbus_close(context)
+                    throw error
+                }
+            }
         }
         connected = true
+    }
+
+    /// Switches the open port to RS-485 mode with RTS direction control. A port whose driver has no RS-485 mode
+    /// (a USB adapter with auto-direction, a pseudo-terminal) fails the ioctl with ENOTTY: said in one sentence.
+    private func applyRS485(_ rs485: RS485, device: String) throws(ModbusError) {
+        func failed(_ call: String, _ code: Int32) -> ModbusError {
+            let reason = code == ENOTTY
+                ? "its driver has no RS-485 mode (ENOTTY); remove rs485 from the bus or use a port with RTS direction control"
+                : String(cString: strerror(code))
+            return ModbusError(code: .connection, call: call, bus: bus, unit: nil, address: nil,
+                               detail: "cannot switch \(device) to RS-485 with RTS direction control: \(reason)")
+        }
+        if modbus_rtu_set_serial_mode(context, Int32(MODBUS_RTU_RS485)) == -1 { throw failed("modbus_rtu_set_serial_mode", errno) }
+        let level = rs485.rts == .up ? MODBUS_RTU_RTS_UP : MODBUS_RTU_RTS_DOWN
+        if modbus_rtu_set_rts(context, Int32(level)) == -1 { throw failed("modbus_rtu_set_rts", errno) }
+        if let delay = rs485.delayMicros, modbus_rtu_set_rts_delay(context, Int32(delay)) == -1 {
+            throw failed("modbus_rtu_set_rts_delay", errno)
+        }
     }
 
     /// Closes the link; the next request reopens it.

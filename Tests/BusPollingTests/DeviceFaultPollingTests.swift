@@ -93,6 +93,29 @@ struct DeviceFaultPollingTests {
         withExtendedLifetime(server) {}
     }
 
+    /// Issue 11: a box without a real-time clock boots with a stale clock; while the kernel says the host clock is
+    /// unsynchronised no device clock is written, the skew is still reported, and the reason is logged once.
+    @Test func unsynchronisedHostClockIsNeverWrittenIntoDevices() async throws {
+        let devices = [SimulatedDevice(kind: .faceDoor, unit: 1), SimulatedDevice(kind: .faceDoor, unit: 2)]
+        for device in devices { device.setClock(offsetSeconds: 120, synchronised: false) }
+        let server = try TCPServerBox(devices)
+        let harness = try PollerHarness(endpoint: .tcp(host: "127.0.0.1", port: Int(server.server.port)), units: [1, 2],
+                                        timeSync: true, hostClock: .unsynchronised)
+        harness.start()
+        try await waitUntil("both skews reported") { harness.count(.clockSkew, slot: 0) == 1 && harness.count(.clockSkew, slot: 1) == 1 }
+        let requests = server.server.statistics.requests
+        try await waitUntil("20 more polls") { server.server.statistics.requests >= requests + 20 }
+        harness.stop()
+        for device in devices {
+            let words = try device.readRegisters(address: 12, count: 2)
+            let offset = Int64(UInt32(words[0]) << 16 | UInt32(words[1])) - Int64(Date().timeIntervalSince1970)
+            #expect(abs(offset - 120) <= 2, "unit \(device.unit)'s clock left alone")
+        }
+        #expect(harness.log.count(containing: "host clock is not synchronised (adjtimex: STA_UNSYNC)") == 1)
+        #expect(harness.log.count(containing: "setting it") == 0)
+        withExtendedLifetime(server) {}
+    }
+
     /// Finding 8: a header no device can hold (window_count 9 of a 3-record window) made a tight poll loop with no
     /// interval, backoff or offline. It is a failed poll: offline after 3, then backed off.
     @Test func garbageHeaderIsAFailedPollWithBackoffAndOffline() async throws {

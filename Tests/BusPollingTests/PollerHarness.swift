@@ -30,7 +30,8 @@ final class PollerHarness: @unchecked Sendable {
 
     /// Polls `units` (face doors unless `profile` says otherwise) on `endpoint`.
     init(endpoint: BusEndpoint, units: [UInt8], profile: String = "face-door", pollMillis: Int64 = 20,
-         statePollMillis: Int64 = 100, timeSync: Bool = false, timeoutMillis: Int64 = 200) throws {
+         statePollMillis: Int64 = 100, timeSync: Bool = false, timeoutMillis: Int64 = 200,
+         hostClock: HostClock.Status = .synchronised) throws {
         let profile = try ProfileLibrary(directories: [Self.repository.appendingPathComponent("Devices").path]).profile(profile)
         let devices = units.enumerated().map { index, unit in
             DeviceConfiguration(id: "dev-\(unit)", slot: UInt16(index), unit: unit, profile: profile, pollMillis: pollMillis,
@@ -43,7 +44,8 @@ final class PollerHarness: @unchecked Sendable {
         var logger = Logger(label: "poller-test") { _ in capture }
         logger.logLevel = .debug
         poller = try BusPoller(bus: BusConfiguration(id: "test", endpoint: endpoint, timeoutMillis: timeoutMillis, turnaroundMillis: 0),
-                               devices: devices, links: links, ring: ring, journalBell: bell, board: board, logger: logger)
+                               devices: devices, links: links, ring: ring, journalBell: bell, board: board, logger: logger,
+                               hostClock: { hostClock })
     }
 
     func start() {

@@ -67,7 +67,30 @@ struct PlateAndElevatorDecodingTests {
         #expect(event.field("method") == .string("card"))
         #expect(event.field("floor") == .int(12))
         #expect(event.field("floors") == .array([.int(1), .int(12), .int(32)]))
-        #expect(event.field("person") == .string("P-0042"))
+        #expect(event.field("card") == .string("P-0042"), "a card number is `card`, as on doors")
+        #expect(event.field("person") == nil)
+    }
+
+    @Test(arguments: [(UInt32(1), "person"), (2, "card"), (3, "pass"), (9, "subject")])
+    func elevatorGrantNamesItsSubjectByMethod(method: UInt32, field: String) throws {
+        var r = RecordBuilder(code: 1)
+        r.value = method; r.subject = Array("S-7".utf8)
+        let event = Fixtures.decode(try Fixtures.profile("elevator"), r).event
+        #expect(event.field(field) == .string("S-7"))
+        #expect(event.fields.filter { $0.1 == .string("S-7") }.count == 1)
+    }
+
+    /// Basement floors: a profile whose controller puts its lowest floor in bit 0 says `from -2`; there is no floor 0.
+    @Test func basementFloorsComeFromTheProfile() throws {
+        let text = try String(contentsOfFile: "\(Fixtures.devicesDirectory)/elevator.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "floors: extra.bits }", with: "floors: extra.bits from -2 }")
+        let profile = try DeviceProfile.parse(text, file: "elevator-basements.yaml")
+        var r = RecordBuilder(code: 1)
+        r.value = 1; r.point = -2; r.extra = 0b10111
+        let event = Fixtures.decode(profile, r).event
+        #expect(event.field("floors") == .array([.int(-2), .int(-1), .int(1), .int(3)]))
+        let bad = text.replacingOccurrences(of: "floors: extra.bits from -2 }", with: "floors: point from -2 }")
+        #expect(throws: ConfigurationError.self) { try DeviceProfile.parse(bad, file: "bad.yaml") }
     }
 
     @Test func elevatorFaultNamesTheFaultAndDoorZone() throws {

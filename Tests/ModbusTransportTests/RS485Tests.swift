@@ -1,0 +1,36 @@
+import Foundation
+import ModbusTransport
+import Testing
+import TestSupport
+
+@Suite("RS-485 direction control")
+struct RS485Tests {
+    /// A pseudo-terminal has no RS-485 mode: the ioctl fails with ENOTTY, and the operator reads one sentence naming
+    /// the bus and the device, on every attempt, with the port closed again in between.
+    @Test func portWithoutRS485ModeIsRefusedInOneSentence() async throws {
+        let pair = try await SerialPair.start()
+        defer { pair.stop() }
+        let line = SerialLine(device: pair.masterEnd, baud: 9600, rs485: RS485(rts: .up, delayMicros: 1000))
+        let connection = try ModbusConnection(bus: "b3-rs485", endpoint: .rtu(line), responseTimeoutMillis: 200)
+        let failures = try await onBus { () -> [String] in
+            (0..<2).map { _ in
+                do { try connection.connect(); return "connected" } catch { return "\(error)" }
+            }
+        }
+        let sentence = "bus b3-rs485: cannot switch \(pair.masterEnd) to RS-485 with RTS direction control: its driver has no "
+            + "RS-485 mode (ENOTTY); remove rs485 from the bus or use a port with RTS direction control (modbus_rtu_set_serial_mode)"
+        #expect(failures == [sentence, sentence])
+        #expect(!connection.isConnected)
+    }
+
+    /// Without `rs485` the same pty opens as before: the setting is the only difference.
+    @Test func portWithoutTheSettingOpens() async throws {
+        let pair = try await SerialPair.start()
+        defer { pair.stop() }
+        let connection = try ModbusConnection(bus: "b3-rs485", endpoint: .rtu(SerialLine(device: pair.masterEnd, baud: 9600)),
+                                              responseTimeoutMillis: 200)
+        try await onBus { try connection.connect() }
+        #expect(connection.isConnected)
+        connection.disconnect()
+    }
+}
