@@ -116,6 +116,10 @@ import TestSupport
                     let (types, words) = Self.expected(source)
                     return (name, types, words)
                 }
+                // `subject_field`: the subject under each name its enum gives, or `subject` for a value outside it.
+                if let named = rule.subjectField {
+                    produced += (Set(named.words?.values.map { $0 } ?? []).sorted() + ["subject"]).map { ($0, ["string"], nil) }
+                }
                 for (name, types, words) in produced {
                     guard let property = properties[name] else {
                         problems.append(String(format: place, name) + " is missing: the profile produces \(types.sorted())"
