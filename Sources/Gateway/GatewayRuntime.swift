@@ -80,7 +80,7 @@ public final class GatewayRuntime: Sendable {
         publisher = EventPublisher(journal: journal, mqtt: mqtt, board: board, configuration: configuration,
                                    wakeBell: writer.committedBell, logger: logger)
         housekeeper = Housekeeper(journal: journal, configuration: configuration, links: links, mqtt: mqtt, custody: writer.custody,
-                                  logger: logger)
+                                  publisherBell: writer.committedBell, logger: logger)
         if configuration.commands.enabled {
             let targets = CommandTargetDirectory()
             commandIntake = CommandIntake(configuration: configuration, journal: journal, mqtt: mqtt, publisherBell: writer.committedBell,

@@ -1,6 +1,7 @@
 import AccessModel
 import Atomics
 import BusPolling
+import EventRing
 import Foundation
 import Journal
 import Logging
@@ -38,9 +39,13 @@ public final class Housekeeper: @unchecked Sendable {
     /// The journal file checked every tick, so a deletion is noticed even while no event arrives.
     let custody: JournalCustody?
 
+    /// Rung after journalling an event of its own, so the publisher sends it at once.
+    let publisherBell: RingDoorbell?
+
     public init(journal: Journal, configuration: GatewayConfiguration, links: [DeviceLink], mqtt: MQTTPublisher,
-                custody: JournalCustody? = nil, logger: Logger) {
+                custody: JournalCustody? = nil, publisherBell: RingDoorbell? = nil, logger: Logger) {
         self.journal = journal
+        self.publisherBell = publisherBell
         self.custody = custody
         self.configuration = configuration
         devices = Mutex(Array(zip(configuration.devices, links)))
@@ -69,6 +74,7 @@ public final class Housekeeper: @unchecked Sendable {
     /// `stopping`: the last status of this process, marked so `status` reports the daemon stopped at once.
     func tick(stopping: Bool = false) {
         custody?.check()
+        journalErasures()
         let now = monotonicMillis()
         if now - lastRetention >= Self.retentionIntervalMillis || lastRetention == 0 {
             lastRetention = now
@@ -120,6 +126,34 @@ public final class Housekeeper: @unchecked Sendable {
             ])),
             ("devices", .array(devices)),
         ])
+    }
+
+    /// Turns each `accessgw forget` into a `gateway.data_erased` event (what kind of identifier, how many events;
+    /// never the identifier), journalled and published like every other event.
+    func journalErasures() {
+        do {
+            let erasures = try journal.pendingErasures()
+            guard !erasures.isEmpty else { return }
+            let source = EventSource(site: configuration.site, gateway: configuration.gatewayID, device: configuration.gatewayID,
+                                     kind: "gateway")
+            let entries = erasures.map { erasure in
+                let event = NormalisedEvent(device: configuration.gatewayID, origin: .gateway, type: "gateway.data_erased", alarm: false,
+                                            time: erasure.erasedAt, recordedTime: .now, fields: [
+                                                ("identifier", .string(erasure.kind)),
+                                                ("events_deleted", .int(Int64(erasure.count))),
+                                            ])
+                return JournalEntry(event: event, source: source,
+                                    topic: CloudEvent.topic(of: event, source: source, prefix: configuration.mqtt.topicPrefix))
+            }
+            _ = try journal.append(entries)
+            try journal.markErasuresJournalled(erasures.map(\.id))
+            publisherBell?.ring()
+            for erasure in erasures {
+                logger.notice("erased \(erasure.count) event(s) of one \(erasure.kind) from the journal (accessgw forget)")
+            }
+        } catch {
+            logger.error("cannot journal an erasure: \(error)")
+        }
     }
 
     func enforceRetention() {

@@ -1,4 +1,5 @@
 import AccessModel
+import Journal
 import RequestAuthority
 
 /// Applies `gateway.privacy`: person ids, cards and passes pseudonymised; plates masked or pseudonymised.
@@ -27,9 +28,36 @@ public struct PrivacyFilter: Sendable {
         }
     }
 
-    /// HMAC-SHA256 of the value with the key, hex, first 16 characters: stable per value, not reversible.
+    /// `k<version>:` and the HMAC-SHA256 of the value with the key, hex, first 16 characters: stable per value and
+    /// key, not reversible; the prefix names the key, so it can be rotated.
     func pseudonym(_ text: String) -> String {
+        "k\(settings.keyVersion):" + bareHMAC(text)
+    }
+
+    func bareHMAC(_ text: String) -> String {
         String(HMACSHA256.hex(key: settings.key, message: Array(text.utf8)).prefix(16))
+    }
+
+    /// What `accessgw forget` searches for one resident: the plain identifier and, with the configured key, its
+    /// pseudonyms (with the key-version prefix, and bare as written before versions existed); for a plate also
+    /// its masked form, which other plates with the same province and last two characters share.
+    public func erasure(person: String) -> ErasureRequest {
+        ErasureRequest(kind: "person", fields: ["person", "subject"], values: forms(of: person))
+    }
+
+    public func erasure(card: String) -> ErasureRequest {
+        ErasureRequest(kind: "card", fields: ["card", "subject"], values: forms(of: card))
+    }
+
+    public func erasure(plate: String) -> ErasureRequest {
+        ErasureRequest(kind: "plate", fields: ["plate", "subject"], values: forms(of: plate) + [Self.mask(plate: plate)])
+    }
+
+    /// Whether pseudonymised forms can be matched: only with the key.
+    public var knowsPseudonyms: Bool { !settings.key.isEmpty }
+
+    func forms(of value: String) -> [String] {
+        knowsPseudonyms ? [value, pseudonym(value), bareHMAC(value)] : [value]
     }
 
     /// Keeps the province and the last two characters: 云A12345 → 云A***45.

@@ -39,6 +39,7 @@ public final class Journal: Sendable {
         if !parent.isEmpty {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         }
+        Self.createPrivately(path)
         let connection = try SQLiteConnection(path: path, readOnly: false)
         try connection.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000
                                                            + busyTimeout.components.attoseconds / 1_000_000_000_000_000))
@@ -61,6 +62,20 @@ public final class Journal: Sendable {
         try reads.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000))
         try reads.execute("PRAGMA cache_size = -512")  // KiB: it reads the newest rows, which the OS caches anyway
         publisherReads = Mutex(reads)
+    }
+
+    /// Creates a new journal file 0640 (owner read-write, group read: residents' data is for the service user and
+    /// an admin group, never for everyone), its group that of the directory, before SQLite opens it: SQLite gives
+    /// the WAL and SHM files it creates the database file's mode (and, running as root, its owner and group).
+    /// An existing file is left as it is; a failure here surfaces when SQLite opens the file.
+    static func createPrivately(_ path: String) {
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let parent = (path as NSString).deletingLastPathComponent
+        var directory = stat()
+        if stat(parent.isEmpty ? "." : parent, &directory) == 0 { _ = fchown(fd, uid_t.max, directory.st_gid) }
+        _ = fchmod(fd, 0o640)
     }
 
     /// Where the journal file stands: an operator may delete or replace it while the daemon runs, and SQLite in

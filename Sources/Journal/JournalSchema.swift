@@ -2,7 +2,7 @@ import Foundation
 
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 5
+    static let version = 6
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -135,6 +135,19 @@ enum JournalSchema {
         PRAGMA user_version = 4;
         """
 
+    /// Version 6 (residents' rights): one row per `accessgw forget`, with what kind of identifier and how many events
+    /// went, never the identifier itself; the daemon journals each as a `gateway.data_erased` event and marks it.
+    static let upgradeToVersion6 = """
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            erased_ms INTEGER NOT NULL,
+            journalled_ms INTEGER
+        );
+        PRAGMA user_version = 6;
+        """
+
     /// Brings the file at `connection` to the current version; refuses a file written by a newer gateway.
     static func migrate(_ connection: SQLiteConnection) throws {
         let current = try connection.scalar("PRAGMA user_version") ?? 0
@@ -167,6 +180,9 @@ enum JournalSchema {
         }
         if current < 5 {
             try connection.transaction { try connection.execute(upgradeToVersion5) }
+        }
+        if current < 6 {
+            try connection.transaction { try connection.execute(upgradeToVersion6) }
         }
     }
 }

@@ -14,7 +14,7 @@ struct AccessGateway: AsyncParsableCommand {
         version: BuildInfo.version,
         subcommands: [
             RunCommand.self, CheckCommand.self, TailCommand.self, StatusCommand.self, ProbeCommand.self,
-            BackupCommand.self, SimulateCommand.self, BenchCommand.self, DemoCommand.self, KeygenCommand.self, SendCommand.self,
+            BackupCommand.self, ForgetCommand.self, SimulateCommand.self, BenchCommand.self, DemoCommand.self, KeygenCommand.self, SendCommand.self,
         ]
     )
 

@@ -23,7 +23,7 @@ struct PrivacyFilterTests {
         let filter = PrivacyFilter(settings)
         let out = filter.apply(to: [("person", .string("P-0012")), ("plate", .string("云A12345")), ("score", .double(0.9))])
         guard case let .string(pseudonym) = out[0].1 else { Issue.record("person is not a string"); return }
-        #expect(pseudonym.count == 16 && pseudonym.allSatisfy(\.isHexDigit))
+        #expect(pseudonym.hasPrefix("k1:") && pseudonym.count == 19 && pseudonym.dropFirst(3).allSatisfy(\.isHexDigit))
         #expect(pseudonym != "P-0012")
         #expect(filter.apply(to: [("person", .string("P-0012"))])[0].1 == .string(pseudonym))
         #expect(out[1].1 == .string("云A***45"))
