@@ -71,7 +71,8 @@ let package = Package(
         // Imports CMosquitto directly: its subscriber and raw-publish baseline are the reference the gateway's
         // publisher is measured against, so they must not go through the gateway's own wrapper.
         .target(name: "Bench", dependencies: [
-            "Gateway", "Simulators", "BusPolling", "CMosquitto", .product(name: "Logging", package: "swift-log"),
+            "Gateway", "Simulators", "BusPolling", "CMosquitto", "MQTTPublisher", "RequestAuthority", "AccessModel",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The thin command-line executable.
         .executableTarget(name: "accessgw", dependencies: [

@@ -23,7 +23,7 @@ struct BenchGateway {
     let runtime: GatewayRuntime
 
     init(directory: URL, brokerPort: UInt16, maxInflight: Int, poll: String, buses: [Bus], devices: [Device],
-         logger: Logger) throws {
+         extraYAML: String = "", logger: Logger) throws {
         var yaml = """
         gateway:
           id: gw-bench
@@ -46,6 +46,7 @@ struct BenchGateway {
         for device in devices {
             yaml += "  - { id: \(device.id), profile: \(device.profile), bus: \(device.bus), unit: \(device.unit), poll: \(poll) }\n"
         }
+        yaml += extraYAML.isEmpty ? "" : extraYAML + "\n"
         let path = directory.appendingPathComponent("gateway.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         let configuration: GatewayConfiguration

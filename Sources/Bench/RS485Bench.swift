@@ -52,20 +52,9 @@ public enum RS485Bench {
     public static func run(_ options: Options, logger: Logger) async throws -> Result {
         let directory = try makeRunDirectory("accessgw-bench-rtu")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let gatewaySide = directory.appendingPathComponent("gateway-tty").path
-        let deviceSide = directory.appendingPathComponent("device-tty").path
-        let socat = Process()
-        socat.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
-        socat.arguments = ["-d", "-d", "pty,raw,echo=0,link=\(gatewaySide)", "pty,raw,echo=0,link=\(deviceSide)"]
-        socat.standardOutput = FileHandle.nullDevice
-        socat.standardError = FileHandle.nullDevice
-        do { try socat.run() } catch { throw BenchError("cannot start /usr/bin/socat: \(error)") }
-        defer { kill(socat.processIdentifier, SIGKILL); socat.waitUntilExit() }
-        let deadline = Date().addingTimeInterval(5)
-        while !(FileManager.default.fileExists(atPath: gatewaySide) && FileManager.default.fileExists(atPath: deviceSide)) {
-            guard Date() < deadline, socat.isRunning else { throw BenchError("socat made no pseudo-terminal pair") }
-            usleep(10_000)
-        }
+        let pair = try SerialLinePair(directory: directory)
+        defer { pair.stop() }
+        let gatewaySide = pair.gatewaySide, deviceSide = pair.deviceSide
 
         let broker = try BenchBroker(directory: directory)
         defer { broker.stop() }

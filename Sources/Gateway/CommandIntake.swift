@@ -164,13 +164,15 @@ public final class CommandIntake: Sendable {
         let submitted = request
         let job = CommandJob(device: device, unit: target.device.unit, address: block.address, code: definition.code,
                              argument: argument, commandID: request.deviceCommandID!, deadline: deadline) { [self] outcome in
+            // Latency ends with the device's reply to the write (SPEC 8), not with the journalling that follows.
+            let ended = ContinuousClock.now
             queue.async { [self] in
                 switch outcome {
-                case .written: finish(submitted, Outcome(status: "written", reason: nil))
-                case .expired: finish(submitted, Outcome(status: "expired", reason: nil))
+                case .written: finish(submitted, Outcome(status: "written", reason: nil), ended: ended)
+                case .expired: finish(submitted, Outcome(status: "expired", reason: nil), ended: ended)
                 case let .failed(reason, detail):
                     logger.warning("command \(envelope.id) to \(device) failed: \(detail)")
-                    finish(submitted, .failed(reason))
+                    finish(submitted, .failed(reason), ended: ended)
                 }
             }
         }
@@ -195,8 +197,8 @@ public final class CommandIntake: Sendable {
 
     /// Journals the outcome (claimed requests), answers on the Response Topic, journals and publishes the audit
     /// event, counts it; then answers redeliveries that waited for it.
-    func finish(_ request: Request, _ outcome: Outcome, duplicate: Bool = false) {
-        let latency = ContinuousClock.now - request.started
+    func finish(_ request: Request, _ outcome: Outcome, duplicate: Bool = false, ended: ContinuousClock.Instant? = nil) {
+        let latency = (ended ?? ContinuousClock.now) - request.started
         let latencyMillis = Int64(latency.components.seconds * 1000) + Int64(latency.components.attoseconds / 1_000_000_000_000_000)
         metrics.count(status: outcome.status, reason: outcome.reason, latency: latency)
         if outcome.status == "rejected" {

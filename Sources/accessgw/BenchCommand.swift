@@ -18,6 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     @Flag(help: "RS-485 efficiency instead of the end-to-end benchmark.") var rtu = false
+    @Flag(help: "Command latency: signed commands to backlogged devices on RS-485 at 9600 and 115200 baud and on TCP.") var commands = false
     @Flag(help: "Scale: 1000 idle devices on 10 TCP buses at 5 Hz, accessgw run vs collectd, CPU per poll and RSS.") var scale = false
     @Flag(help: "With --scale: measure the gateway alone, without collectd.") var noCollectd = false
     @Option(help: "Simulated devices (end to end: over TCP; --rtu: on the one line).") var devices: Int?
@@ -37,7 +38,14 @@ struct BenchCommand: AsyncParsableCommand {
         StderrLogHandler.bootstrap(level: logLevel)
         let logger = Logger(label: "accessgw.bench")
         do {
-            if scale {
+            if commands {
+                var options = CommandBench.Options()
+                options.devices = devices ?? options.devices
+                options.duration = duration
+                options.latencyMillis = latency
+                let result = try await CommandBench.run(options, logger: logger)
+                print(json ? try Self.json(result) : result.text)
+            } else if scale {
                 var options = ScaleBench.Options()
                 options.devices = devices ?? options.devices
                 options.buses = buses == 3 ? options.buses : buses
