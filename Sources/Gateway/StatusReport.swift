@@ -12,6 +12,8 @@ public struct StatusReport {
     public var refused: Int
     public var oldestPending: StoredEvent?
     public var journalBytes: Int64
+    /// Command outcomes of the last 24 hours by event type (`command.written`, …).
+    public var commandOutcomes: [String: Int]
 
     /// Reads everything from the journal database (read-only); works whether or not the daemon runs.
     public init(reader: JournalReader) throws {
@@ -27,6 +29,7 @@ public struct StatusReport {
         refused = try reader.refusedCount()
         oldestPending = try reader.oldestPending()
         journalBytes = try reader.sizeInUse()
+        commandOutcomes = try reader.commandOutcomes(since: Timestamp(millisecondsSinceEpoch: Timestamp.now.millisecondsSinceEpoch - 86_400_000))
     }
 
     /// The daemon writes its snapshot every second; older than this means it is not running. A fresh snapshot
@@ -75,14 +78,21 @@ public struct StatusReport {
         gateway += ", journal \(Self.size(journalBytes)), \(pending) unpublished"
         if refused > 0 { gateway += ", \(refused) REFUSED by the broker (see tail)" }
         if let oldest = oldestPending { gateway += ", oldest unpublished \(oldest.recordedTime.rfc3339)" }
-        return table.rendered + "\n" + TerminalText.escaped(gateway)
+        var commands = ""
+        if !commandOutcomes.isEmpty {
+            let order = ["command.written", "command.executed", "command.rejected", "command.expired", "command.failed"]
+            let counts = commandOutcomes.sorted { (order.firstIndex(of: $0.key) ?? 9, $0.key) < (order.firstIndex(of: $1.key) ?? 9, $1.key) }
+                .map { "\($0.value) \($0.key.dropFirst("command.".count))" }
+            commands = "\n" + TerminalText.escaped("commands in the last 24 h: " + counts.joined(separator: ", ") + " (accessgw tail --type 'command.*')")
+        }
+        return table.rendered + "\n" + TerminalText.escaped(gateway) + commands
     }
 
     public var json: String {
         let object: [String: Any] = [
             "daemon_running": daemonRunning, "exit_code": Int(exitCode), "devices_down": devicesDown, "status": snapshot, "pending": pending,
             "refused": refused,
-            "pending_by_device": pendingByDevice, "journal_bytes": journalBytes,
+            "pending_by_device": pendingByDevice, "journal_bytes": journalBytes, "commands_24h": commandOutcomes,
             "oldest_pending": oldestPending.map { $0.recordedTime.rfc3339 } ?? NSNull(),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)

@@ -108,4 +108,14 @@ public final class JournalReader: Sendable {
     public func deviceCursors() throws -> [String: DeviceCursor] {
         try connection.withLock { try $0.deviceCursors() }
     }
+
+    /// Command outcomes (`command.written`, `command.rejected`, …) journalled since `since`, by type.
+    public func commandOutcomes(since: Timestamp) throws -> [String: Int] {
+        try connection.withLock { connection in
+            let rows = try connection.query("""
+                SELECT type, count(*) FROM events WHERE recorded_ms >= ? AND type LIKE 'command.%' GROUP BY type
+                """, [.int(since.millisecondsSinceEpoch)]) { ($0.text(0), Int($0.int(1))) }
+            return Dictionary(rows, uniquingKeysWith: +)
+        }
+    }
 }

@@ -106,6 +106,12 @@ struct CommandEndToEndTests {
                          correlation: "corr-2")
         #expect(try await site.pm.reply("corr-2").status == "written")
         #expect(site.door.executedCommandCount == 2)
+
+        // The operator sees them on the box.
+        let tail = try site.harness.accessgw(["tail", "--config", site.harness.configPath, "--type", "command.*", "-n", "50"])
+        #expect(tail.status == 0 && tail.output.contains("command.written") && tail.output.contains("command.executed"), "\(tail.output)")
+        let status = try site.harness.accessgw(["status", "--config", site.harness.configPath])
+        #expect(status.output.contains("commands in the last 24 h: ") && status.output.contains(" written"), "\(status.output)")
     }
 
     @Test func everyBadRequestIsRejectedWithItsReasonWhileEventsKeepFlowing() async throws {
