@@ -1,0 +1,56 @@
+import Foundation
+import Simulators
+import Testing
+import TestSupport
+
+/// `Examples/mosquitto-bridge.conf` as shipped, but for addresses and files: gateway → compound broker → bridge
+/// (QoS 1, persistent queue) → central broker (TLS, password) → a subscriber with a persistent session.
+@Suite("end to end: a compound's broker bridged to a central broker", .serialized)
+struct BridgeEndToEndTests {
+    /// The example with the central broker's address, CA and password of this test, and the compound broker's
+    /// own persistence settings (MosquittoBroker writes those).
+    static func bridgeConfig(central: MosquittoBroker) throws -> [String] {
+        let example = try String(contentsOf: GatewayHarness.repository.appendingPathComponent("Examples/mosquitto-bridge.conf"),
+                                 encoding: .utf8)
+        return example.split(separator: "\n").map(String.init).compactMap { line -> String? in
+            if line.hasPrefix("#") || line.isEmpty { return nil }
+            if line.hasPrefix("persistence") || line.hasPrefix("autosave_interval") { return nil }
+            if line.hasPrefix("address ") { return "address 127.0.0.1:\(central.port)" }
+            if line.hasPrefix("bridge_cafile ") { return "bridge_cafile \(central.certificates!.caFile)" }
+            if line.hasPrefix("remote_password ") { return "remote_password secret" }
+            if line.hasPrefix("restart_timeout ") { return "restart_timeout 1 2" }
+            return line
+        }
+    }
+
+    @Test func eventsCrossTheBridgeWithNothingLostWhileTheCentralBrokerRestarts() async throws {
+        let central = try MosquittoBroker(.init(tls: true, users: ["bridge-kunming-guandu": "secret", "pm": "pm-secret"], persistent: true))
+        let compound = try MosquittoBroker(.init(persistent: true, extraConfig: try Self.bridgeConfig(central: central)))
+        let harness = try GatewayHarness(sharing: compound)
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        let door = simulator.devices[0]
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML, site: "kunming-guandu")
+        try await waitUntil("the bridge connected (\(central.log))") { central.log.contains("bridge-kunming-guandu") }
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/#", on: central, username: "pm",
+                                                         password: "pm-secret", sessionID: "pm-central")
+        try await harness.start()
+
+        for i in 0..<50 { door.record(code: 16, point: Int16(i % 4 + 1)) }
+        _ = try await subscriber.waitForEvents("the first 50 at the centre", timeout: .seconds(30)) { $0.filter { $0.seq != nil }.count >= 50 }
+
+        // The centre goes away mid-stream: the compound keeps taking events and queues them for the bridge.
+        central.stop()
+        for i in 0..<100 { door.record(code: 17, point: Int16(i % 4 + 1)) }
+        try await waitUntil("all 150 acknowledged by the compound") { door.logStatus.ack == 150 }
+        try central.restart()
+        for i in 0..<50 { door.record(code: 16, point: Int16(i % 4 + 1)) }
+        let events = try await subscriber.waitForEvents("all 200 device events at the centre", timeout: .seconds(60)) { events in
+            Set(events.compactMap(\.seq)).count >= 200
+        }
+        #expect(Set(events.compactMap(\.seq)) == Set(1...200), "nothing lost across the bridge")
+        #expect(events.allSatisfy { $0.topic.hasPrefix("accessgw/kunming-guandu/door-3e/event/") || $0.seq == nil })
+        #expect(compound.log.components(separatedBy: "Connecting bridge (step 1) central").count - 1 >= 2,
+                "the bridge reconnected after the restart: \(compound.log)")
+        #expect(harness.stop() == 0)
+    }
+}
