@@ -82,3 +82,22 @@ final class CommandIssuer: @unchecked Sendable {
         }
     }
 }
+
+extension GatewayHarness {
+    /// Appends a `commands:` section with one issuer allowed `commands` on `devices` (and `extra` YAML after it)
+    /// to the configuration `configure` wrote.
+    func enableRequests(from issuer: CommandIssuer, devices: String = #"["door-*"]"#, commands: String = "[replay]",
+                        extra: String = "") throws {
+        try (String(contentsOfFile: configPath, encoding: .utf8) + """
+
+        commands:
+          enabled: true
+          issuers:
+            - id: \(issuer.id)
+              public_key_file: \(issuer.publicKeyFile)
+              allow:
+                - { devices: \(devices), commands: \(commands) }
+        \(extra)
+        """).write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+}

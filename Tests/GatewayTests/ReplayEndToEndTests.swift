@@ -57,18 +57,7 @@ struct ReplayEndToEndTests {
           - { id: door-3e, profile: face-door, bus: lan, unit: 1, poll: 20ms }
           - { id: door-live, profile: face-door, bus: lan, unit: 2, poll: 20ms }
         """)
-        try (String(contentsOfFile: harness.configPath, encoding: .utf8) + """
-
-        commands:
-          enabled: true
-          issuers:
-            - id: pm-replay
-              public_key_file: \(pm.publicKeyFile)
-              allow:
-                - { devices: ["door-*"], commands: [replay] }
-        replay:
-          max_rate: 2000/s
-        """).write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        try harness.enableRequests(from: pm, extra: "replay:\n  max_rate: 2000/s")
         let original = try await Subscriber.subscribed(to: "accessgw/test-site/door-3e/event/door.opened", on: harness.broker)
         let liveArrivals = try ChildProcess("/usr/bin/stdbuf", ["-oL", "/usr/bin/mosquitto_sub"] + harness.broker.clientArguments
             + ["-V", "mqttv5", "-q", "1", "-t", "accessgw/test-site/door-live/event/door.opened", "-F", "%U|%t|%p"])
@@ -138,16 +127,7 @@ struct ReplayEndToEndTests {
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
         let pm = try await CommandIssuer(id: "pm-open-only", broker: harness.broker, directory: harness.directory)
         try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
-        try (String(contentsOfFile: harness.configPath, encoding: .utf8) + """
-
-        commands:
-          enabled: true
-          issuers:
-            - id: pm-open-only
-              public_key_file: \(pm.publicKeyFile)
-              allow:
-                - { devices: ["door-*"], commands: [open] }
-        """).write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        try harness.enableRequests(from: pm, commands: "[open]")
         try await harness.start()
         let request = #"{"id":"replay-2","issuer":"pm-open-only","from":"2026-01-01T00:00:00Z"}"#
         try pm.send(topic: "accessgw/test-site/gateway/gw-test/replay", payload: request, correlation: "no-permission")

@@ -26,16 +26,7 @@ struct SubscriberExampleTests {
         let keyFile = harness.directory.appendingPathComponent("pm-example.key").path
         try pm.key.pem().write(toFile: keyFile, atomically: true, encoding: .utf8)
         try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
-        try (String(contentsOfFile: harness.configPath, encoding: .utf8) + """
-
-        commands:
-          enabled: true
-          issuers:
-            - id: pm-example
-              public_key_file: \(pm.publicKeyFile)
-              allow:
-                - { devices: ["door-*"], commands: [replay] }
-        """).write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        try harness.enableRequests(from: pm)
         try await harness.start()
         let state = harness.directory.appendingPathComponent("subscriber-state.json").path
         let script = GatewayHarness.repository.appendingPathComponent("Examples/subscriber.py").path
