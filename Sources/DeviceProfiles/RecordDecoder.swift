@@ -91,7 +91,7 @@ public final class RecordDecoder: Sendable {
                 return h.count == 1 ? "0" + h : h
             }.joined()
             fields.append(("subject_hex", .string(hex)))
-            problems.append(RecordProblem(field: "subject", message: "\(failure); kept as subject_hex \(hex)"))
+            problems.append(RecordProblem(field: "subject", message: "\(failure); its bytes are kept as subject_hex"))
         }
         let raw = NormalisedEvent.RawRecord(
             code: code, point: Int16(truncatingIfNeeded: decoded[.point]),

@@ -12,8 +12,14 @@ public struct PrivacyFilter: Sendable {
 
     public func apply(to fields: [(String, JSONValue)]) -> [(String, JSONValue)] {
         guard settings.personIDs != .plain || settings.plates != .plain else { return fields }
-        return fields.map { name, value in
+        // A subject that failed to decode may be anyone's identifier in raw bytes: with privacy on it never leaves.
+        return fields.filter { $0.0 != "subject_hex" }.map { name, value in
             guard case let .string(text) = value else { return (name, value) }
+            if name == "subject" {
+                // A subject the profile does not classify (an unknown code, a method outside its enum) may be a
+                // person id or a plate: it gets the stricter treatment, a pseudonym, or nothing without a key.
+                return (name, .string(knowsPseudonyms ? pseudonym(text) : "redacted"))
+            }
             if Self.personFields.contains(name), settings.personIDs == .pseudonymise {
                 return (name, .string(pseudonym(text)))
             }

@@ -87,7 +87,7 @@ struct FaceDoorDecodingTests {
         let (event, problems) = Fixtures.decode(profile, r)
         #expect(event.type == "access.granted")
         #expect(event.field("subject_hex") == .string("50fffe31"))
-        #expect(problems.map(\.description) == ["subject: invalid utf-8 byte sequence at byte 1; kept as subject_hex 50fffe31"])
+        #expect(problems.map(\.description) == ["subject: invalid utf-8 byte sequence at byte 1; its bytes are kept as subject_hex"])
     }
 
     @Test func clockUnsynchronisedFlagIsKeptInRaw() {

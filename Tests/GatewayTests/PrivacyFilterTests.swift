@@ -30,6 +30,21 @@ struct PrivacyFilterTests {
         #expect(out[2].1 == .double(0.9))
     }
 
+    @Test func unclassifiedSubjectsAndUndecodableBytesNeverLeaveInTheClear() {
+        var settings = GatewayConfiguration.Privacy()
+        settings.plates = .mask
+        let withoutKey = PrivacyFilter(settings).apply(to: [("subject", .string("云A12345")), ("subject_hex", .string("d4c6413132ff34"))])
+        #expect(withoutKey.map(\.0) == ["subject"])
+        #expect(withoutKey.first?.1 == .string("redacted"))
+
+        settings.personIDs = .pseudonymise
+        settings.key = Array("site-secret".utf8)
+        let filter = PrivacyFilter(settings)
+        let withKey = filter.apply(to: [("subject", .string("P-0012")), ("subject_hex", .string("d4c6413132ff34"))])
+        #expect(withKey.map(\.0) == ["subject"])
+        #expect(withKey.first?.1 == filter.apply(to: [("person", .string("P-0012"))]).first?.1)
+    }
+
     @Test func plainSettingsLeaveFieldsAlone() {
         let filter = PrivacyFilter(GatewayConfiguration.Privacy())
         let fields: [(String, JSONValue)] = [("person", .string("P-1")), ("plate", .string("云A12345"))]
