@@ -1,3 +1,4 @@
+import AccessModel
 import DeviceProfiles
 import RequestAuthority
 

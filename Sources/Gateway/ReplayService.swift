@@ -42,7 +42,8 @@ public final class ReplayService: Sendable {
     struct Plan {
         var id: String
         var issuer: String
-        var filter: JournalFilter
+        /// nil when the request's `devices` match none the issuer may replay: nothing to send.
+        var filter: JournalFilter?
     }
 
     func decide(_ message: IncomingMessage) -> Result<Plan, Rejection> {
@@ -58,29 +59,29 @@ public final class ReplayService: Sendable {
             default: return .failure(.malformed)
             }
         }
-        func globs(_ key: String) -> Result<[String], Rejection> {
+        func globs(_ key: String) -> Result<[NamePattern], Rejection> {
             switch envelope.body[key] {
             case nil, .null?: return .success([])
             case let .array(items)?:
-                let texts = items.compactMap { item -> String? in if case let .string(text) = item, !text.isEmpty { text } else { nil } }
-                return texts.count == items.count && texts.count <= 64 ? .success(texts) : .failure(.malformed)
+                let patterns = items.compactMap { item -> NamePattern? in if case let .string(text) = item { NamePattern(text) } else { nil } }
+                return patterns.count == items.count && patterns.count <= 64 ? .success(patterns) : .failure(.malformed)
             default: return .failure(.malformed)
             }
         }
         guard case let .success(from) = time("from"), let from, case let .success(to) = time("to"),
               case let .success(devices) = globs("devices"), case let .success(types) = globs("types")
         else { return .failure(.malformed) }
-        // Only devices this issuer may replay, and at least one of them.
+        // Only devices this issuer may replay, and at least one of them; the gateway's own events count as a device.
         let permitted = configuration.devices.map(\.id).filter {
             authority.authorise(issuer: issuer, device: $0, action: "replay").isAccepted
         }
         guard !permitted.isEmpty else { return .failure(.notPermitted) }
-        var filter = JournalFilter(types: types, since: from)
-        filter.until = to
-        filter.deviceGlobs = devices
-        filter.devices = permitted + (authority.authorise(issuer: issuer, device: configuration.gatewayID, action: "replay").isAccepted
+        let sources = permitted + (authority.authorise(issuer: issuer, device: configuration.gatewayID, action: "replay").isAccepted
             ? [configuration.gatewayID] : [])
-        return .success(Plan(id: envelope.id, issuer: issuer, filter: filter))
+        let requested = devices.isEmpty ? sources : sources.filter { id in devices.contains { $0.matches(id) } }
+        var filter = JournalFilter(devices: requested, types: types, since: from)
+        filter.until = to
+        return .success(Plan(id: envelope.id, issuer: issuer, filter: requested.isEmpty ? nil : filter))
     }
 
     func serve(_ message: IncomingMessage) {
@@ -127,7 +128,7 @@ public final class ReplayService: Sendable {
         var pending: [Int32] = []
         var next = ContinuousClock.now
         var count = 0
-        var filter = plan.filter
+        guard var filter = plan.filter else { return (0, oldest) }
         filter.afterJournalSeq = 0
         while true {
             filter.limit = Self.page

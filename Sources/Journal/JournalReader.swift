@@ -38,11 +38,7 @@ public final class JournalReader: Sendable {
         }
         if !filter.types.isEmpty {
             conditions.append("(" + Array(repeating: "type GLOB ?", count: filter.types.count).joined(separator: " OR ") + ")")
-            values += filter.types.map { .text($0) }
-        }
-        if !filter.deviceGlobs.isEmpty {
-            conditions.append("(" + Array(repeating: "device GLOB ?", count: filter.deviceGlobs.count).joined(separator: " OR ") + ")")
-            values += filter.deviceGlobs.map { .text($0) }
+            values += filter.types.map { .text($0.sqliteGlob) }
         }
         if let since = filter.since {
             conditions.append("recorded_ms >= ?")
@@ -118,4 +114,9 @@ public final class JournalReader: Sendable {
             return Dictionary(rows, uniquingKeysWith: +)
         }
     }
+}
+
+extension NamePattern {
+    /// The same pattern for SQLite's GLOB, which also knows `[...]` classes: a `[` is escaped to match itself.
+    var sqliteGlob: String { String(text.flatMap { $0 == "[" ? Array("[[]") : [$0] }) }
 }

@@ -110,18 +110,16 @@ public struct JournalFilter: Sendable, Equatable {
     public var limit: Int?
     /// Only these devices; empty means all.
     public var devices: [String]
-    /// Only types matching one of these SQLite GLOB patterns, such as `access.*`; empty means all.
-    public var types: [String]
+    /// Only types matching one of these globs, such as `access.*`; empty means all.
+    public var types: [NamePattern]
     /// Only events the gateway recorded at or after this time (gateway clock: device clocks may be off).
     public var since: Timestamp?
     /// Only events journalled after this journal sequence number, in order: how `tail -f` follows.
     public var afterJournalSeq: Int64?
-    /// Only devices matching one of these SQLite GLOB patterns (a replay's `devices`); empty means all.
-    public var deviceGlobs: [String] = []
     /// Only events the gateway recorded before this time.
     public var until: Timestamp?
 
-    public init(limit: Int? = nil, devices: [String] = [], types: [String] = [], since: Timestamp? = nil,
+    public init(limit: Int? = nil, devices: [String] = [], types: [NamePattern] = [], since: Timestamp? = nil,
                 afterJournalSeq: Int64? = nil) {
         self.limit = limit
         self.devices = devices

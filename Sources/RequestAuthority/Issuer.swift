@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 
 /// A party allowed to send requests: its Ed25519 public key and what it may do.

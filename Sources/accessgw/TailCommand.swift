@@ -20,7 +20,11 @@ struct TailCommand: AsyncParsableCommand {
     @Flag(help: "One CloudEvents JSON object per line.") var json = false
 
     func run() async throws {
-        var filter = JournalFilter(limit: n ?? (since == nil ? 20 : nil), devices: device, types: type)
+        let types = try type.map { text in
+            guard let pattern = NamePattern(text) else { throw ValidationError("--type '\(text)' is not a type glob (examples: access.*, door.opened)") }
+            return pattern
+        }
+        var filter = JournalFilter(limit: n ?? (since == nil ? 20 : nil), devices: device, types: types)
         if let since {
             guard let millis = DurationText.milliseconds(since) else { throw ValidationError("--since '\(since)' is not a duration (examples: 30s, 10m, 2h)") }
             filter.since = Timestamp(millisecondsSinceEpoch: Timestamp.now.millisecondsSinceEpoch - millis)

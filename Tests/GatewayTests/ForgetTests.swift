@@ -107,7 +107,7 @@ struct ForgetTests {
         #expect(erased.data["events_deleted"] as? Int == 2)
         let payload = subscriber.messages.first { $0.topic.hasSuffix("/event/gateway.data_erased") }?.payload ?? ""
         #expect(!payload.contains("P-0012") && !payload.contains(pseudonym))
-        let persons = try JournalReader(path: harness.journalPath).events(filter: JournalFilter(limit: nil, devices: ["door-1"], types: ["access.*"]))
+        let persons = try JournalReader(path: harness.journalPath).events(filter: JournalFilter(limit: nil, devices: ["door-1"], types: [NamePattern("access.*")!]))
             .map { CloudEventText.field("person", in: $0.payload) }
         #expect(persons.count == 1 && !persons.contains(pseudonym))
         #expect(harness.stop() == 0)

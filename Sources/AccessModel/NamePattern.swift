@@ -1,5 +1,5 @@
-/// A device glob of an `allow` rule (`door-*`, `lift-?`): `*` matches any run of characters, `?` one character,
-/// everything else itself.
+/// A name glob: the devices of an `allow` rule or a replay (`door-*`, `lift-?`), the event types of `tail --type`
+/// or a replay (`access.*`). `*` matches any run of characters, `?` one character, everything else itself.
 public struct NamePattern: Sendable, Hashable, CustomStringConvertible {
     public let text: String
     private let pattern: [Unicode.Scalar]
