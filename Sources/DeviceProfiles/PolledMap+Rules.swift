@@ -195,7 +195,7 @@ extension PolledMap {
             case "true": number = 1
             case "false": number = 0
             default:
-                number = text.hasPrefix("0x") ? Int64(text.dropFirst(2), radix: 16) : Int64(text)
+                number = YAMLValue.wholeNumber(text)
                 if number == nil, bit == nil, case let .words(table) = field.presentation {
                     number = table.first { $0.value == text }?.key
                 }

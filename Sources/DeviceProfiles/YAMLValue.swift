@@ -149,11 +149,15 @@ public struct YAMLValue {
         return scalar.string
     }
 
+    /// The whole number a profile writes as `text`: decimal, or hexadecimal after `0x`.
+    public static func wholeNumber(_ text: String) -> Int64? {
+        text.hasPrefix("0x") ? Int64(text.dropFirst(2), radix: 16) : Int64(text)
+    }
+
     /// A whole number within `range`; `0x` hexadecimal is accepted.
     public func int(_ log: ProblemLog, in range: ClosedRange<Int64> = Int64.min...Int64.max) -> Int64? {
         guard let text = string(log) else { return nil }
-        let value = text.hasPrefix("0x") ? Int64(text.dropFirst(2), radix: 16) : Int64(text)
-        guard let value else {
+        guard let value = Self.wholeNumber(text) else {
             log.report(at: self, "expected a whole number, found '\(text)'")
             return nil
         }
