@@ -96,7 +96,13 @@ extension BusPoller {
         let message = "\(step) failed: \(error)"
         guard device[keyPath: last] != message else { return }
         device[keyPath: last] = message
-        logger.warning("\(message); the event log is read regardless", metadata: ["device": "\(device.config.id)"])
+        // An exception is the device's own answer, worth a warning; a timeout is a notice, rate-limited as in `failed`.
+        if Self.isAnswer(error) {
+            logger.warning("\(message); the event log is read regardless", metadata: ["device": "\(device.config.id)"])
+        } else {
+            logger.notice("\(message); the event log is read regardless",
+                          metadata: ["device": "\(device.config.id)", LogKind.key: "\(Self.logKind(of: error))"])
+        }
     }
 
     /// Reads the event log once: writes a due ack first, then the header or header and window.
@@ -187,7 +193,7 @@ extension BusPoller {
         }
         if let lost = outcome.lost {
             logger.error("device overwrote \(lost.count) unread event(s), seq \(lost.lowerBound)...\(lost.upperBound)",
-                         metadata: ["device": "\(device.config.id)"])
+                         metadata: ["device": "\(device.config.id)", LogKind.key: "\(LogKind.eventsLost)"])
             device.metrics.eventsLost.increment(by: Int64(lost.count))
             enqueue(EventRecord(origin: .eventsLost, device: slot, boot: header.bootID, first: lost.lowerBound,
                                 second: lost.upperBound, observedAtMillis: observed))
@@ -316,9 +322,9 @@ extension BusPoller {
 
     func succeeded(_ device: inout PolledDevice) {
         device.metrics.poll(nil)
-        device.lastLoggedFailure = nil
         guard device.health.pollSucceeded() == .cameOnline else { return }
-        logger.info("device online", metadata: ["device": "\(device.config.id)", "modbus.unit": "\(device.config.unit)"])
+        logger.info("device online", metadata: ["device": "\(device.config.id)", "modbus.unit": "\(device.config.unit)",
+                                                LogKind.key: "\(LogKind.deviceOnline)"])
         transition(&device, online: true)
     }
 
@@ -326,14 +332,15 @@ extension BusPoller {
         device.metrics.poll(error)
         device.link.errorCount.wrappingIncrement(ordering: .relaxed)
         let message = "\(device.config.id) on \(error)"
-        if device.lastLoggedFailure != message, device.health.status != .offline {
-            logger.warning("\(message)", metadata: ["device": "\(device.config.id)"])
-            device.lastLoggedFailure = message
+        // One timeout is no warning: transport errors of an online device are notices, and the log handler writes
+        // the first of a run and then one summary a minute ("… 37 more timeouts in the last 60 s").
+        if device.health.status != .offline {
+            logger.notice("\(message)", metadata: ["device": "\(device.config.id)", LogKind.key: "\(Self.logKind(of: error))"])
         }
         guard device.health.pollFailed() == .wentOffline else { return }
         device.serial = nil  // whatever answers next may be a replacement controller
         logger.error("device offline after \(DeviceHealthStateMachine.failuresBeforeOffline) failed polls: \(message)",
-                     metadata: ["device": "\(device.config.id)"])
+                     metadata: ["device": "\(device.config.id)", LogKind.key: "\(LogKind.deviceOffline)"])
         transition(&device, online: false)
     }
 
@@ -344,6 +351,20 @@ extension BusPoller {
         enqueue(EventRecord(origin: online ? .deviceOnline : .deviceOffline, device: device.config.slot,
                             boot: device.fifo?.boot ?? 0, observedAtMillis: Timestamp.now.millisecondsSinceEpoch))
         journalBell.ring()
+    }
+}
+
+extension BusPoller {
+    /// The log kind of a failed poll, so each kind of transport error has its own message id and rate limit.
+    static func logKind(of error: any Error) -> LogKind {
+        guard let error = error as? ModbusError else { return .modbusError }
+        switch error.code {
+        case .timeout: return .modbusTimeout
+        case .badReply: return .modbusBadReply
+        case .exception: return .modbusException
+        case .connection: return .modbusConnection
+        case .system: return .modbusError
+        }
     }
 }
 

@@ -16,8 +16,6 @@ struct PolledDevice {
     var nextDue: Int64 = 0
     var nextStatePoll: Int64 = 0
     var nextClockCheck: Int64 = 0
-    /// The last problem logged, so a failing device logs once per kind of failure, not once per poll.
-    var lastLoggedFailure: String?
     /// The last failure of the state block and of the clock logged while the log answers, so each is logged once.
     var stateFailure: String?
     var clockFailure: String?

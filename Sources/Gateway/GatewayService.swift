@@ -31,7 +31,8 @@ public struct GatewayService: Service {
         }
         try runtime.start()
         let configuration = runtime.configuration
-        logger.info("gateway \(configuration.gatewayID) running: \(configuration.summary)")
+        logger.info("gateway \(configuration.gatewayID) running: \(configuration.summary)",
+                    metadata: [LogKind.key: "\(LogKind.gatewayStarted)"])
         notifier.ready(status: readyStatus)
         let interval = notifier.watchdogInterval ?? .seconds(1)
         // Poll loops wake at least every second; a loop silent for far longer is stuck.
@@ -83,7 +84,7 @@ public struct GatewayService: Service {
                     (systemctl restart accessgw); applied the buses and devices
                     """)
             }
-            logger.info("\(plan.summary)")
+            logger.info("\(plan.summary)", metadata: [LogKind.key: "\(LogKind.gatewayReloaded)"])
         case let .failure(error):
             logger.error("reload failed, the running configuration stays: \(error)")
         }

@@ -1,3 +1,4 @@
+import AccessModel
 import CMosquitto
 import Logging
 #if canImport(Glibc)
@@ -38,12 +39,13 @@ extension MQTTPublisher {
             }
         }
         if let carriedOver {
-            logger.info("connected to MQTT broker", metadata: ["mqtt.resending": "\(carriedOver)"])
+            logger.info("connected to MQTT broker", metadata: ["mqtt.resending": "\(carriedOver)", LogKind.key: "\(LogKind.mqttConnected)"])
             for topic in subscriptions.withLock({ $0 }) {
                 do { try client.subscribe(topic: topic, qos: 1) } catch { logger.error("\(error)", metadata: ["mqtt.topic": "\(topic)"]) }
             }
         } else {
-            logger.error("\(refusal)")
+            // An ERROR once; the log handler turns the retries into one summary a minute until the broker connects.
+            logger.error("\(refusal)", metadata: [LogKind.key: "\(LogKind.mqttRefused)"])
         }
     }
 
@@ -96,9 +98,10 @@ extension MQTTPublisher {
                 return
             }
             logger.warning("\(byBroker ?? MQTTError.lost(rc, broker: settings.broker, errno: savedErrno))",
-                           metadata: ["mqtt.unacknowledged": "\(held)"])
+                           metadata: ["mqtt.unacknowledged": "\(held)", LogKind.key: "\(LogKind.mqttConnectionLost)"])
         case .attemptFailed where !refusedBefore:
-            logger.warning("\(MQTTError.unreachable(rc, broker: settings.broker, errno: savedErrno, detail: client.lastLoggedError))")
+            logger.error("\(MQTTError.unreachable(rc, broker: settings.broker, errno: savedErrno, detail: client.lastLoggedError))",
+                         metadata: [LogKind.key: "\(LogKind.mqttUnreachable)"])
         case .attemptFailed:
             break
         }

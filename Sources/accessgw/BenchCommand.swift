@@ -35,7 +35,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Gateway log level.") var logLevel: Logger.Level = .error
 
     func run() async throws {
-        StderrLogHandler.bootstrap(level: logLevel)
+        GatewayLogHandler.bootstrap(level: logLevel)
         let logger = Logger(label: "accessgw.bench")
         do {
             if commands {

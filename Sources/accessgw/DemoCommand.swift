@@ -16,7 +16,7 @@ struct DemoCommand: AsyncParsableCommand {
     var directory = NSTemporaryDirectory() + "accessgw-demo"
 
     func run() async throws {
-        StderrLogHandler.bootstrap(level: .warning)
+        GatewayLogHandler.bootstrap(level: .warning)
         let logger = Logger(label: "accessgw.demo")
         let site: DemoSite
         do { site = try DemoSite(directory: directory, logger: logger) } catch { throw CommandFailure("\(error)") }

@@ -16,7 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let loaded: GatewayConfiguration
         do { loaded = try GatewayConfiguration.load(path: config) } catch { throw ConfigFailure(error.description) }
-        StderrLogHandler.bootstrap(level: logLevel)
+        GatewayLogHandler.bootstrap(level: logLevel)
         let logger = Logger(label: "accessgw")
         let metrics = MetricsEndpoint.bootstrap()
         let runtime: GatewayRuntime

@@ -71,7 +71,7 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        StderrLogHandler.bootstrap(level: .info)
+        GatewayLogHandler.bootstrap(level: .info)
         let logger = Logger(label: "accessgw.simulate")
         let simulatorConfig: SimulatorConfig
         do {

@@ -32,8 +32,9 @@ struct BrokerSecurityEndToEndTests {
     @Test func refusedPasswordIsLoggedClearlyAndEventsWaitInTheJournalUntilItIsFixed() async throws {
         let harness = try GatewayHarness(broker: .init(tls: true, users: ["gw-test": "s3cret pass", "reader": "r"]))
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        let port = freeLoopbackPort()
         try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML,
-                              mqttExtra: try Self.securedMQTT(harness, password: "wrong"))
+                              mqttExtra: try Self.securedMQTT(harness, password: "wrong"), metricsListen: "127.0.0.1:\(port)")
         try await harness.start()
         let door = simulator.devices[0]
         for i in 0..<3 { door.record(code: 5, point: 1, direction: 1, subject: "CARD-\(i)") }
@@ -41,8 +42,16 @@ struct BrokerSecurityEndToEndTests {
         let refusal = "broker 127.0.0.1:\(harness.broker.port) refused the connection: not authorized"
         try await waitUntil("the refusal in the log") { harness.log.contains(refusal) }
         let lines = harness.logLines(containing: "refused")
-        #expect(lines.first?.contains(" ERROR \(refusal) [mqtt.broker=") == true, "\(harness.log)")
+        #expect(lines.first?.contains(" level=error msg=\"\(refusal)\" ") == true, "\(harness.log)")
+        #expect(lines.first?.contains(" mqtt.broker=127.0.0.1:\(harness.broker.port)") == true, "\(harness.log)")
         #expect(!harness.log.contains("wrong"), "the password leaked into the log")
+        // Every retry is refused again, but the log says ERROR once (then a summary a minute), not once per retry.
+        try await waitUntil("3 refused connection attempts") {
+            let failures = MetricsEndpointTests.get(Int(port)).split(separator: "\n")
+                .first { $0.hasPrefix("accessgw_mqtt_connection_failures_total ") }?.split(separator: " ").last
+            return failures.flatMap { Double($0) } ?? 0 >= 3
+        }
+        #expect(harness.logLines(containing: "level=error").filter { $0.contains(refusal) }.count == 1, "\(harness.log)")
 
         try await waitUntil("the 3 events journalled and acknowledged to the device") { door.logStatus.ack == 3 }
         #expect(harness.gateway?.isRunning == true, "the gateway keeps running without its broker")

@@ -61,12 +61,13 @@ final class GatewayHarness: @unchecked Sendable {
     }
 
     /// Starts `accessgw run` and waits until it journalled gateway.started.
-    func start(environment: [String: String] = [:]) async throws {
-        let process = try ChildProcess(Self.binary, ["run", "--config", configPath], environment: environment)
+    func start(environment: [String: String] = [:], journalStream: Bool = false) async throws {
+        let process = try ChildProcess(Self.binary, ["run", "--config", configPath], environment: environment,
+                                       journalStream: journalStream)
         gateway = process
         try await waitUntil("gateway to start (log: \(process.text))") {
             guard process.isRunning else { throw GatewayExited(log: process.text) }
-            return process.text.contains("running:")
+            return journalStream || process.text.contains("running:")  // under journald the line goes to its socket
         }
     }
 

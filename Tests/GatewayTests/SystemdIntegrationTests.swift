@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -43,15 +44,38 @@ struct SystemdIntegrationTests {
         #expect(listener.messages.contains("STOPPING=1"))
     }
 
-    @Test func underJournaldLogLinesCarrySyslogPriorities() async throws {
+    /// Under journald (JOURNAL_STREAM names the daemon's own stderr) entries go to the native socket with fields:
+    /// `journalctl DEVICE=door-1` works. The test binds the socket and reads what arrives.
+    @Test func underJournaldEntriesCarryDeviceBusAndMessageID() async throws {
+        let harness = try GatewayHarness()
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        try harness.configure(buses: simulator.busYAML, devices: "  - { id: door-1, profile: face-door, bus: lan, unit: 1 }")
+        let journal = try DatagramListener()
+        try await harness.start(environment: ["ACCESSGW_JOURNAL_SOCKET": journal.path], journalStream: true)
+        var entries: [[String: String]] = []
+        while !entries.contains(where: { $0["MESSAGE"] == "device online" }), let datagram = journal.receive() {
+            entries.append(try #require(JournalFields.parse(datagram), "not the native protocol: \(datagram)"))
+        }
+        let online = try #require(entries.first { $0["MESSAGE"] == "device online" }, "\(entries)")
+        #expect(online["DEVICE"] == "door-1" && online["BUS"] == "lan" && online["PRIORITY"] == "6", "\(online)")
+        #expect(online["MESSAGE_ID"] == LogKind.deviceOnline.messageID)
+        let started = try #require(entries.first { $0["MESSAGE"]?.contains("running:") == true }, "\(entries)")
+        #expect(started["MESSAGE_ID"] == LogKind.gatewayStarted.messageID)
+        #expect(entries.allSatisfy { $0["SYSLOG_IDENTIFIER"] == "accessgw" && $0["PRIORITY"] != nil })
+        #expect(!harness.log.contains("device online"), "entries go to the socket, not stderr: \(harness.log)")
+        #expect(harness.stop() == 0)
+    }
+
+    /// A JOURNAL_STREAM inherited by a daemon whose stderr goes elsewhere does not count: plain logfmt lines.
+    @Test func aStaleJournalStreamGivesLogfmtLines() async throws {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
         try harness.configure(buses: simulator.busYAML, devices: "  - { id: door-1, profile: face-door, bus: lan, unit: 1 }")
         try await harness.start(environment: ["JOURNAL_STREAM": "8:12345"])
         try await waitUntil("the device online line") { harness.log.contains("device online") }
-        let lines = harness.log.split(separator: "\n")
-        #expect(lines.contains { $0.hasPrefix("<6>") && $0.contains("running:") })
-        #expect(lines.allSatisfy { $0.first == "<" }, "every line starts with its priority: \(harness.log)")
+        let lines = harness.log.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("time=") && $0.contains(" level=info msg=\"device online\" ") && $0.contains(" device=door-1") })
+        #expect(lines.allSatisfy { LogfmtPairs($0) != nil }, "every line is logfmt: \(harness.log)")
         #expect(harness.stop() == 0)
     }
 

@@ -22,9 +22,14 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Starts `executable` (a name looked up on PATH, or a path) with `arguments`; stdout and stderr are collected.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+    /// With `journalStream` the program finds its output pipe named in `JOURNAL_STREAM`, as a service whose output
+    /// systemd connects to journald does.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                journalStream: Bool = false) throws {
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try Self.which(executable))
         process.arguments = arguments
+        var environment = environment
+        if journalStream { environment = (environment ?? [:]).merging(["JOURNAL_STREAM": outputStreamID]) { $1 } }
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = output
         process.standardError = output
@@ -49,6 +54,14 @@ public final class ChildProcess: @unchecked Sendable {
         }
         reader.name = "child-output"
         reader.start()
+    }
+
+    /// "device:inode" of the pipe the program writes its stdout and stderr to, as systemd puts it in
+    /// `JOURNAL_STREAM` for a service whose output goes to journald.
+    public var outputStreamID: String {
+        var info = stat()
+        fstat(output.fileHandleForWriting.fileDescriptor, &info)
+        return "\(info.st_dev):\(info.st_ino)"
     }
 
     /// Everything the program printed so far.
