@@ -4,6 +4,19 @@ import Glibc
 import Darwin
 #endif
 
+/// Names the calling thread (at most 15 bytes are kept): the gateway's threads are called `gw-…`.
+public func setCurrentThreadName(_ name: String) {
+    #if os(Linux)
+    _ = glibcSetThreadName(pthread_self(), String(decoding: name.utf8.prefix(15), as: UTF8.self))
+    #endif
+}
+
+#if os(Linux)
+/// glibc's `pthread_setname_np`, which the Glibc module leaves out (it is behind _GNU_SOURCE).
+@_silgen_name("pthread_setname_np")
+private func glibcSetThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32
+#endif
+
 /// A POSIX thread running one blocking loop (a bus poller, the journal writer, a simulator's socket), so
 /// blocking calls stay off Swift's cooperative thread pool; `join()` waits for the loop to return.
 public final class JoinableThread: Sendable {

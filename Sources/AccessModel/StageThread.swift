@@ -6,9 +6,12 @@ public final class StageThread: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<JoinableThread?>(nil)
     private let wake: @Sendable () -> Void
+    /// The thread's name (`gw-writer`, …), shown by top -H and /proc; the bench sums the CPU of the `gw-` threads.
+    private let name: String
 
     /// `wake` interrupts the loop's sleep (rings the doorbell it waits on).
-    public init(wake: @escaping @Sendable () -> Void = {}) {
+    public init(name: String, wake: @escaping @Sendable () -> Void = {}) {
+        self.name = name
         self.wake = wake
     }
 
@@ -17,7 +20,8 @@ public final class StageThread: Sendable {
 
     /// Runs `loop` on a thread of its own.
     public func start(_ loop: @escaping @Sendable () -> Void) {
-        thread.withLock { $0 = JoinableThread(loop) }
+        let name = name
+        thread.withLock { $0 = JoinableThread { setCurrentThreadName(name); loop() } }
     }
 
     /// Asks the loop to stop, wakes it, and waits until it returned.

@@ -40,6 +40,13 @@ public enum EndToEndBench {
         public var ratio: Double
         public var maxInflight: Int
         public var poll: String
+        /// CPU of the gateway's own threads (`gw-…`) during the drain, per delivered event, in microseconds.
+        public var gatewayCPUMicrosPerEvent: Double
+        /// The same by stage: gw-writer, gw-publisher, gw-mqtt, gw-poll-* (all bus pollers), gw-housekeeper.
+        public var gatewayCPUMicrosPerEventByThread: [String: Double]
+        /// Events the publisher took from the writer's in-memory hand-off, and read back from the journal (drain).
+        public var handedInMemory: Int
+        public var readBack: Int
     }
 
     public static func run(_ options: Options, logger: Logger) async throws -> Result {
@@ -78,6 +85,7 @@ public enum EndToEndBench {
                                        poll: options.poll, buses: busConfigs, devices: deviceConfigs, logger: logger)
 
         // Drain phase.
+        let cpuBefore = GatewayThreadCPU.sample()
         let started = monotonicSeconds()
         try gateway.runtime.start()
         let drainDeadline = started + max(60, Double(total) / 200)
@@ -97,6 +105,9 @@ public enum EndToEndBench {
             }
         }
         let drained = monotonicSeconds()
+        let drainCPU = GatewayThreadCPU.sample().since(cpuBefore)
+        let (inMemory, fromJournal) = (gateway.runtime.publisher.sentFromMemory.load(ordering: .relaxed),
+                                       gateway.runtime.publisher.sentFromJournal.load(ordering: .relaxed))
         let delivered = subscriber.deviceEventCount
         guard delivered >= total else {
             await gateway.runtime.stop()
@@ -127,19 +138,27 @@ public enum EndToEndBench {
                       liveRate: Double(latencies.count) / options.duration,
                       latencyP50Millis: quantile(latencies, 0.5), latencyP99Millis: quantile(latencies, 0.99),
                       latencyMaxMillis: latencies.last, payloadBytes: payloadBytes, rawPublishPerSecond: rawRate,
-                      ratio: rate / rawRate, maxInflight: options.maxInflight, poll: options.poll)
+                      ratio: rate / rawRate, maxInflight: options.maxInflight, poll: options.poll,
+                      gatewayCPUMicrosPerEvent: Double(drainCPU.totalNanos) / 1000 / Double(total),
+                      gatewayCPUMicrosPerEventByThread: drainCPU.nanosByName.mapValues { Double($0) / 1000 / Double(total) },
+                      handedInMemory: inMemory, readBack: fromJournal)
     }
 }
 
 extension EndToEndBench.Result {
     public var text: String {
         func ms(_ value: Int64?) -> String { value.map { "\($0) ms" } ?? "n/a" }
+        let byThread = gatewayCPUMicrosPerEventByThread.sorted { $0.value > $1.value }
+            .map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: ", ")
+        let readBackForced = ProcessInfo.processInfo.environment["ACCESSGW_JOURNAL_READBACK"] == "1" ? " (ACCESSGW_JOURNAL_READBACK=1)" : ""
         return """
         end to end: \(devices) TCP devices on \(buses) buses, poll \(poll), max_inflight \(maxInflight)
           drain:  \(events) backlog events delivered in \(String(format: "%.2f", drainSeconds)) s = \(String(format: "%.0f", eventsPerSecond)) events/s
           live:   \(liveEvents) events at \(String(format: "%.0f", liveRate))/s, device time -> subscriber p50 \(ms(latencyP50Millis)), p99 \(ms(latencyP99Millis)), max \(ms(latencyMaxMillis))
           raw libmosquitto QoS 1 publish, \(payloadBytes)-byte payload: \(String(format: "%.0f", rawPublishPerSecond)) msgs/s
-          ratio gateway / raw: \(String(format: "%.2f", ratio)) (target >= 0.8)
+          ratio gateway / raw: \(String(format: "%.2f", ratio)) (target >= 0.8); gateway CPU \(String(format: "%.1f", gatewayCPUMicrosPerEvent)) us per delivered event
+          gateway CPU by thread, us/event: \(byThread)
+          publisher (drain): \(handedInMemory) events from the in-memory hand-off, \(readBack) read back from the journal\(readBackForced)
         """
     }
 }

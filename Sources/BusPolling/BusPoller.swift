@@ -52,7 +52,7 @@ public final class BusPoller: @unchecked Sendable {
         self.ring = ring
         self.journalBell = journalBell
         self.board = board
-        stage = StageThread(wake: { [wakeBell] in wakeBell.ring() })
+        stage = StageThread(name: "gw-poll-\(bus.id)", wake: { [wakeBell] in wakeBell.ring() })
         var logger = logger
         logger[metadataKey: "bus"] = "\(bus.id)"
         self.logger = logger

@@ -5,6 +5,7 @@ import EventRing
 import Foundation
 import Journal
 import Logging
+import Metrics
 import MQTTPublisher
 import Synchronization
 
@@ -36,6 +37,12 @@ public final class EventPublisher: @unchecked Sendable {
     let batchThreshold: Int
     static let markBatch = 256
     static let markIntervalMillis: Int64 = 50
+    /// Events handed to the client, by where they came from: the writer's in-memory hand-off or a journal read.
+    let fromMemory = Counter(label: "accessgw_publisher_events_total", dimensions: [("source", "memory")])
+    let fromJournal = Counter(label: "accessgw_publisher_events_total", dimensions: [("source", "journal")])
+    /// The same two counts, readable in-process (the bench prints them).
+    public let sentFromMemory = ManagedAtomic<Int>(0)
+    public let sentFromJournal = ManagedAtomic<Int>(0)
     var seenStates: [UInt64] = []
     /// Set once the final (offline) states are handed out: no older state may overwrite them afterwards.
     let statesFinal = ManagedAtomic<Bool>(false)
@@ -48,7 +55,7 @@ public final class EventPublisher: @unchecked Sendable {
         self.board = board
         stateTopics = Mutex(configuration.devices.map { Self.stateTopic(of: $0.id, in: configuration) })
         self.wakeBell = wakeBell
-        stage = StageThread(wake: { wakeBell.ring() })
+        stage = StageThread(name: "gw-publisher", wake: { wakeBell.ring() })
         self.logger = logger
         batchThreshold = max(1, configuration.mqtt.maxInflight / 4)
     }
@@ -103,7 +110,13 @@ public final class EventPublisher: @unchecked Sendable {
             let connected = mqtt.isConnected
             if connected != wasConnected {
                 wasConnected = connected
-                if connected { seenStates = [] }  // the broker may have lost retained states: send them all again
+                if connected {
+                    seenStates = []  // the broker may have lost retained states: send them all again
+                    journal.handoff.resume()
+                } else {
+                    // What is committed while the broker is away waits in the journal, not in memory; it is read back.
+                    journal.handoff.suspend()
+                }
             }
             if connected {
                 clearRemovedStates()
@@ -111,7 +124,7 @@ public final class EventPublisher: @unchecked Sendable {
                 publishEvents()
             }
             _ = wakeBell.wait(timeout: .milliseconds(Self.markIntervalMillis)) {
-                stage.isStopping || (connected && hasUnsent && mayReadBatch(mqtt.window))
+                stage.isStopping || (connected && (hasUnsent || cursor < journal.committedThrough) && mayReadBatch(mqtt.window))
             }
         }
     }
@@ -122,26 +135,53 @@ public final class EventPublisher: @unchecked Sendable {
         window.available > 0 && (window.available >= batchThreshold || window.inflight == 0)
     }
 
-    /// Hands journalled events to the MQTT client in journal order while its in-flight window has room.
+    /// Hands journalled events to the MQTT client in journal order while its in-flight window has room: the events
+    /// right after `cursor` from the writer's in-memory hand-off when it has them, otherwise read back from the
+    /// journal (after a restart, an outage, an overflow of the hand-off, or with `ACCESSGW_JOURNAL_READBACK=1`).
+    /// Either way only committed events, in journal order, each once per run.
     func publishEvents() {
         while true {
             let window = mqtt.window
             guard mayReadBatch(window) else { return }
-            let slots = window.available
-            let events: [StoredEvent]
-            do { events = try journal.unpublished(afterJournalSeq: cursor, limit: min(slots, 500)) } catch {
-                logger.error("cannot read unpublished events from the journal: \(error)")
+            let slots = min(window.available, 500)
+            // Read before looking anywhere: every event up to it is committed and visible to a journal read.
+            let committed = journal.committedThrough
+            guard cursor < committed else {
+                hasUnsent = false
                 return
             }
-            hasUnsent = events.count == min(slots, 500)
-            guard !events.isEmpty else { return }
-            for event in events {
-                guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq) else {
-                    hasUnsent = true
+            var events: [(journalSeq: Int64, topic: String, payload: String)] = []
+            var readBack = false
+            switch journal.handoff.take(after: cursor, limit: slots) {
+            case let .events(handed):
+                events = handed.map { ($0.journalSeq, $0.topic, $0.payload) }
+            case .readBack:
+                readBack = true
+                do {
+                    events = try journal.unpublished(afterJournalSeq: cursor, limit: slots).map { ($0.journalSeq, $0.topic, $0.payload) }
+                } catch {
+                    logger.error("cannot read unpublished events from the journal: \(error)")
                     return
                 }
-                cursor = event.journalSeq
             }
+            var sent = 0
+            for event in events {
+                guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq) else { break }
+                cursor = event.journalSeq
+                sent += 1
+            }
+            if sent > 0 {
+                (readBack ? fromJournal : fromMemory).increment(by: sent)
+                (readBack ? sentFromJournal : sentFromMemory).wrappingIncrement(by: sent, ordering: .relaxed)
+            }
+            if sent < events.count {
+                hasUnsent = true
+                return
+            }
+            // A short read saw every unpublished event up to `committed`: the rest there were published before
+            // (an earlier run), so the cursor moves past them instead of reading them again.
+            if readBack && events.count < slots { cursor = max(cursor, committed) }
+            hasUnsent = cursor < journal.committedThrough
         }
     }
 

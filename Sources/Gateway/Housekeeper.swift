@@ -19,7 +19,7 @@ public final class Housekeeper: @unchecked Sendable {
     let devices: Mutex<[(device: GatewayConfiguration.Device, link: DeviceLink)]>
     let mqtt: MQTTPublisher
     let logger: Logger
-    let stage = StageThread()
+    let stage = StageThread(name: "gw-housekeeper")
     var lastRetention: Int64 = 0
     let pendingGauge = Gauge(label: "accessgw_journal_pending_events")
     let oldestPendingGauge = Gauge(label: "accessgw_journal_oldest_pending_age_seconds")

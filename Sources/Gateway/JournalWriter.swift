@@ -39,7 +39,7 @@ public final class JournalWriter: @unchecked Sendable {
         custody = JournalCustody(journal: journal, logger: logger)
         self.tables = Mutex(tables)
         self.doorbell = doorbell
-        stage = StageThread(wake: { doorbell.ring() })
+        stage = StageThread(name: "gw-writer", wake: { doorbell.ring() })
         topicPrefix = configuration.mqtt.topicPrefix
         self.logger = logger
     }

@@ -32,6 +32,7 @@ enum MetricsCatalogue {
         "accessgw_mqtt_rejected_total": "Publications the broker answered with a failure reason code.",
         "accessgw_mqtt_published_total": "Journalled events handed to the broker.",
         "accessgw_mqtt_acknowledged_total": "Journalled events the broker acknowledged (PUBACK).",
+        "accessgw_publisher_events_total": "Journalled events handed to the broker, by source: memory (handed over by the journal writer after its commit) or journal (read back).",
     ]
 
     /// Inserts `# HELP` before each `# TYPE` line of `text` whose series has a help text.

@@ -20,6 +20,10 @@ public final class Journal: Sendable {
         let connection: SQLiteConnection
         /// The number the next stored event gets.
         var nextJournalSeq: Int64
+        /// `PRAGMA data_version` of the writing connection at the last append: it changes only when another
+        /// connection (`accessgw forget` in another process) committed, which may have deleted events still waiting in
+        /// the hand-off.
+        var dataVersion: Int64?
     }
 
     /// The database file.
@@ -31,10 +35,15 @@ public final class Journal: Sendable {
     private let publisherReads: Mutex<SQLiteConnection>
     /// Which file `path` named when the journal was opened.
     private let fileIdentity: FileIdentity?
+    /// Events just committed, for the publisher (in memory, so it need not read them back).
+    public let handoff: CommittedHandoff
+    /// The highest journal seq whose commit has returned; stored after the commit and the hand-off.
+    private let committed: Atomic<Int64>
 
     /// Opens the journal at `path`, creating it and its parent directory if needed.
-    public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
+    public init(path: String, busyTimeout: Duration = .seconds(5), handoff: CommittedHandoff = CommittedHandoff()) throws {
         self.path = path
+        self.handoff = handoff
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
@@ -58,6 +67,7 @@ public final class Journal: Sendable {
         epoch = try connection.journalEpoch()
         let next = try connection.latestJournalSeq() + 1
         writer = Mutex(Writer(connection: connection, nextJournalSeq: next))
+        committed = Atomic(next - 1)
         let reads = try SQLiteConnection(path: path, readOnly: true)
         try reads.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000))
         try reads.execute("PRAGMA cache_size = -512")  // KiB: it reads the newest rows, which the OS caches anyway
@@ -119,6 +129,13 @@ public final class Journal: Sendable {
         return try writer.withLock { writer in
             let connection = writer.connection
             var next = writer.nextJournalSeq
+            if handoff.enabled {
+                let version = try connection.scalar("PRAGMA data_version")
+                if writer.dataVersion != nil && version != writer.dataVersion { handoff.reset() }
+                writer.dataVersion = version
+            }
+            var handed: [CommittedHandoff.Event] = []
+            if handoff.enabled { handed.reserveCapacity(entries.count) }
             let outcome = try connection.transaction {
                 var outcome = AppendOutcome(stored: [], duplicates: [])
                 outcome.stored.reserveCapacity(entries.count)
@@ -141,6 +158,7 @@ public final class Journal: Sendable {
                               .text(entry.topic), .text(payload)])
                     if inserted == 1 {
                         outcome.stored.append(.init(entryIndex: index, journalSeq: next))
+                        if handoff.enabled { handed.append(.init(journalSeq: next, topic: entry.topic, payload: payload)) }
                         next += 1
                     } else {
                         outcome.duplicates.append(index)
@@ -170,6 +188,9 @@ public final class Journal: Sendable {
                 return outcome
             }
             writer.nextJournalSeq = next
+            // Committed (synchronous=FULL): only now may the publisher see these events, first in memory, then by seq.
+            handoff.offer(handed)
+            committed.store(next - 1, ordering: .releasing)
             return outcome
         }
     }
@@ -196,6 +217,10 @@ public final class Journal: Sendable {
     public func latestJournalSeq() throws -> Int64 {
         writer.withLock { $0.nextJournalSeq - 1 }
     }
+
+    /// The highest journal seq committed by this process (or found at open), without the writer's lock: the
+    /// publisher compares its cursor with it to know whether anything new is in the journal.
+    public var committedThrough: Int64 { committed.load(ordering: .acquiring) }
 
     /// Runs `body` on the writing connection, for the tables beside `events` (commands).
     func withWriteConnection<R: Sendable>(_ body: (SQLiteConnection) throws -> R) throws -> R {
@@ -317,6 +342,8 @@ public final class Journal: Sendable {
                 outcome.unpublishedDropped = try deleteOldestWhileOver(
                     maxBytes, connection, where: "published_ms IS NULL")
             }
+            // Dropped unpublished events must not be sent from memory after they were reported lost.
+            if outcome.unpublishedDropped > 0 { handoff.reset() }
             if outcome.expired + outcome.publishedDroppedForSize + outcome.unpublishedDropped > 0 {
                 try connection.execute("PRAGMA incremental_vacuum")
             }

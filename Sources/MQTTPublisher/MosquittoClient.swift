@@ -1,3 +1,4 @@
+import AccessModel
 import CMosquitto
 import Dispatch
 import Foundation
@@ -209,10 +210,10 @@ final class MosquittoClient: @unchecked Sendable {
     func start() throws(MQTTError) {
         try call("mosquitto_threaded_set") { mosquitto_threaded_set($0, true) }
         let thread = Thread { [self] in
+            setCurrentThreadName("gw-mqtt")
             runNetworkLoop()
             finished.signal()
         }
-        thread.name = "mqtt \(settings.broker)"
         thread.start()
     }
 
