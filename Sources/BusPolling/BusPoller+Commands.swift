@@ -26,6 +26,18 @@ extension BusPoller {
         wakeBell.ring()
     }
 
+    /// Runs `task` on this bus's thread with its connection, between two polls (after any waiting command), keeping
+    /// the silence the line needs before and after it: `probe` through the daemon. `task` must not keep the line
+    /// long (one device's reads); it is skipped, unrun, if the poller stops first.
+    public func onLine(_ task: @escaping @Sendable (ModbusConnection) -> Void) {
+        lineTasks.append(task)
+        wakeBell.ring()
+    }
+
+    func runLineTask(_ task: @escaping @Sendable (ModbusConnection) -> Void) {
+        try? transact { connection throws(ModbusError) in task(connection) }
+    }
+
     /// Writes one command block with function 16. The deadline is checked immediately before every attempt;
     /// a timeout is retried with the same command id (the device ignores a repeated id) until the deadline.
     func runCommand(_ job: CommandJob) {

@@ -25,6 +25,8 @@ public final class BusPoller: @unchecked Sendable {
     public let wakeBell = RingDoorbell()
     /// Commands for this bus's devices: each is the next transaction on the line.
     let commands = CommandQueue()
+    /// Probes asked through the control socket: after waiting commands, before the next poll.
+    let lineTasks = LineTaskQueue()
     let board: DeviceStateBoard
     let logger: Logger
     let metrics: BusMetrics
@@ -86,14 +88,19 @@ public final class BusPoller: @unchecked Sendable {
             progress.store(now, ordering: .relaxed)
             // Found in place, not through a copy of `devices` (see `ackIsDue`).
             let soonest = devices.indices.min(by: { devices[$0].nextDue < devices[$1].nextDue })
-            switch Self.nextTurn(commandWaiting: !commands.isEmpty, soonest: soonest.map { ($0, devices[$0].nextDue) }, now: now) {
+            let waiting = !commands.isEmpty || !lineTasks.isEmpty
+            switch Self.nextTurn(commandWaiting: waiting, soonest: soonest.map { ($0, devices[$0].nextDue) }, now: now) {
             case .command:
-                if let job = commands.next() { runCommand(job) }
+                if let job = commands.next() {
+                    runCommand(job)
+                } else if let task = lineTasks.next() {
+                    runLineTask(task)
+                }
             case .idle:
-                _ = wakeBell.wait(timeout: .seconds(1)) { stage.isStopping || !commands.isEmpty }
+                _ = wakeBell.wait(timeout: .seconds(1)) { stage.isStopping || !commands.isEmpty || !lineTasks.isEmpty }
             case let .wait(millis):
                 _ = wakeBell.wait(timeout: .milliseconds(millis)) {
-                    stage.isStopping || !commands.isEmpty
+                    stage.isStopping || !commands.isEmpty || !lineTasks.isEmpty
                         || devices.indices.contains { devices[$0].nextDue > now && ackIsDue(at: $0) }
                 }
                 for index in devices.indices where ackIsDue(at: index) {

@@ -1,4 +1,5 @@
 import AccessModel
+import ModbusTransport
 import Synchronization
 
 /// One command-block write (SPEC 3.3) waiting for its bus: the next transaction on the line, ahead of every poll.
@@ -44,4 +45,19 @@ final class CommandQueue: Sendable {
     }
 
     var isEmpty: Bool { jobs.withLock { $0.isEmpty } }
+}
+
+/// Work on a bus's own line asked for from outside the poller (a probe through the daemon's control socket): run by
+/// the poller thread between two polls, like a command, so no second master ever talks on the line.
+final class LineTaskQueue: Sendable {
+    typealias Task = @Sendable (ModbusConnection) -> Void
+    private let tasks = Mutex<[Task]>([])
+
+    func append(_ task: @escaping Task) { tasks.withLock { $0.append(task) } }
+
+    func next() -> Task? {
+        tasks.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+    }
+
+    var isEmpty: Bool { tasks.withLock { $0.isEmpty } }
 }

@@ -1,5 +1,13 @@
 import AccessModel
 import DeviceProfiles
+import ModbusTransport
+
+extension DeviceProbe {
+    /// Where a probed device sits, as the report's `bus` line shows it: "b3-rs485 /dev/ttyUSB0 unit 3".
+    public static func busLabel(bus: String, endpoint: BusEndpoint, unit: UInt8) -> String {
+        "\(bus == endpoint.description ? "" : bus + " ")\(endpoint) unit \(unit)"
+    }
+}
 
 extension DeviceProbe.Report {
     /// The report as aligned lines for a terminal.

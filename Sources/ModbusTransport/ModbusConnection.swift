@@ -68,7 +68,7 @@ public final class ModbusConnection: @unchecked Sendable {
                 modbus_close(context)
                 throw ModbusError(code: .connection, call: "flock", bus: bus, unit: nil, address: nil,
                                   detail: "\(line.device) is in use by \(holder ?? "another process"): one master per RS-485 line; "
-                                      + "stop it first, or probe a configured device through the daemon instead")
+                                      + "stop it first, or probe a configured device through the daemon (accessgw probe --config FILE DEVICE)")
             }
             _ = ioctl(fd, UInt(TIOCEXCL))
             if let rs485 = line.rs485 {

@@ -21,6 +21,8 @@ struct DeviceTargetOptions: ParsableArguments {
         var unit: UInt8
         var device: String
         var bus: String
+        /// The journal of the configuration the device comes from (whose daemon may run), nil for --profile.
+        var journal: String? = nil
     }
 
     func resolve() throws -> Resolved {
@@ -49,8 +51,21 @@ struct DeviceTargetOptions: ParsableArguments {
         guard let entry = loaded.devices.first(where: { $0.id == device }) else {
             throw ValidationError("no device '\(device)' in \(config) (devices: \(loaded.devices.map(\.id).joined(separator: ", ")))")
         }
+        return Self.resolved(entry, in: loaded)
+    }
+
+    /// Every device of the configuration, in its order.
+    func resolveAll(config: String) throws -> [Resolved] {
+        let loaded: GatewayConfiguration
+        do { loaded = try GatewayConfiguration.load(path: config) } catch { throw ConfigFailure(error.description) }
+        guard !loaded.devices.isEmpty else { throw ValidationError("\(config) configures no devices") }
+        return loaded.devices.map { Self.resolved($0, in: loaded) }
+    }
+
+    static func resolved(_ entry: GatewayConfiguration.Device, in loaded: GatewayConfiguration) -> Resolved {
         let bus = loaded.buses.first { $0.id == entry.bus }!
-        return Resolved(profile: entry.profile, endpoint: bus.endpoint, unit: entry.unit, device: entry.id, bus: bus.id)
+        return Resolved(profile: entry.profile, endpoint: bus.endpoint, unit: entry.unit, device: entry.id, bus: bus.id,
+                        journal: loaded.journalPath)
     }
 
     static func tcpEndpoint(_ text: String) throws -> BusEndpoint {

@@ -23,7 +23,10 @@ struct RunCommand: AsyncParsableCommand {
         do { runtime = try GatewayRuntime(configuration: loaded, logger: logger) } catch {
             throw CommandFailure("cannot start: \(error)")
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: GatewayService(runtime: runtime, logger: logger))]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: GatewayService(runtime: runtime, logger: logger)),
+            .init(service: ControlService(runtime: runtime, logger: logger)),
+        ]
         if let listen = loaded.metricsListen {
             services.append(.init(service: MetricsService(endpoint: metrics, host: listen.host, port: listen.port,
                                                           health: { runtime.madeProgress(within: 15_000) }, logger: logger)))
