@@ -7,18 +7,22 @@ public struct EventSource: Sendable, Equatable {
     public var kind: String
     /// Free-form location keys from the configuration, in the order written.
     public var location: [(String, String)]
+    /// The gateway runs `--read-only` (it does not acknowledge the device's log): `data.read_only` says so.
+    public var readOnly: Bool
 
-    public init(site: String, gateway: String, device: String, kind: String, location: [(String, String)] = []) {
+    public init(site: String, gateway: String, device: String, kind: String, location: [(String, String)] = [],
+                readOnly: Bool = false) {
         self.site = site
         self.gateway = gateway
         self.device = device
         self.kind = kind
         self.location = location
+        self.readOnly = readOnly
     }
 
     public static func == (lhs: EventSource, rhs: EventSource) -> Bool {
         lhs.site == rhs.site && lhs.gateway == rhs.gateway && lhs.device == rhs.device && lhs.kind == rhs.kind
-            && lhs.location.elementsEqual(rhs.location, by: ==)
+            && lhs.location.elementsEqual(rhs.location, by: ==) && lhs.readOnly == rhs.readOnly
     }
 }
 
@@ -79,6 +83,7 @@ public enum CloudEvent {
             data.append(("boot", .int(Int64(boot))))
         }
         data.append(("alarm", .bool(event.alarm)))
+        if source.readOnly { data.append(("read_only", .bool(true))) }
         data += event.fields
         if let raw = event.raw {
             data.append(("raw", .object([

@@ -9,6 +9,9 @@ public struct BusConfiguration: Sendable {
     public var timeoutMillis: Int64
     /// Silent time between a response and the next request.
     public var turnaroundMillis: Int64
+    /// `run --read-only`: poll and read, but write nothing to the devices (no ack_seq, no clock), for trying
+    /// accessgw beside a vendor platform that drains the logs itself.
+    public var readOnly = false
 
     public init(id: String, endpoint: BusEndpoint, timeoutMillis: Int64, turnaroundMillis: Int64) {
         self.id = id

@@ -112,7 +112,12 @@ extension BusPoller {
         defer { device.fifo = fifo }
         let unit = device.config.unit
         let layout = device.config.profile.layout
-        if case let .writeAck(seq) = fifo.nextStep(committed: device.link.committed) {
+        if case let .writeAck(seq) = fifo.nextStep(committed: device.link.committed), bus.readOnly {
+            // Read-only: the journal has the records, the device's ack_seq stays its other reader's. The reader goes
+            // on from what it emitted, and the records the window shows again are skipped (or, after a restart,
+            // recognised by the journal).
+            fifo.ackWritten(seq)
+        } else if case let .writeAck(seq) = fifo.nextStep(committed: device.link.committed) {
             if let refusal = try writeAck(seq, unit: unit, log: log, layout: layout) {
                 // It answered, so it is there; it restarted, or the write reached it garbled. Resynchronise from
                 // its own ack_seq after a pause, never giving up on acking it.
@@ -253,7 +258,7 @@ extension BusPoller {
         let skew = deviceSeconds - now.seconds
         device.metrics.clockOffset.record(skew)
         guard abs(skew) > Self.clockToleranceSeconds else { return }
-        let setting = device.config.timeSync && !device.clockWriteRefused && hostClockMayBeWritten()
+        let setting = device.config.timeSync && !bus.readOnly && !device.clockWriteRefused && hostClockMayBeWritten()
         logger.warning("device clock is off by \(skew)s\(setting ? "; setting it" : "")", metadata: ["device": "\(device.config.id)"])
         enqueue(EventRecord(origin: .clockSkew, device: device.config.slot, boot: 0,
                             first: UInt32(bitPattern: Int32(clamping: skew)), observedAtMillis: now.millisecondsSinceEpoch))

@@ -239,7 +239,7 @@ public final class CommandIntake: Sendable {
     /// the same durable QoS 1 path; a device the configuration does not know is audited under the gateway.
     func audit(_ request: Request, _ outcome: Outcome, duplicate: Bool, latencyMillis: Int64) {
         let source = request.target.map { configuration.source(of: $0.device) }
-            ?? EventSource(site: configuration.site, gateway: configuration.gatewayID, device: configuration.gatewayID, kind: "gateway")
+            ?? configuration.gatewaySource
         var fields: [(String, JSONValue)] = [
             ("issuer", .string(request.issuer ?? request.envelope?.issuer ?? "unknown")),
             ("command_id", request.envelope.map { .string($0.id) } ?? .null),

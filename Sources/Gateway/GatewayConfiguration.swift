@@ -79,6 +79,16 @@ public struct GatewayConfiguration: Sendable {
 
     public enum HostClockSource: String, Sendable, CaseIterable { case kernel, trusted }
 
+    /// `run --read-only` (not a setting of the file): poll and publish, but write nothing to the devices (no ack_seq,
+    /// no clock, no commands), for trying accessgw beside a vendor platform. Every event says so (`read_only`).
+    public private(set) var readOnly = false
+
+    /// Turns on read-only for the gateway and each of its buses (also for a configuration reloaded while it runs).
+    public mutating func makeReadOnly() {
+        readOnly = true
+        for index in buses.indices { buses[index].readOnly = true }
+    }
+
     public static let defaultPath = "/etc/accessgw/gateway.yaml"
 
     /// Topic of the gateway's retained status and Last Will.
@@ -86,6 +96,12 @@ public struct GatewayConfiguration: Sendable {
 
     /// Where a device's events come from, for the CloudEvents `source` and `data`.
     public func source(of device: Device) -> EventSource {
-        EventSource(site: site, gateway: gatewayID, device: device.id, kind: device.profile.kind, location: device.location)
+        EventSource(site: site, gateway: gatewayID, device: device.id, kind: device.profile.kind, location: device.location,
+                    readOnly: readOnly)
+    }
+
+    /// The source of the gateway's own events.
+    public var gatewaySource: EventSource {
+        EventSource(site: site, gateway: gatewayID, device: gatewayID, kind: "gateway", readOnly: readOnly)
     }
 }

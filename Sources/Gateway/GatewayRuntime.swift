@@ -81,7 +81,7 @@ public final class GatewayRuntime: Sendable {
                                    wakeBell: writer.committedBell, logger: logger)
         housekeeper = Housekeeper(journal: journal, configuration: configuration, links: links, mqtt: mqtt, custody: writer.custody,
                                   publisherBell: writer.committedBell, logger: logger)
-        if configuration.commands.enabled {
+        if configuration.commands.enabled, !configuration.readOnly {
             let targets = CommandTargetDirectory()
             commandIntake = CommandIntake(configuration: configuration, journal: journal, mqtt: mqtt, publisherBell: writer.committedBell,
                                           logger: logger) { [targets] id in targets.target(id) }
@@ -133,7 +133,7 @@ public final class GatewayRuntime: Sendable {
                                           ("version", .string(BuildInfo.version)),
                                           ("devices", .int(Int64(configuration.devices.count))),
                                       ])
-        let source = EventSource(site: configuration.site, gateway: configuration.gatewayID, device: configuration.gatewayID, kind: "gateway")
+        let source = configuration.gatewaySource
         _ = try journal.append([JournalEntry(event: started, source: source,
                                              topic: CloudEvent.topic(of: started, source: source, prefix: configuration.mqtt.topicPrefix))])
         writer.start()

@@ -69,13 +69,14 @@ public struct GatewayService: Service {
         defer { notifier.ready(status: readyStatus) }
         let path = runtime.configuration.file
         logger.info("SIGHUP: reloading \(path)")
-        let loaded: GatewayConfiguration
+        var loaded: GatewayConfiguration
         do { loaded = try GatewayConfiguration.load(path: path) } catch {
             for problem in error.problems { logger.error("\(problem)") }
             logger.error("reload refused: \(path) has \(error.problems.count) problem(s); the running configuration stays")
             return
         }
-        let result = await onDedicatedThread { [runtime] in Result { try runtime.reload(to: loaded) } }
+        if runtime.configuration.readOnly { loaded.makeReadOnly() }  // a flag of `run`, not of the file
+        let result = await onDedicatedThread { [runtime, loaded] in Result { try runtime.reload(to: loaded) } }
         switch result {
         case let .success(plan):
             if !plan.sectionsNeedingRestart.isEmpty {

@@ -114,6 +114,7 @@ public final class Housekeeper: @unchecked Sendable {
             ("gateway", .string(configuration.gatewayID)), ("site", .string(configuration.site)),
             ("version", .string(BuildInfo.version)),
             ("pid", .int(Int64(ProcessInfo.processInfo.processIdentifier))), ("stopped", .bool(stopping)),
+            ("read_only", .bool(configuration.readOnly)),
             ("broker", .object([
                 ("host", .string("\(configuration.mqtt.host):\(configuration.mqtt.port)")),
                 ("connected", .bool(mqtt.isConnected)),
@@ -134,8 +135,7 @@ public final class Housekeeper: @unchecked Sendable {
         do {
             let erasures = try journal.pendingErasures()
             guard !erasures.isEmpty else { return }
-            let source = EventSource(site: configuration.site, gateway: configuration.gatewayID, device: configuration.gatewayID,
-                                     kind: "gateway")
+            let source = configuration.gatewaySource
             let entries = erasures.map { erasure in
                 let event = NormalisedEvent(device: configuration.gatewayID, origin: .gateway, type: "gateway.data_erased", alarm: false,
                                             time: erasure.erasedAt, recordedTime: .now, fields: [

@@ -69,6 +69,7 @@ public struct StatusReport {
         }
         var gateway = "gateway \(snapshot["gateway"] as? String ?? "?")"
         if let version = snapshot["version"] as? String { gateway += " (accessgw \(version))" }
+        if snapshot["read_only"] as? Bool == true { gateway += " READ-ONLY (no ack_seq, clock or command writes)" }
         if daemonRunning {
             gateway += ": broker \(broker["host"] as? String ?? "?") \((broker["connected"] as? Bool ?? false) ? "connected" : "DISCONNECTED")"
             if broker["connected"] as? Bool != true, let error = broker["last_error"] as? String { gateway += " (last error: \(error))" }

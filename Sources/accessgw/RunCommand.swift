@@ -12,12 +12,25 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "Configuration file.") var config = GatewayConfiguration.defaultPath
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: Logger.Level = .info
+    @Flag(help: """
+        Poll and publish, but write nothing to the devices: no ack_seq, no clock, no commands. For trying accessgw \
+        beside a vendor platform that drains the devices' logs; every event carries read_only: true.
+        """)
+    var readOnly = false
 
     func run() async throws {
-        let loaded: GatewayConfiguration
+        var loaded: GatewayConfiguration
         do { loaded = try GatewayConfiguration.load(path: config) } catch { throw ConfigFailure(error.description) }
         GatewayLogHandler.bootstrap(level: logLevel)
         let logger = Logger(label: "accessgw")
+        if readOnly {
+            loaded.makeReadOnly()
+            logger.notice("""
+                read-only: polling and publishing without writing ack_seq, clocks or commands; each device's log is \
+                drained by another reader, so this gateway sees only what its window shows before that reader acks it
+                """)
+            if loaded.commands.enabled { logger.notice("read-only: commands are off although the configuration enables them") }
+        }
         let metrics = MetricsEndpoint.bootstrap()
         let runtime: GatewayRuntime
         do { runtime = try GatewayRuntime(configuration: loaded, logger: logger) } catch {

@@ -61,8 +61,8 @@ final class GatewayHarness: @unchecked Sendable {
     }
 
     /// Starts `accessgw run` and waits until it journalled gateway.started.
-    func start(environment: [String: String] = [:], journalStream: Bool = false) async throws {
-        let process = try ChildProcess(Self.binary, ["run", "--config", configPath], environment: environment,
+    func start(environment: [String: String] = [:], journalStream: Bool = false, arguments: [String] = []) async throws {
+        let process = try ChildProcess(Self.binary, ["run", "--config", configPath] + arguments, environment: environment,
                                        journalStream: journalStream)
         gateway = process
         try await waitUntil("gateway to start (log: \(process.text))") {
