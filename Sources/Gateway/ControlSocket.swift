@@ -119,17 +119,16 @@ struct UnixAddress {
         }
     }
 
-    mutating func connect(_ fd: Int32) -> Bool {
+    /// Calls `body` with the address as a `sockaddr` and its length.
+    mutating func withSockaddr<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
         withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
     }
 
-    mutating func bind(_ fd: Int32) -> Bool {
-        withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
-    }
+    mutating func connect(_ fd: Int32) -> Bool { withSockaddr { Glibc.connect(fd, $0, $1) == 0 } }
+
+    mutating func bind(_ fd: Int32) -> Bool { withSockaddr { Glibc.bind(fd, $0, $1) == 0 } }
 }
 
 /// Serves the control socket on a thread of its own, one short request at a time.

@@ -243,21 +243,12 @@ enum JournalNative {
 final class JournalSocket: @unchecked Sendable {
     // @unchecked: both properties are immutable; sendto on one descriptor from several threads is safe.
     let fd: Int32
-    let address: sockaddr_un?
+    let address: UnixAddress
 
     init?(path: String) {
+        guard let address = UnixAddress(path) else { return nil }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
-            return nil
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
         self.fd = fd
         self.address = address
         // Entries are small, but a burst must not be cut short by a small default send buffer.
@@ -268,16 +259,12 @@ final class JournalSocket: @unchecked Sendable {
     deinit { close(fd) }
 
     func send(_ datagram: [UInt8]) -> Bool {
-        guard var address else { return false }
+        var address = address
         return datagram.withUnsafeBytes { body in
-            withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                    while true {
-                        let sent = sendto(fd, body.baseAddress, body.count, Int32(MSG_NOSIGNAL), sa,
-                                          socklen_t(MemoryLayout<sockaddr_un>.size))
-                        if sent >= 0 { return true }
-                        if errno != EINTR { return false }
-                    }
+            address.withSockaddr { sa, length in
+                while true {
+                    if sendto(fd, body.baseAddress, body.count, Int32(MSG_NOSIGNAL), sa, length) >= 0 { return true }
+                    if errno != EINTR { return false }
                 }
             }
         }
