@@ -1,6 +1,8 @@
 import Foundation
 import Gateway
 import Logging
+import MQTTPublisher
+import RequestAuthority
 
 /// A gateway for one benchmark run: a configuration file written to the run's directory, loaded as
 /// `accessgw run` would load it, and a `GatewayRuntime` built from it.
@@ -61,4 +63,41 @@ func makeRunDirectory(_ name: String) throws -> URL {
     let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
+}
+
+/// The property manager's system of a benchmark: an Ed25519 key whose public half the gateway's `commands:`
+/// section trusts for `permissions` on every device, and an MQTT 5 client to send its signed requests.
+struct BenchIssuer {
+    let id: String
+    let key: Ed25519PrivateKey
+    let publicKeyFile: String
+    let permissions: String
+
+    init(directory: URL, id: String, permissions: String) throws {
+        self.id = id
+        self.permissions = permissions
+        key = try Ed25519PrivateKey()
+        publicKeyFile = directory.appendingPathComponent("\(id).pub").path
+        try key.publicKey.pem().write(toFile: publicKeyFile, atomically: true, encoding: .utf8)
+    }
+
+    /// The `commands:` section for BenchGateway's `extraYAML`.
+    var yaml: String {
+        """
+        commands:
+          enabled: true
+          issuers:
+            - id: \(id)
+              public_key_file: \(publicKeyFile)
+              allow:
+                - { devices: ["*"], commands: \(permissions) }
+        """
+    }
+
+    /// The issuer's MQTT 5 client, not yet started (subscribe first).
+    func connect(port: UInt16, logger: Logger) throws -> MQTTPublisher {
+        var settings = MQTTSettings(host: "127.0.0.1", port: port, clientID: "bench-issuer-\(id)")
+        settings.keepalive = .seconds(30)
+        return try MQTTPublisher(settings: settings, logger: logger)
+    }
 }

@@ -24,7 +24,7 @@ final class BenchSubscriber: @unchecked Sendable {
     init(port: UInt16, prefix: String) throws(BenchError) {
         _ = libraryReady
         self.prefix = prefix
-        guard let handle = mosquitto_new("bench-sub-\(getpid())", true, nil) else { throw BenchError("mosquitto_new failed") }
+        guard let handle = mosquitto_new("bench-sub-\(prefix)-\(getpid())", true, nil) else { throw BenchError("mosquitto_new failed") }
         self.handle = handle
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         mosquitto_connect_callback_set(handle) { mosq, obj, rc in

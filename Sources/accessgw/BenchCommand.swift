@@ -19,6 +19,8 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Flag(help: "RS-485 efficiency instead of the end-to-end benchmark.") var rtu = false
     @Flag(help: "Command latency: signed commands to backlogged devices on RS-485 at 9600 and 115200 baud and on TCP.") var commands = false
+    @Flag(help: "Replay: live latency with and without a replay of --events history events (default 10000) running.") var replay = false
+    @Option(help: "With --replay: baseline/replay window pairs.") var rounds = 3
     @Flag(help: "Scale: 1000 idle devices on 10 TCP buses at 5 Hz, accessgw run vs collectd, CPU per poll and RSS.") var scale = false
     @Flag(help: "With --scale: measure the gateway alone, without collectd.") var noCollectd = false
     @Option(help: "Simulated devices (end to end: over TCP; --rtu: on the one line).") var devices: Int?
@@ -44,6 +46,17 @@ struct BenchCommand: AsyncParsableCommand {
                 options.duration = duration
                 options.latencyMillis = latency
                 let result = try await CommandBench.run(options, logger: logger)
+                print(json ? try Self.json(result) : result.text)
+            } else if replay {
+                var options = ReplayBench.Options()
+                options.history = events == 30_000 ? options.history : events
+                options.liveDevices = devices ?? options.liveDevices
+                options.liveRate = rate == 300 ? options.liveRate : rate
+                options.poll = poll == "200ms" ? options.poll : poll
+                options.baseline = duration == 10 ? options.baseline : duration
+                options.rounds = rounds
+                options.maxInflight = maxInflight
+                let result = try await ReplayBench.run(options, logger: logger)
                 print(json ? try Self.json(result) : result.text)
             } else if scale {
                 var options = ScaleBench.Options()
