@@ -24,6 +24,9 @@ public final class Journal: Sendable {
         /// connection (`accessgw forget` in another process) committed, which may have deleted events still waiting in
         /// the hand-off.
         var dataVersion: Int64?
+        /// Per device, the boot and highest seq of its records stored without a serial by a journal of schema
+        /// version 1 (see `unserialledRecords`), until the device's log has passed them.
+        var unserialled: [String: (boot: UInt16, seq: UInt32)]
     }
 
     /// The database file.
@@ -66,7 +69,7 @@ public final class Journal: Sendable {
         fileIdentity = FileIdentity(path: path)
         epoch = try connection.journalEpoch()
         let next = try connection.latestJournalSeq() + 1
-        writer = Mutex(Writer(connection: connection, nextJournalSeq: next))
+        writer = Mutex(Writer(connection: connection, nextJournalSeq: next, unserialled: try connection.unserialledRecords()))
         committed = Atomic(next - 1)
         let reads = try SQLiteConnection(path: path, readOnly: true)
         try reads.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000))
@@ -116,8 +119,11 @@ public final class Journal: Sendable {
     // MARK: Journal writer
 
     /// Stores `entries` in one transaction and returns after COMMIT (synchronous=FULL): only then may the caller
-    /// acknowledge the devices. Device records already journalled by (device, serial, boot, seq) are not stored again.
-    /// The per-device cursor (highest boot/seq) is updated in the same transaction.
+    /// acknowledge the devices. Device records already journalled by (device, serial, boot, seq) are not stored again,
+    /// nor are records a version 1 journal stored without a serial (the device had not been acknowledged when the
+    /// journal was upgraded, so its log hands them over again, now read with the serial): those are recognised by
+    /// device, boot, seq, device time and type. The per-device cursor (highest boot/seq) is updated in the same
+    /// transaction.
     public func append(_ entries: [JournalEntry], baselines: [String: DeviceBaseline] = [:]) throws -> AppendOutcome {
         if entries.isEmpty && baselines.isEmpty { return AppendOutcome(stored: [], duplicates: []) }
         // Only a gateway event's CloudEvent id contains its journal seq; device records' payloads are built before
@@ -136,6 +142,7 @@ public final class Journal: Sendable {
             }
             var handed: [CommittedHandoff.Event] = []
             if handoff.enabled { handed.reserveCapacity(entries.count) }
+            var passedUnserialled: [String] = []
             let outcome = try connection.transaction {
                 var outcome = AppendOutcome(stored: [], duplicates: [])
                 outcome.stored.reserveCapacity(entries.count)
@@ -147,6 +154,15 @@ public final class Journal: Sendable {
                         boot = .int(Int64(b))
                         seq = .int(Int64(s))
                         serial = .text(event.serial.description)
+                    }
+                    if case let .device(b, s) = event.origin, let legacy = writer.unserialled[event.device] {
+                        if legacy.boot == b, s <= legacy.seq, !event.serial.isEmpty,
+                           try connection.holdsUnserialled(event, boot: b, seq: s) {
+                            outcome.duplicates.append(index)
+                            cursors.advance(event.device, boot: b, seq: s, at: event.recordedTime)
+                            continue
+                        }
+                        if legacy.boot != b || s > legacy.seq { passedUnserialled.append(event.device) }
                     }
                     let payload = devicePayloads[index]
                         ?? CloudEvent.json(event, source: entry.source, journalSeq: next, epoch: epoch)
@@ -188,6 +204,7 @@ public final class Journal: Sendable {
                 return outcome
             }
             writer.nextJournalSeq = next
+            for device in passedUnserialled { writer.unserialled[device] = nil }
             // Committed (synchronous=FULL): only now may the publisher see these events, first in memory, then by seq.
             handoff.offer(handed)
             committed.store(next - 1, ordering: .releasing)

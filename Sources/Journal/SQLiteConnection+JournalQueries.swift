@@ -75,6 +75,30 @@ extension SQLiteConnection {
         return Dictionary(rows, uniquingKeysWith: { $1 })
     }
 
+    /// Journals of schema version 1 stored device records without the serial (the upgrade keeps them with serial
+    /// ''), so records a device had not yet been acknowledged for come back from its log with a serial and another
+    /// (device, serial, boot, seq). Per device with a cursor: its boot and the highest seq of such records in it.
+    /// One index lookup per device; a device whose profile has no serial is listed too and never consulted.
+    func unserialledRecords() throws -> [String: (boot: UInt16, seq: UInt32)] {
+        var records: [String: (boot: UInt16, seq: UInt32)] = [:]
+        for (device, cursor) in try deviceCursors() {
+            if let seq = try scalar("SELECT max(seq) FROM events WHERE device = ? AND serial = '' AND boot = ?",
+                                    [.text(device), .int(Int64(cursor.boot))]) {
+                records[device] = (cursor.boot, UInt32(truncatingIfNeeded: seq))
+            }
+        }
+        return records
+    }
+
+    /// Whether a record stored without a serial is `event` read again: same device, boot, seq, device time and type.
+    /// A replacement controller could reuse the boot and seq, but not also the millisecond and the event.
+    func holdsUnserialled(_ event: NormalisedEvent, boot: UInt16, seq: UInt32) throws -> Bool {
+        try scalar("""
+            SELECT count(*) FROM events WHERE device = ? AND serial = '' AND boot = ? AND seq = ? AND time_ms = ? AND type = ?
+            """, [.text(event.device), .int(Int64(boot)), .int(Int64(seq)), .int(event.time.millisecondsSinceEpoch),
+                  .text(event.type)]) ?? 0 > 0
+    }
+
     func state(key: String) throws -> (value: String, updatedAt: Timestamp)? {
         try query("SELECT value, updated_ms FROM gateway_state WHERE key = ?", [.text(key)]) {
             ($0.text(0), Timestamp(millisecondsSinceEpoch: $0.int(1)))

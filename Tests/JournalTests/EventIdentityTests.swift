@@ -77,4 +77,38 @@ import Testing
         // Readers (tail, status) open the upgraded file too.
         #expect(try temp.reader().latestJournalSeq() == 9)
     }
+
+    /// The fixture's door-3e records 1–5 were journalled by a version 1 gateway that stopped before acknowledging
+    /// 3–5 at the device: after the upgrade the device hands them over again, now read with its serial. They are
+    /// the records already held (device, boot, seq, device time, type), not new ones; the next record and a
+    /// replacement controller reusing boot 1 and a seq are new.
+    @Test func recordsReadAgainAfterAVersion1UpgradeAreRecognised() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/journal-v1.db")
+        try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixture.path, toPath: temp.path)
+        let deviceTime: Int64 = 1_796_078_277_422  // the fixture's records' device time
+        func record(_ seq: UInt32, serial: String = "SIM-FD-0001", time: Int64 = deviceTime, type: String = "access.granted") -> JournalEntry {
+            deviceEntry("door-3e", boot: 1, seq: seq, type: type, serial: serial, timeMillis: time)
+        }
+        var journal: Journal? = try temp.open()
+        let reRead = try journal!.append([record(3), record(4), record(5), record(6, time: deviceTime + 900)])
+        #expect(reRead.duplicates == [0, 1, 2], "3-5 are held already")
+        #expect(reRead.stored.map(\.journalSeq) == [8])
+        #expect(try journal!.deviceCursors()["door-3e"]?.seq == 6)
+        // Once the log has passed them, only (device, serial, boot, seq) counts: a crash and a reopening change nothing.
+        #expect(try journal!.append([record(6, time: deviceTime + 900)]).duplicates == [0])
+        journal = nil
+        journal = try temp.open()
+        #expect(try journal!.append([record(5)]).duplicates == [0], "a reopened journal still knows 5 under its old id")
+        // A replacement controller at boot 1 reusing seqs: another time, another event, so new records.
+        let replaced = try journal!.append([record(4, serial: "SIM-FD-0002", time: deviceTime + 60_000),
+                                            record(5, serial: "SIM-FD-0002", time: deviceTime, type: "door.opened")])
+        #expect(replaced.stored.count == 2 && replaced.duplicates.isEmpty)
+        let ids = try Self.ids(journal!)
+        #expect(ids.count == 10 && Set(ids).count == 10, "\(ids)")
+        #expect(ids.filter { $0.hasSuffix("/5") }.count == 2, "seq 5 once from the old controller (old id), once from the new one")
+    }
 }

@@ -24,10 +24,10 @@ func source(_ device: String) -> EventSource {
 
 /// A device record `seq` of `device` in boot `boot`, of type `type`, recorded `offset` ms after `baseMillis`.
 func deviceEntry(_ device: String, boot: UInt16 = 7, seq: UInt32, type: String = "access.granted",
-                 recordedOffset: Int64 = 0, person: String = "P-0012", serial: String = "") -> JournalEntry {
+                 recordedOffset: Int64 = 0, person: String = "P-0012", serial: String = "", timeMillis: Int64? = nil) -> JournalEntry {
     var event = NormalisedEvent(
         device: device, origin: .device(boot: boot, seq: seq), type: type, alarm: false,
-        time: Timestamp(millisecondsSinceEpoch: baseMillis + recordedOffset - 50),
+        time: Timestamp(millisecondsSinceEpoch: timeMillis ?? baseMillis + recordedOffset - 50),
         recordedTime: Timestamp(millisecondsSinceEpoch: baseMillis + recordedOffset),
         fields: [("method", .string("face")), ("person", .string(person))],
         raw: .init(code: 1, point: 1, direction: 1, value: 934, extra: 0, flags: 0))
