@@ -9,24 +9,6 @@ import TestSupport
 /// original ids and payloads, behind live traffic.
 @Suite("end to end: replay", .serialized)
 struct ReplayEndToEndTests {
-    /// Arrival minus device time of each live event a `mosquitto_sub -F '%U|%t|%p'` received, in milliseconds.
-    static func latencies(_ output: String, after: Int = 0) -> [Double] {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return output.split(separator: "\n").dropFirst(after).compactMap { line -> Double? in
-            let parts = line.split(separator: "|", maxSplits: 2)
-            guard parts.count == 3, let arrival = Double(parts[0]),
-                  let event = (try? JSONSerialization.jsonObject(with: Data(parts[2].utf8))) as? [String: Any],
-                  let time = (event["time"] as? String).flatMap(formatter.date(from:)) else { return nil }
-            return (arrival - time.timeIntervalSince1970) * 1000
-        }
-    }
-
-    static func percentile(_ values: [Double], _ p: Double) -> Double {
-        let sorted = values.sorted()
-        return sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-    }
-
     final class Running: Sendable {
         let flag = Mutex(true)
         var isOn: Bool { flag.withLock { $0 } }
@@ -60,7 +42,7 @@ struct ReplayEndToEndTests {
         try harness.enableRequests(from: pm, extra: "replay:\n  max_rate: 2000/s")
         let original = try await Subscriber.subscribed(to: "accessgw/test-site/door-3e/event/door.opened", on: harness.broker)
         let liveArrivals = try ChildProcess("/usr/bin/stdbuf", ["-oL", "/usr/bin/mosquitto_sub"] + harness.broker.clientArguments
-            + ["-V", "mqttv5", "-q", "1", "-t", "accessgw/test-site/door-live/event/door.opened", "-F", "%U|%t|%p"])
+            + ["-V", "mqttv5", "-q", "1", "-t", "accessgw/test-site/door-live/event/door.opened"])
         let replayed = try await Subscriber.subscribed(to: "replies/pm-replay/replay-1/+/event/#", on: harness.broker,
                                                        protocolVersion: "mqttv5")
         try await harness.start()
@@ -70,18 +52,10 @@ struct ReplayEndToEndTests {
         })
         #expect(originalIDs.count == 10_000)
 
-        // Live events alone: the latency to compare with.
-        let quietRun = Running()
-        let quiet = Self.liveTraffic(live, quietRun)
-        try await Task.sleep(for: .seconds(2))
-        quietRun.stop()
-        let quietCount = try await quiet.value
-        try await waitUntil("the quiet live events arrived") { Self.latencies(liveArrivals.text).count >= quietCount }
-        let quietLatencies = Self.latencies(liveArrivals.text)
-
-        // The same live traffic while 10,000 events are replayed.
-        let busyRun = Running()
-        let busy = Self.liveTraffic(live, busyRun)
+        // Live traffic throughout the replay; how it fares against the same traffic without a replay is measured by
+        // `accessgw bench --replay` (Benchmarks/README.md): timing bounds flake on a loaded 2-core box.
+        let liveRun = Running()
+        let liveTask = Self.liveTraffic(live, liveRun)
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         let request = #"{"id":"replay-1","issuer":"pm-replay","from":"\#(formatter.string(from: Date().addingTimeInterval(-3600)))","#
@@ -90,12 +64,17 @@ struct ReplayEndToEndTests {
         try pm.send(topic: "accessgw/test-site/gateway/gw-test/replay", payload: request, correlation: "replay-1")
         let reply = try await pm.reply("replay-1", timeout: .seconds(120))
         let took = ContinuousClock.now - started
-        busyRun.stop()
-        let busyCount = try await busy.value
-        try await waitUntil("the live events during the replay arrived") {
-            Self.latencies(liveArrivals.text).count >= quietCount + busyCount
+        liveRun.stop()
+        let liveCount = try await liveTask.value
+        let liveIDs = try await eventually("every live event recorded during the replay arrived", timeout: .seconds(30)) { () -> [String]? in
+            let ids = liveArrivals.text.split(separator: "\n").compactMap {
+                ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["id"] as? String
+            }
+            return ids.count >= liveCount ? ids : nil
         }
-        let busyLatencies = Self.latencies(liveArrivals.text, after: quietLatencies.count)
+        #expect(liveCount > 50 && Set(liveIDs).count == liveCount, "\(liveIDs.count) live events for \(liveCount) recorded")
+        // replay.max_rate 2000/s: 10,000 events take 5 s at least (a lower bound, which load cannot break).
+        #expect(took >= .milliseconds(4900), "10,000 events at most 2000/s took \(took)")
 
         #expect(reply.status == "done", "\(reply.object)")
         #expect(reply.object["count"] as? Int == 10_000)
@@ -112,13 +91,6 @@ struct ReplayEndToEndTests {
         // The payloads are the journal's, byte for byte.
         let originals = Set(original.messages.map(\.payload))
         #expect(received.allSatisfy { originals.contains($0.payload) })
-        #expect(busyCount > 0 && busyLatencies.count == busyCount)
-
-        // Figures, not assertions: a loaded 2-core box makes latency bounds flaky (Benchmarks/README.md).
-        print(String(format: "replay of 10000 events took %.2f s; live latency p50/p99 without replay %.0f/%.0f ms (%d events), during replay %.0f/%.0f ms (%d events)",
-                     Double(took / .milliseconds(1)) / 1000,
-                     Self.percentile(quietLatencies, 0.5), Self.percentile(quietLatencies, 0.99), quietLatencies.count,
-                     Self.percentile(busyLatencies, 0.5), Self.percentile(busyLatencies, 0.99), busyLatencies.count))
         #expect(harness.stop() == 0)
     }
 
