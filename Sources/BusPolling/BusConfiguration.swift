@@ -31,6 +31,10 @@ public struct DeviceConfiguration: Sendable {
     public var pollMillis: Int64
     public var statePollMillis: Int64
     public var timeSync: Bool
+    /// How often the serial is read again while nothing else suggests another controller (SPEC 4 ids): one read
+    /// of the identity block's serial registers every 5 minutes, so a controller swapped for one that carries on
+    /// with the same boot id and upward seqs gets its own ids within that time.
+    public var serialCheckMillis: Int64 = 300_000
     /// Map-2 devices: reads the last image the journal committed, which the first poll is compared with. Called
     /// at that first poll, so a poller started by a reload sees what its predecessor's last entries committed.
     public var loadBaseline: (@Sendable () -> DeviceBaseline?)?

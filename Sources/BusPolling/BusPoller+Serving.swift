@@ -108,7 +108,8 @@ extension BusPoller {
     /// Reads the event log once: writes a due ack first, then the header or header and window.
     func pollLog(_ device: inout PolledDevice) throws -> LogTurn {
         guard var fifo = device.fifo, let log = device.config.profile.eventLog, let decoder = device.decoder else { return .regular }
-        if device.serial == nil { device.serial = try readSerial(device) }
+        let now = monotonicMillis()
+        if device.serial == nil || now >= device.nextSerialCheck { try refreshSerial(&device, now: now) }
         defer { device.fifo = fifo }
         let unit = device.config.unit
         let layout = device.config.profile.layout
@@ -122,6 +123,7 @@ extension BusPoller {
                 // It answered, so it is there; it restarted, or the write reached it garbled. Resynchronise from
                 // its own ack_seq after a pause, never giving up on acking it.
                 fifo.ackRejected()
+                device.nextSerialCheck = 0  // perhaps another controller: its serial before the next read
                 let delay = fifo.ackRetryDelay(pollMillis: device.config.pollMillis)
                 logger.warning("device refused ack_seq \(seq) (\(refusal.detail)); reading its log again from its own ack_seq in \(delay)ms",
                                metadata: ["device": "\(device.config.id)"])
@@ -144,18 +146,23 @@ extension BusPoller {
             let outcome = fifo.logRead(header, windowSeqs: seqs)
             if let problem = outcome.badHeader {
                 device.metrics.badRecords.increment()
+                device.nextSerialCheck = 0
                 throw BadEventLogHeader(detail: problem)
             }
             // A new boot id (confirmed by a second read), or seqs going back within one, may be a new controller:
             // its records carry its own serial.
             let restarted = outcome.bootChanged || (before.boot == header.bootID && header.headSeq < before.last)
             if restarted {
-                do throws(ModbusError) { device.serial = try readSerial(device) } catch {
+                do throws(ModbusError) { try refreshSerial(&device, now: now) } catch {
                     // Nothing of this read is emitted: start the log over, so the records are read again.
                     fifo = EventLogStateMachine(windowRecords: fifo.windowRecords, alwaysReadFull: fifo.alwaysReadFull)
                     device.serial = nil
                     throw error
                 }
+            } else if outcome.lost != nil || !outcome.problems.isEmpty {
+                // Any other anomaly of the log may be a controller swapped without a restart: the serial again, so this
+                // read's records already carry a new one; if it does not answer, they keep the old and the next poll asks.
+                do throws(ModbusError) { try refreshSerial(&device, now: now) } catch { device.nextSerialCheck = 0 }
             }
             succeeded(&device)  // device.online goes on the ring before the first records it answered with
             if outcome.confirmingBoot {
@@ -225,6 +232,19 @@ extension BusPoller {
                 return
             }
         }
+    }
+
+    /// Reads the serial before the first log read, every `serialCheckMillis` (a controller swapped for one that
+    /// carries on with the same boot id and upward seqs shows nothing else), after a restart, an outage or any log
+    /// anomaly. From then on the device's records carry it: a changed serial is another controller, whose ids differ.
+    func refreshSerial(_ device: inout PolledDevice, now: Int64) throws(ModbusError) {
+        let serial = try readSerial(device)
+        device.nextSerialCheck = now + device.config.serialCheckMillis
+        if let previous = device.serial, previous != serial {
+            logger.notice("device serial changed from '\(previous)' to '\(serial)': another controller answers, its events get ids with the new serial",
+                          metadata: ["device": "\(device.config.id)"])
+        }
+        device.serial = serial
     }
 
     /// Reads the identity block's serial (function 03), keeping the characters an event id may hold.

@@ -8,9 +8,12 @@ struct PolledDevice {
     let link: DeviceLink
     let decoder: RecordDecoder?
     var fifo: EventLogStateMachine?
-    /// The serial its log records carry into their ids: read before the first log read and after every boot
-    /// change or outage (a replaced controller); nil until read. `.none` when the profile has no serial.
+    /// The serial its log records carry into their ids: read before the first log read, every
+    /// `serialCheckMillis`, and after every boot change, outage or log anomaly (a replaced controller); nil until
+    /// read. `.none` when the profile has no serial.
     var serial: DeviceSerial?
+    /// Monotonic milliseconds when the serial is read again; 0 for "before the next log read".
+    var nextSerialCheck: Int64 = 0
     var health = DeviceHealthStateMachine()
     /// Monotonic milliseconds when the device's next turn is due.
     var nextDue: Int64 = 0

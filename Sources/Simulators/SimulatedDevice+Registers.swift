@@ -115,7 +115,7 @@ extension SimulatedDevice {
     private func fillLowBlockLocked(_ words: inout [UInt16]) {
         words[0] = kind.rawValue
         words[1] = 1
-        let serialBytes = (try? TextEncoding.ascii.encode(serial, length: 16)) ?? [UInt8](repeating: 0, count: 16)
+        let serialBytes = (try? TextEncoding.ascii.encode(serialLocked, length: 16)) ?? [UInt8](repeating: 0, count: 16)
         for i in 0..<8 { words[2 + i] = UInt16(serialBytes[i * 2]) << 8 | UInt16(serialBytes[i * 2 + 1]) }
         words[10] = UInt16(firmware >> 16)
         words[11] = UInt16(truncatingIfNeeded: firmware)

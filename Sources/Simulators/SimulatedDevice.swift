@@ -5,17 +5,19 @@ import Foundation
 /// One simulated access device: its identity, state, command block and event log behind one lock.
 ///
 /// `@unchecked Sendable` is safe because every stored mutable property is read and written only while
-/// holding `lock`, and the immutable ones (`kind`, `unit`, `serial`, `firmware`) are `let`s of Sendable types.
+/// holding `lock`, and the immutable ones (`kind`, `unit`, `firmware`) are `let`s of Sendable types.
 public final class SimulatedDevice: @unchecked Sendable {
     public let kind: DeviceKind
     public let unit: UInt8
-    public let serial: String
+    /// The identity block's serial.
+    public var serial: String { locked { serialLocked } }
     /// Firmware version as the register holds it: major << 16 | minor.
     public let firmware: UInt32
     /// Time the device takes to answer a request, before any injected delay.
     public let responseLatencyMilliseconds: Int
 
     let lock = NSLock()
+    var serialLocked: String
     var log: EventLog
     var bootID: UInt16
     var state: [UInt16]
@@ -52,7 +54,7 @@ public final class SimulatedDevice: @unchecked Sendable {
         mapTables = map
         mapProfileName = map?.profileName
         self.unit = unit
-        self.serial = serial ?? kind.defaultSerial(unit: unit)
+        serialLocked = serial ?? kind.defaultSerial(unit: unit)
         self.firmware = firmware
         self.responseLatencyMilliseconds = responseLatencyMilliseconds
         self.log = EventLog(capacity: capacity)
@@ -67,6 +69,12 @@ public final class SimulatedDevice: @unchecked Sendable {
                             faults: DeviceFaults = .none, seed: UInt64 = 1) {
         self.init(kind: .faceDoor, unit: unit, serial: profile.name, responseLatencyMilliseconds: responseLatencyMilliseconds,
                   faults: faults, seed: seed, map: SimulatedMap(profile: profile))
+    }
+
+    /// The controller is swapped for another one with `serial` that carries on with the same boot id and log, its
+    /// seqs continuing upward, without an outage a gateway could see (a technician's clone of the old one).
+    public func replaceController(serial: String) {
+        locked { serialLocked = serial }
     }
 
     /// What the device is: its map-2 profile, or its map-1 kind.

@@ -43,6 +43,35 @@ struct DeviceFaultPollingTests {
         withExtendedLifetime(server) {}
     }
 
+    /// Issue 10: a controller swapped for one with another serial that carries on with the same boot id and upward
+    /// seqs, with no outage, restart or gap to notice. The periodic serial read (here every 300 ms instead of 5 min)
+    /// finds it; records read after that carry the new serial, so ids never repeat across controllers.
+    @Test func aControllerSwappedWithoutARestartIsFoundByThePeriodicSerialRead() async throws {
+        let device = SimulatedDevice(kind: .faceDoor, unit: 1, serial: "FD-OLD-1")
+        for _ in 0..<3 { device.record(code: 16, point: 1) }
+        let server = try TCPServerBox([device])
+        let harness = try PollerHarness(endpoint: .tcp(host: "127.0.0.1", port: Int(server.server.port)), units: [1],
+                                        serialCheckMillis: 300)
+        harness.start()
+        try await waitUntil("1-3 acknowledged") { device.logStatus.ack == 3 }
+        device.replaceController(serial: "FD-NEW-2")
+        try await waitUntil("the new serial noticed") { harness.log.count(containing: "device serial changed") == 1 }
+        for _ in 0..<3 { device.record(code: 17, point: 1) }
+        try await waitUntil("4-6 acknowledged") { device.logStatus.ack == 6 }
+        // Later periodic reads of the unchanged serial say nothing (40 requests at a 20 ms poll span two checks at least).
+        let requests = server.server.statistics.requests
+        try await waitUntil("40 more requests") { server.server.statistics.requests > requests + 40 }
+        harness.stop()
+        let records = harness.all.filter { $0.origin == .device }
+        #expect(records.map(\.seq) == [1, 2, 3, 4, 5, 6])
+        #expect(records.allSatisfy { $0.boot == 1 })
+        #expect(records.prefix(3).allSatisfy { $0.serial.description == "FD-OLD-1" })
+        #expect(records.suffix(3).allSatisfy { $0.serial.description == "FD-NEW-2" })
+        #expect(harness.log.count(containing: "device serial changed from 'FD-OLD-1' to 'FD-NEW-2'") == 1)
+        #expect(harness.log.count(containing: "device serial changed") == 1)
+        withExtendedLifetime(server) {}
+    }
+
     /// Finding 5: a window that skips a record the device still holds (tail_seq ≤ last + 1, no overwrite flag)
     /// was taken for loss, and the gateway acked over the skipped record.
     @Test func aWindowGapIsReadAgainNotReportedLost() async throws {

@@ -31,11 +31,13 @@ final class PollerHarness: @unchecked Sendable {
     /// Polls `units` (face doors unless `profile` says otherwise) on `endpoint`.
     init(endpoint: BusEndpoint, units: [UInt8], profile: String = "face-door", pollMillis: Int64 = 20,
          statePollMillis: Int64 = 100, timeSync: Bool = false, timeoutMillis: Int64 = 200,
-         hostClock: HostClock.Status = .synchronised) throws {
+         hostClock: HostClock.Status = .synchronised, serialCheckMillis: Int64 = 300_000) throws {
         let profile = try ProfileLibrary(directories: [Self.repository.appendingPathComponent("Devices").path]).profile(profile)
         let devices = units.enumerated().map { index, unit in
-            DeviceConfiguration(id: "dev-\(unit)", slot: UInt16(index), unit: unit, profile: profile, pollMillis: pollMillis,
-                                statePollMillis: statePollMillis, timeSync: timeSync)
+            var device = DeviceConfiguration(id: "dev-\(unit)", slot: UInt16(index), unit: unit, profile: profile, pollMillis: pollMillis,
+                                             statePollMillis: statePollMillis, timeSync: timeSync)
+            device.serialCheckMillis = serialCheckMillis
+            return device
         }
         links = devices.map { DeviceLink(id: $0.id, bus: "test") }
         board = DeviceStateBoard(deviceCount: devices.count)
