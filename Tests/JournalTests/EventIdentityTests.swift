@@ -51,15 +51,20 @@ import Testing
         #expect(try temp.open().epoch == first)
     }
 
+    /// Puts `Fixtures/journal-v1.db` where `temp` opens its journal.
+    static func copyVersion1Fixture(to temp: TemporaryJournal) throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/journal-v1.db")
+        try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixture.path, toPath: temp.path)
+    }
+
     /// `Fixtures/journal-v1.db` was written by `accessgw run` of the release before ids carried serials and epochs
     /// (schema version 1): gateway.started, device.online and seqs 1–5 of door-3e's boot 1, all acknowledged.
     @Test func aVersion1JournalIsUpgradedKeepingItsEventsAndNumbers() throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/journal-v1.db")
-        try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: fixture.path, toPath: temp.path)
+        try Self.copyVersion1Fixture(to: temp)
         let journal = try temp.open()
         let before = try Self.ids(journal)
         #expect(before.count == 7)
@@ -85,10 +90,7 @@ import Testing
     @Test func recordsReadAgainAfterAVersion1UpgradeAreRecognised() throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/journal-v1.db")
-        try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: fixture.path, toPath: temp.path)
+        try Self.copyVersion1Fixture(to: temp)
         let deviceTime: Int64 = 1_796_078_277_422  // the fixture's records' device time
         func record(_ seq: UInt32, serial: String = "SIM-FD-0001", time: Int64 = deviceTime, type: String = "access.granted") -> JournalEntry {
             deviceEntry("door-3e", boot: 1, seq: seq, type: type, serial: serial, timeMillis: time)
