@@ -35,7 +35,7 @@ extension Journal {
     /// deliveries of one request can never both be written. The first device command id is random, so that a
     /// new journal does not start again at an id a device may still hold as `last_command_id`.
     public func claimCommand(_ request: CommandRequestRecord) throws -> CommandClaim {
-        try withWriteConnection { connection in
+        try withClaims { connection in
             try connection.transaction {
                 if let existing = try connection.query(Self.selectRequest + " WHERE id = ?", [.text(request.id)], Self.record).first {
                     return .seen(existing)
@@ -63,7 +63,7 @@ extension Journal {
 
     /// Records the outcome of a claimed request.
     public func finishCommand(id: String, status: String, reason: String?) throws {
-        try withWriteConnection { connection in
+        try withClaims { connection in
             _ = try connection.run("UPDATE command_requests SET status = ?, reason = ? WHERE id = ?",
                                    [.text(status), reason.map { .text($0) } ?? .null, .text(id)])
         }
@@ -71,10 +71,38 @@ extension Journal {
 
     /// The request a device's `command.executed` (code 8, `extra` = device command id) belongs to.
     public func commandRequest(device: String, deviceCommandID: UInt32) throws -> CommandRequestRecord? {
-        try withWriteConnection { connection in
+        try withClaims { connection in
             try connection.query(Self.selectRequest + " WHERE device = ? AND device_command_id = ? ORDER BY received_ms DESC LIMIT 1",
                                  [.text(device), .int(Int64(deviceCommandID))], Self.record).first
         }
+    }
+
+    /// Opens the command store now (it is otherwise opened at the first claim): the intake calls it at start, so
+    /// the first command does not pay for opening the file and taking over the journal's rows.
+    public func openCommandClaims() throws {
+        _ = try withClaims { _ in }
+    }
+
+    /// The file the command request ids are kept in, beside the journal.
+    public var commandClaimsPath: String { CommandClaimStore.path(forJournal: path) }
+
+    /// Runs `body` on the command store's connection, opening the store first if needed. Never the journal
+    /// writer's lock (but for the one take-over at opening): a claim must not wait for an event batch.
+    func withClaims<R: Sendable>(_ body: (SQLiteConnection) throws -> R) throws -> R {
+        let store = try commandClaims.withLock { store in
+            if let store { return store }
+            let opened = try CommandClaimStore(journalPath: path) {
+                try withWriteConnection { connection in
+                    try connection.transaction {
+                        _ = try connection.run("DELETE FROM command_requests")
+                        _ = try connection.run("DELETE FROM command_counters")
+                    }
+                }
+            }
+            store = opened
+            return opened
+        }
+        return try store.withConnection(body)
     }
 
     static let selectRequest = "SELECT id, issuer, device, command, device_command_id, status, reason, received_ms FROM command_requests"

@@ -42,6 +42,8 @@ public final class Journal: Sendable {
     public let handoff: CommittedHandoff
     /// The highest journal seq whose commit has returned; stored after the commit and the hand-off.
     private let committed: Atomic<Int64>
+    /// The command request ids (`JOURNAL.commands`), opened at the first use (see `Journal+Commands`).
+    let commandClaims = Mutex<CommandClaimStore?>(nil)
 
     /// Opens the journal at `path`, creating it and its parent directory if needed.
     public init(path: String, busyTimeout: Duration = .seconds(5), handoff: CommittedHandoff = CommittedHandoff()) throws {

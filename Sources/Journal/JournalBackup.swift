@@ -28,6 +28,9 @@ public enum JournalBackup {
             try from.setBusyTimeout(milliseconds: 5000)
             let to = try SQLiteConnection(path: partial, readOnly: false)
             try to.copy(from: from)
+            // The command request ids live beside the journal (CommandClaimStore): the copy carries them in its own
+            // command tables, which a journal opened from it hands back to a new store.
+            try CommandClaimStore.copy(storeAt: CommandClaimStore.path(forJournal: source), into: to)
             try to.execute("PRAGMA journal_mode = DELETE")
             let check = try to.query("PRAGMA quick_check") { $0.text(0) }
             guard check == ["ok"] else {

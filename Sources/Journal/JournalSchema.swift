@@ -86,25 +86,7 @@ enum JournalSchema {
     /// with its outcome, so a redelivery (even after a restart) gets the first outcome and never a second write;
     /// the per-device counter of command ids written to devices, so a restart never reuses one; and the map
     /// from a device command id back to the request, for the device's `command.executed`.
-    static let upgradeToVersion3 = """
-        CREATE TABLE command_requests (
-            id TEXT PRIMARY KEY,
-            issuer TEXT NOT NULL,
-            device TEXT NOT NULL,
-            command TEXT NOT NULL,
-            device_command_id INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            reason TEXT,
-            received_ms INTEGER NOT NULL
-        );
-        CREATE INDEX command_requests_device_id ON command_requests (device, device_command_id);
-        CREATE INDEX command_requests_received ON command_requests (received_ms);
-        CREATE TABLE command_counters (
-            device TEXT PRIMARY KEY,
-            last_id INTEGER NOT NULL
-        );
-        PRAGMA user_version = 3;
-        """
+    static let upgradeToVersion3 = CommandClaimStore.tables + "PRAGMA user_version = 3;\n"
 
     /// Version 5 (SPEC 3.5): the last image of each map-2 device whose events are committed, written in the same
     /// transaction as those events, so a restart compares the next poll with exactly what was journalled.

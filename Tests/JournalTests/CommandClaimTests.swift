@@ -1,0 +1,122 @@
+import AccessModel
+import Dispatch
+import Foundation
+@testable import Journal
+import Testing
+
+/// SPEC 4.1 rule 7: request ids are remembered durably, in `JOURNAL.commands`, whose writer never waits for the
+/// journal's event batches; the journal's own command tables carry them into and out of it (older journals,
+/// backups).
+@Suite struct CommandClaimTests {
+    static func request(_ id: String, device: String = "door-3e", at millis: Int64 = baseMillis) -> CommandRequestRecord {
+        CommandRequestRecord(id: id, issuer: "pm-kunming", device: device, command: "open",
+                             received: Timestamp(millisecondsSinceEpoch: millis))
+    }
+
+    @Test func anIDIsClaimedOnceRememberedAcrossReopeningAndKeptBesideTheJournal() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        var journal: Journal? = try temp.open()
+        guard case let .claimed(first) = try journal!.claimCommand(Self.request("pm-1")) else {
+            Issue.record("a new id was not claimed")
+            return
+        }
+        guard case let .claimed(second) = try journal!.claimCommand(Self.request("pm-2")) else {
+            Issue.record("a second id was not claimed")
+            return
+        }
+        #expect(second.deviceCommandID == first.deviceCommandID &+ 1, "device command ids are consecutive per device")
+        #expect(try journal!.claimCommand(Self.request("pm-1")) == .seen(first))
+        try journal!.finishCommand(id: "pm-1", status: "written", reason: nil)
+        #expect(FileManager.default.fileExists(atPath: temp.path + ".commands"))
+        journal = nil
+
+        let reopened = try temp.open()
+        guard case let .seen(stored) = try reopened.claimCommand(Self.request("pm-1")) else {
+            Issue.record("a reopened journal forgot a claimed id")
+            return
+        }
+        #expect(stored.status == "written" && stored.deviceCommandID == first.deviceCommandID)
+        #expect(try reopened.commandRequest(device: "door-3e", deviceCommandID: second.deviceCommandID)?.id == "pm-2")
+        guard case let .claimed(third) = try reopened.claimCommand(Self.request("pm-3")) else {
+            Issue.record("a new id was not claimed after reopening")
+            return
+        }
+        #expect(third.deviceCommandID == second.deviceCommandID &+ 1, "a restart never reuses a device command id")
+        // Nothing in the journal's own tables: the store holds them.
+        #expect(try reopened.withWriteConnection { try $0.scalar("SELECT count(*) FROM command_requests") } == 0)
+    }
+
+    @Test func aClaimDoesNotWaitForTheJournalWriter() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        try journal.openCommandClaims()
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), claimed = DispatchSemaphore(value: 0)
+        // Another thread holds the journal writer inside a write transaction, as a batch commit does.
+        Thread.detachNewThread {
+            try? journal.withWriteConnection { connection in
+                try connection.transaction {
+                    holding.signal()
+                    release.wait()
+                }
+            }
+        }
+        holding.wait()
+        Thread.detachNewThread {
+            _ = try? journal.claimCommand(Self.request("during-a-batch"))
+            claimed.signal()
+        }
+        let result = claimed.wait(timeout: .now() + 20)
+        release.signal()
+        #expect(result == .success, "the claim waited for the journal writer's transaction")
+    }
+
+    @Test func idsInTheJournalsOwnTablesAreTakenOverAndABackupCarriesThem() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        // A journal from before the store (or a restored backup): its ids are in its own tables.
+        do {
+            let journal = try temp.open()
+            try journal.withWriteConnection { connection in
+                _ = try connection.run("""
+                    INSERT INTO command_requests (id, issuer, device, command, device_command_id, status, reason, received_ms)
+                    VALUES ('old-1', 'pm-kunming', 'door-3e', 'open', 41, 'written', NULL, \(Timestamp.now.millisecondsSinceEpoch))
+                    """)
+                _ = try connection.run("INSERT INTO command_counters (device, last_id) VALUES ('door-3e', 41)")
+            }
+        }
+        let journal = try temp.open()
+        guard case let .seen(old) = try journal.claimCommand(Self.request("old-1", at: Timestamp.now.millisecondsSinceEpoch)) else {
+            Issue.record("an id of the journal's own table was forgotten")
+            return
+        }
+        #expect(old.status == "written" && old.deviceCommandID == 41)
+        guard case let .claimed(new) = try journal.claimCommand(Self.request("new-1", at: Timestamp.now.millisecondsSinceEpoch)) else {
+            Issue.record("a new id was not claimed")
+            return
+        }
+        #expect(new.deviceCommandID == 42)
+        #expect(try journal.withWriteConnection { try $0.scalar("SELECT count(*) FROM command_requests") } == 0)
+
+        // `accessgw backup` copies the store's ids into the backup's tables; a journal restored from it remembers them.
+        let backup = temp.directory.appendingPathComponent("backup.db").path
+        _ = try JournalBackup.run(source: temp.path, destination: backup)
+        let restoredDirectory = temp.directory.appendingPathComponent("restored")
+        try FileManager.default.createDirectory(at: restoredDirectory, withIntermediateDirectories: true)
+        let restoredPath = restoredDirectory.appendingPathComponent("journal.db").path
+        try FileManager.default.copyItem(atPath: backup, toPath: restoredPath)
+        let restored = try Journal(path: restoredPath)
+        for id in ["old-1", "new-1"] {
+            guard case .seen = try restored.claimCommand(Self.request(id, at: Timestamp.now.millisecondsSinceEpoch)) else {
+                Issue.record("the restored journal forgot \(id)")
+                continue
+            }
+        }
+        guard case let .claimed(next) = try restored.claimCommand(Self.request("new-2", at: Timestamp.now.millisecondsSinceEpoch)) else {
+            Issue.record("a new id was not claimed on the restored journal")
+            return
+        }
+        #expect(next.deviceCommandID == 43)
+    }
+}
