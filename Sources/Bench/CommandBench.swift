@@ -33,6 +33,36 @@ public enum CommandBench {
         public var p99Millis: Double
         public var maxMillis: Double
         public var boundMillis: Double
+        /// Where the latency went, stage by stage (`CommandStages`): p50, p99 and max of each.
+        public var stages: [Stage] = []
+        /// /proc/loadavg's 1-minute figure at the start and the end of this line's run.
+        public var loadAverage: [Double] = []
+    }
+
+    public struct Stage: Codable, Sendable {
+        public var stage: String
+        public var p50Millis: Double
+        public var p99Millis: Double
+        public var maxMillis: Double
+    }
+
+    /// The 1-minute load average (/proc/loadavg), or -1 when unreadable.
+    static func loadAverage() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+              let first = text.split(separator: " ").first, let value = Double(first) else { return -1 }
+        return value
+    }
+
+    static func stageFigures(_ written: [CommandStages]) -> [Stage] {
+        guard let names = written.first?.millis.map(\.stage) else { return [] }
+        func figures(_ name: String, _ values: [Double]) -> Stage {
+            let sorted = values.sorted()
+            func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+            return Stage(stage: name, p50Millis: percentile(0.5), p99Millis: percentile(0.99), maxMillis: sorted.last!)
+        }
+        var stages = names.enumerated().map { index, name in figures(name, written.map { $0.millis[index].millis }) }
+        stages.append(figures("total", written.map(\.totalMillis)))
+        return stages
     }
 
     public struct Result: Codable, Sendable {
@@ -121,8 +151,14 @@ public enum CommandBench {
             await gateway.runtime.stop()
             throw error
         }
-        let outcome = Swift.Result<Line, any Error> {
+        let loadBefore = loadAverage()
+        var outcome = Swift.Result<Line, any Error> {
             try drive(options, baud: baud, devices: devices, issuer: issuer, key: key, logger: logger)
+        }
+        if case var .success(line) = outcome {
+            line.stages = stageFigures(gateway.runtime.commandIntake?.recentStages ?? [])
+            line.loadAverage = [loadBefore, loadAverage()]
+            outcome = .success(line)
         }
         await issuer.stop(timeout: .seconds(1))
         await gateway.runtime.stop()
@@ -181,6 +217,13 @@ extension CommandBench.Result {
             lines.append(String(format: "  %@: %d sent, %d written, p50 %.0f ms, p99 %.0f ms, max %.0f ms (SPEC 8 bound %.0f ms: %@)",
                                 line.line, line.commands, line.written, line.p50Millis, line.p99Millis, line.maxMillis, line.boundMillis,
                                 line.p99Millis <= line.boundMillis ? "met" : "NOT met"))
+            if line.loadAverage.count == 2 {
+                lines.append(String(format: "    load average %.2f at the start, %.2f at the end", line.loadAverage[0], line.loadAverage[1]))
+            }
+            for stage in line.stages {
+                lines.append(String(format: "    %-13@ p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms", stage.stage, stage.p50Millis,
+                                    stage.p99Millis, stage.maxMillis))
+            }
         }
         return lines.joined(separator: "\n")
     }

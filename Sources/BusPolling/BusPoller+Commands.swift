@@ -22,6 +22,7 @@ extension BusPoller {
 
     /// Queues a command for this bus and wakes the poller: it is written before the next poll begins.
     public func submit(_ job: CommandJob) {
+        job.stamps.queued.store(CommandJob.Stamps.now(), ordering: .relaxed)
         commands.append(job)
         wakeBell.ring()
     }
@@ -41,6 +42,9 @@ extension BusPoller {
     /// Writes one command block with function 16. The deadline is checked immediately before every attempt;
     /// a timeout is retried with the same command id (the device ignores a repeated id) until the deadline.
     func runCommand(_ job: CommandJob) {
+        job.stamps.taken.store(CommandJob.Stamps.now(), ordering: .relaxed)
+        runningCommand = true
+        defer { runningCommand = false }
         var attempts = 0
         var lastError: ModbusError?
         while true {
@@ -52,7 +56,10 @@ extension BusPoller {
             }
             attempts += 1
             do {
-                try transact { c throws(ModbusError) in try c.writeRegisters(unit: job.unit, address: job.address, values: job.words) }
+                try transact { c throws(ModbusError) in
+                    if attempts == 1 { job.stamps.sent.store(CommandJob.Stamps.now(), ordering: .relaxed) }
+                    try c.writeRegisters(unit: job.unit, address: job.address, values: job.words)
+                }
                 return job.completion(.written(attempts: attempts))
             } catch {
                 if case .exception = error.code {
@@ -64,5 +71,13 @@ extension BusPoller {
                 if error.code != .timeout { usleep(50_000) }   // a refused connection fails at once: do not spin
             }
         }
+    }
+
+    /// Writes every waiting command now, between two transactions of a poll: a turn of a backlogged device is
+    /// several transactions (ack, header, window, state block, clock), and a command waits for none but the one
+    /// on the line. Called by `transact` before each poll transaction, never from within a command.
+    func runWaitingCommands() {
+        guard !runningCommand else { return }
+        while let job = commands.next() { runCommand(job) }
     }
 }

@@ -325,6 +325,7 @@ extension BusPoller {
 
     /// Runs one request: keeps the silence the line needs, measures it, counts it by result.
     func transact(_ body: (ModbusConnection) throws(ModbusError) -> Void) throws(ModbusError) {
+        if !runningCommand, !commands.isEmpty { runWaitingCommands() }
         let gap = monotonicMicros() - lastTransactionEnd
         if gap < requiredSilenceMicros {
             usleep(UInt32(requiredSilenceMicros - gap))

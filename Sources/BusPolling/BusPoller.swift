@@ -33,6 +33,8 @@ public final class BusPoller: @unchecked Sendable {
     let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: 125)
     let progress = ManagedAtomic<Int64>(0)
     let stage: StageThread
+    /// True while a command is being written: its own transactions must not start other commands.
+    var runningCommand = false
     /// Monotonic microseconds when the last transaction ended.
     var lastTransactionEnd: Int64 = 0
     /// Silence between a response and the next request: the configured turnaround, and on RTU never less

@@ -1,4 +1,6 @@
 import AccessModel
+import Atomics
+import Dispatch
 import ModbusTransport
 import Synchronization
 
@@ -22,9 +24,26 @@ public struct CommandJob: Sendable {
     public var deadline: Timestamp
     /// Runs on the poller thread once the job is done: it must hand the outcome on, not block the bus.
     public var completion: @Sendable (Outcome) -> Void
+    /// When the job reached its bus and when its write went out: where a command's latency goes (SPEC 8).
+    public let stamps: Stamps
+
+    /// Monotonic instants (nanoseconds, `DispatchTime`'s clock) of a job's way over its bus; 0 until reached.
+    public final class Stamps: Sendable {
+        /// `submit` queued it.
+        public let queued = ManagedAtomic<UInt64>(0)
+        /// The poller took it, between two transactions.
+        public let taken = ManagedAtomic<UInt64>(0)
+        /// The first write attempt started, after the line's silence.
+        public let sent = ManagedAtomic<UInt64>(0)
+
+        public init() {}
+
+        public static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    }
 
     public init(device: String, unit: UInt8, address: UInt16, code: UInt16, argument: UInt16, commandID: UInt32,
-                deadline: Timestamp, completion: @escaping @Sendable (Outcome) -> Void) {
+                deadline: Timestamp, stamps: Stamps = Stamps(), completion: @escaping @Sendable (Outcome) -> Void) {
+        self.stamps = stamps
         self.device = device
         self.unit = unit
         self.address = address

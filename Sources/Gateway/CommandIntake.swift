@@ -29,7 +29,9 @@ public final class CommandIntake: Sendable {
     static let rejectionsPerSecond = 10
 
     let configuration: GatewayConfiguration
-    let authority: RequestAuthority
+    /// The `commands:` section in force (issuers, keys, allow rules, TTLs) and its authority: a reload replaces
+    /// them (`replace(commands:)`), and each request is decided under the one it read first.
+    let section: Mutex<(commands: GatewayConfiguration.Commands, authority: RequestAuthority)>
     let journal: Journal
     let mqtt: MQTTPublisher
     let publisherBell: RingDoorbell
@@ -42,10 +44,13 @@ public final class CommandIntake: Sendable {
     let waitingDuplicates = Mutex<[String: [Request]]>([:])
     let metrics = CommandMetrics()
 
+    /// Where the latency of the most recent written commands went, stage by stage.
+    public var recentStages: [CommandStages] { metrics.recentStages }
+
     public init(configuration: GatewayConfiguration, journal: Journal, mqtt: MQTTPublisher, publisherBell: RingDoorbell,
                 logger: Logger, resolve: @escaping @Sendable (String) -> Target?) {
         self.configuration = configuration
-        authority = configuration.commands.authority
+        section = Mutex((configuration.commands, configuration.commands.authority))
         self.journal = journal
         self.mqtt = mqtt
         self.publisherBell = publisherBell
@@ -55,9 +60,19 @@ public final class CommandIntake: Sendable {
         self.logger = logger
     }
 
+    /// Applies a reloaded `commands:` section: issuers, their keys and allow rules, `require_signature` and the
+    /// TTLs hold from the next request on. (Turning commands on or off needs a restart: `ReloadPlan`.)
+    public func replace(commands: GatewayConfiguration.Commands) {
+        section.withLock { $0 = (commands, commands.authority) }
+        logger.info("commands: \(commands.issuers.count) issuer(s) applied from the reloaded configuration")
+    }
+
     /// Subscribes to `{prefix}/{site}/+/command/+` (QoS 1) on every connection.
     public func start() {
         logger.info("accepting commands on \(configuration.commandTopicFilter)")
+        do { try journal.openCommandClaims() } catch {
+            logger.error("cannot open the command store \(journal.commandClaimsPath): \(error); every command fails (journal) until it opens")
+        }
         mqtt.subscribe(configuration.commandTopicFilter) { [self] message in receive(message) }
     }
 
@@ -65,6 +80,7 @@ public final class CommandIntake: Sendable {
     func receive(_ message: IncomingMessage) {
         let arrived = Timestamp.now
         let started = ContinuousClock.now
+        let arrivedNanos = CommandJob.Stamps.now()
         guard backlog.loadThenWrappingIncrement(ordering: .relaxed) < Self.maximumBacklog else {
             backlog.wrappingDecrement(ordering: .relaxed)
             metrics.dropped.increment()
@@ -72,7 +88,9 @@ public final class CommandIntake: Sendable {
         }
         queue.async { [self] in
             defer { backlog.wrappingDecrement(ordering: .relaxed) }
-            decide(Request(message: message, arrived: arrived, started: started))
+            var request = Request(message: message, arrived: arrived, started: started)
+            request.stages.arrived = arrivedNanos
+            decide(request)
         }
     }
 
@@ -88,6 +106,7 @@ public final class CommandIntake: Sendable {
         var target: Target?
         var args: [(String, JSONValue)] = []
         var deviceCommandID: UInt32?
+        var stages = CommandStages()
 
         init(message: IncomingMessage, arrived: Timestamp, started: ContinuousClock.Instant) {
             self.message = message
@@ -99,6 +118,7 @@ public final class CommandIntake: Sendable {
     /// Rules 1–9 of SPEC 4.1, in order; the first that fails is the outcome.
     func decide(_ incoming: Request) {
         var request = incoming
+        request.stages.decideStarted = CommandJob.Stamps.now()
         let levels = request.message.topic.split(separator: "/", omittingEmptySubsequences: false)
         if levels.count >= 2, levels[levels.count - 2] == "command" {
             request.device = String(levels[levels.count - 3 < 0 ? 0 : levels.count - 3])
@@ -116,6 +136,7 @@ public final class CommandIntake: Sendable {
             request.args = members
         }
         let device = request.device!, command = request.command!
+        let (commands, authority) = section.withLock { $0 }
         // 3. authenticated
         let authentication = authority.authenticate(issuer: envelope.issuer, topic: request.message.topic,
                                                     payload: request.message.payload, signature: request.message.signature)
@@ -134,13 +155,13 @@ public final class CommandIntake: Sendable {
             return finish(request, .rejected(.badArgument))
         }
         // 6. clock and deadline, at receipt
-        let commands = configuration.commands
         let deadline = envelope.deadline(defaultTTL: commands.defaultTTLMillis, maxTTL: commands.maxTTLMillis)!
         if let timing = RequestAuthority.timing(sent: envelope.time!, deadline: deadline, now: request.arrived) {
             return finish(request, timing)
         }
         // 7. seen before
         let claim: CommandClaim
+        request.stages.claimStarted = CommandJob.Stamps.now()
         do {
             claim = try journal.claimCommand(CommandRequestRecord(id: envelope.id, issuer: issuer, device: device, command: command,
                                                                   received: request.arrived))
@@ -158,17 +179,24 @@ public final class CommandIntake: Sendable {
         case let .claimed(record):
             request.deviceCommandID = record.deviceCommandID
         }
+        request.stages.claimed = CommandJob.Stamps.now()
         // 8. offline
         if target.link.status == .offline { return finish(request, .failed("offline")) }
         // 9. the next transaction on its bus
         let submitted = request
+        let stamps = CommandJob.Stamps()
         let job = CommandJob(device: device, unit: target.device.unit, address: block.address, code: definition.code,
-                             argument: argument, commandID: request.deviceCommandID!, deadline: deadline) { [self] outcome in
+                             argument: argument, commandID: request.deviceCommandID!, deadline: deadline, stamps: stamps) { [self] outcome in
             // Latency ends with the device's reply to the write (SPEC 8), not with the journalling that follows.
             let ended = ContinuousClock.now
+            let replied = CommandJob.Stamps.now()
             queue.async { [self] in
                 switch outcome {
-                case .written: finish(submitted, Outcome(status: "written", reason: nil), ended: ended)
+                case .written:
+                    var stages = submitted.stages
+                    stages.bus(stamps, replied: replied)
+                    metrics.record(stages)
+                    finish(submitted, Outcome(status: "written", reason: nil), ended: ended)
                 case .expired: finish(submitted, Outcome(status: "expired", reason: nil), ended: ended)
                 case let .failed(reason, detail):
                     logger.warning("command \(envelope.id) to \(device) failed: \(detail)")
