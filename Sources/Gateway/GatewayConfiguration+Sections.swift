@@ -112,7 +112,7 @@ extension GatewayConfiguration {
         var mqtt = MQTT(clientID: "accessgw-\(site)-\(gatewayID)")
         guard let value, let fields = value.mapping(log, allowed: [
             "host", "port", "tls", "username", "password_file", "client_id", "protocol", "qos", "keepalive",
-            "topic_prefix", "max_inflight",
+            "topic_prefix", "max_inflight", "session_expiry",
         ]) else { return mqtt }
         mqtt.host = fields["host"].flatMap { hostName($0, log) } ?? mqtt.host
         if let tls = fields["tls"]?.mapping(log, allowed: ["ca_file", "cert_file", "key_file"]) {
@@ -151,6 +151,13 @@ extension GatewayConfiguration {
             }
         }
         mqtt.maxInflight = Int(fields["max_inflight"]?.int(log, in: 1...65535) ?? 100)
+        if let value = fields["session_expiry"] {
+            // Whole seconds, as MQTT 5 carries it (u32; 0xFFFFFFFF would mean never).
+            mqtt.sessionExpirySeconds = UInt32((value.milliseconds(log, in: 0...4_294_967_294_000) ?? 0) / 1000)
+            if mqtt.sessionExpirySeconds > 0, mqtt.protocolVersion != .v5 {
+                log.report(at: value, "session_expiry needs MQTT 5; mqtt.protocol is \(mqtt.protocolVersion.rawValue)")
+            }
+        }
         return mqtt
     }
 

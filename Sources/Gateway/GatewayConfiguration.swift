@@ -43,6 +43,8 @@ public struct GatewayConfiguration: Sendable {
         public var keepaliveSeconds = 30
         public var topicPrefix = "accessgw"
         public var maxInflight = 100
+        /// MQTT 5 session expiry in seconds (0: a clean session, the default).
+        public var sessionExpirySeconds: UInt32 = 0
     }
 
     public struct Device: Sendable {

@@ -189,10 +189,12 @@ extension GatewayRuntime.Wiring {
 extension GatewayConfiguration {
     /// The publisher's settings from the `mqtt:` section.
     public var mqttSettings: MQTTSettings {
-        MQTTSettings(host: mqtt.host, port: UInt16(mqtt.port),
-                     tls: mqtt.caFile.map { MQTTSettings.TLS(caFile: $0, certFile: mqtt.certFile, keyFile: mqtt.keyFile) },
-                     username: mqtt.username, password: mqtt.password, clientID: mqtt.clientID,
-                     protocolVersion: mqtt.protocolVersion == .v5 ? .v5 : .v311, qos: Int32(mqtt.qos),
-                     keepalive: .seconds(mqtt.keepaliveSeconds), maxInflight: mqtt.maxInflight)
+        var settings = MQTTSettings(host: mqtt.host, port: UInt16(mqtt.port),
+                                    tls: mqtt.caFile.map { MQTTSettings.TLS(caFile: $0, certFile: mqtt.certFile, keyFile: mqtt.keyFile) },
+                                    username: mqtt.username, password: mqtt.password, clientID: mqtt.clientID,
+                                    protocolVersion: mqtt.protocolVersion == .v5 ? .v5 : .v311, qos: Int32(mqtt.qos),
+                                    keepalive: .seconds(mqtt.keepaliveSeconds), maxInflight: mqtt.maxInflight)
+        settings.sessionExpirySeconds = mqtt.sessionExpirySeconds
+        return settings
     }
 }

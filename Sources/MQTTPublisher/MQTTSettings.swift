@@ -35,6 +35,9 @@ public struct MQTTSettings: Sendable, CustomStringConvertible {
     public var maxInflight: Int
     /// First and longest wait between reconnect attempts; libmosquitto grows it quadratically in between.
     public var reconnectDelay: ClosedRange<Duration>
+    /// MQTT 5 Session Expiry Interval in seconds; 0 (the default) is a clean session. Above 0 the broker keeps the
+    /// session (its subscriptions, and QoS 1 messages for them) that long after a disconnect.
+    public var sessionExpirySeconds: UInt32 = 0
 
     public init(host: String, port: UInt16 = 1883, tls: TLS? = nil, username: String? = nil, password: String? = nil,
                 clientID: String, protocolVersion: ProtocolVersion = .v5, qos: Int32 = 1,
@@ -59,6 +62,7 @@ public struct MQTTSettings: Sendable, CustomStringConvertible {
     public var description: String {
         var parts = ["mqtt\(tls == nil ? "" : "s")://\(broker)", "client_id=\(clientID)", "protocol=\(protocolVersion.rawValue)",
                      "qos=\(qos)", "keepalive=\(keepalive)", "max_inflight=\(maxInflight)"]
+        if sessionExpirySeconds > 0 { parts.append("session_expiry=\(sessionExpirySeconds)s") }
         if let username { parts.append("username=\(username)") }
         if password != nil { parts.append("password=<set>") }
         return parts.joined(separator: " ")

@@ -56,7 +56,9 @@ final class MosquittoClient: @unchecked Sendable {
             throw MQTTError(kind: .library, code: Int32(MOSQ_ERR_UNKNOWN.rawValue), call: "mosquitto_lib_init",
                             broker: settings.broker, message: "libmosquitto could not be initialised")
         }
-        guard let handle = mosquitto_new(settings.clientID, true, nil) else {
+        // A session expiry (MQTT 5) needs Clean Start off, so the broker hands the kept session back.
+        let cleanStart = settings.protocolVersion != .v5 || settings.sessionExpirySeconds == 0
+        guard let handle = mosquitto_new(settings.clientID, cleanStart, nil) else {
             let saved = errno
             throw MQTTError(kind: .system, code: saved, call: "mosquitto_new", broker: settings.broker,
                             message: "broker \(settings.broker): cannot create an MQTT client for client id \(settings.clientID): "
@@ -230,8 +232,7 @@ final class MosquittoClient: @unchecked Sendable {
         var first = true
         while !stopping.load(ordering: .acquiring) {
             // Blocking connect on this thread: DNS, TCP and the TLS handshake; then CONNECT is queued.
-            let rc = first ? mosquitto_connect(handle, settings.host, Int32(settings.port), keepalive)
-                           : mosquitto_reconnect(handle)
+            let rc = first ? connectFirst(keepalive: keepalive) : mosquitto_reconnect(handle)
             let saved = errno
             first = false
             if rc == Int32(MOSQ_ERR_SUCCESS.rawValue) {
@@ -354,6 +355,18 @@ final class MosquittoClient: @unchecked Sendable {
         case Int32(MOSQ_ERR_NO_CONN.rawValue) where qos > 0 && mid != 0: return .queuedUntilConnected(mid: mid)
         default: return .failed(.library(rc, call: "mosquitto_publish_v5", broker: settings.broker, errno: saved))
         }
+    }
+
+    /// The first CONNECT; with a session expiry it carries the Session Expiry Interval property, which libmosquitto
+    /// keeps for its reconnects.
+    private func connectFirst(keepalive: Int32) -> Int32 {
+        guard settings.protocolVersion == .v5, settings.sessionExpirySeconds > 0 else {
+            return mosquitto_connect(handle, settings.host, Int32(settings.port), keepalive)
+        }
+        var properties: OpaquePointer?
+        defer { mosquitto_property_free_all(&properties) }
+        _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), settings.sessionExpirySeconds)
+        return mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), keepalive, nil, properties)
     }
 
     /// `mosquitto_disconnect` (MQTT 5: reason 0, normal disconnection): the broker discards the Will.
