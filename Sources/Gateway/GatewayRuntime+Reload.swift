@@ -14,6 +14,8 @@ extension GatewayRuntime {
         let old = wiring.configuration
         let plan = ReloadPlan(from: old, to: new)
         let applied = new.keepingRestartOnlySections(of: old)
+        commandIntake?.replace(commands: applied.commands)
+        replayService?.replace(authority: applied.commands.authority)
         guard plan.changesPolling else {
             self.wiring.withLock { $0.configuration = applied }
             return plan

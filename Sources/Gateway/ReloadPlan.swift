@@ -50,6 +50,8 @@ public struct ReloadPlan: Sendable, Equatable {
         unchangedDevices = new.devices.filter { oldDevices[$0.id] != nil && !busesToStart.contains($0.bus) }.map(\.id)
         if !Self.sameGatewaySection(old, new) { sectionsNeedingRestart.append("gateway") }
         if old.mqtt != new.mqtt { sectionsNeedingRestart.append("mqtt") }
+        // Issuers, keys, allow rules and TTLs are applied; switching commands on or off is not.
+        if old.commands.enabled != new.commands.enabled { sectionsNeedingRestart.append("commands.enabled") }
         if old.metricsListen?.host != new.metricsListen?.host || old.metricsListen?.port != new.metricsListen?.port {
             sectionsNeedingRestart.append("metrics")
         }
@@ -105,6 +107,7 @@ extension GatewayConfiguration {
         applied.hostClock = running.hostClock
         applied.mqtt = running.mqtt
         applied.metricsListen = running.metricsListen
+        if commands.enabled != running.commands.enabled { applied.commands = running.commands }
         return applied
     }
 }

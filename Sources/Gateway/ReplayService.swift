@@ -5,6 +5,7 @@ import Journal
 import Logging
 import MQTTPublisher
 import RequestAuthority
+import Synchronization
 
 /// Replay (SPEC 4.2): a subscriber that was away longer than its broker kept messages asks for history; the
 /// gateway re-publishes the matching journal events with their original ids and payloads to
@@ -16,7 +17,9 @@ import RequestAuthority
 /// of the in-flight window holds replayed events, and never faster than `replay.max_rate`.
 public final class ReplayService: Sendable {
     let configuration: GatewayConfiguration
-    let authority: RequestAuthority
+    /// The issuers of the `commands:` section in force; a reload replaces them (`replace(authority:)`).
+    let authorities: Mutex<RequestAuthority>
+    var authority: RequestAuthority { authorities.withLock { $0 } }
     let journalPath: String
     let mqtt: MQTTPublisher
     let logger: Logger
@@ -25,12 +28,17 @@ public final class ReplayService: Sendable {
 
     public init(configuration: GatewayConfiguration, mqtt: MQTTPublisher, logger: Logger) {
         self.configuration = configuration
-        authority = configuration.commands.authority
+        authorities = Mutex(configuration.commands.authority)
         journalPath = configuration.journalPath
         self.mqtt = mqtt
         var logger = logger
         logger[metadataKey: "component"] = "replay"
         self.logger = logger
+    }
+
+    /// Applies the issuers of a reloaded `commands:` section from the next request on.
+    public func replace(authority: RequestAuthority) {
+        authorities.withLock { $0 = authority }
     }
 
     public func start() {
