@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "BusPollingTests", dependencies: ["BusPolling", "Simulators", "DeviceProfiles", "TestSupport"]),
         .testTarget(name: "ModbusTransportTests", dependencies: ["AccessModel", "ModbusTransport", "Simulators", "TestSupport"]),
         .testTarget(name: "RequestAuthorityTests", dependencies: ["RequestAuthority", "AccessModel"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Simulators", "TestSupport", "RequestAuthority"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Simulators", "TestSupport", "RequestAuthority", "CMosquitto"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -69,6 +69,7 @@ extension SimulatedDevice {
             default:
                 throw .illegalDataValue("\(kind) has no command \(command)")
             }
+            commandWrites += 1
             guard id != lastCommandID else { return }
             let now = Timestamp.now.millisecondsSinceEpoch
             switch (kind, command) {

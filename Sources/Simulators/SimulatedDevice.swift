@@ -30,6 +30,8 @@ public final class SimulatedDevice: @unchecked Sendable {
     var lastCommandID: UInt32 = 0
     /// Commands actually executed (not counting repeated ids), for tests that check "exactly once".
     var executedCommands = 0
+    /// Valid command-block writes received, repeated ids included: how many writes reached the device.
+    var commandWrites = 0
     /// How long an `open` keeps a face door's lock released.
     let lockReleaseMilliseconds: Int
     var lockReleasedUntil: Int64?
@@ -222,6 +224,8 @@ struct ElevatorTrip {
 extension SimulatedDevice {
     /// Commands executed so far (a repeated command id does not count): what "executed once" is checked by.
     public var executedCommandCount: Int { lock.withLock { executedCommands } }
+    /// Valid command-block writes received, a repeated command id included.
+    public var commandWriteCount: Int { lock.withLock { commandWrites } }
     /// HR 34–35 as the device holds it.
     public var lastExecutedCommandID: UInt32 { lock.withLock { lastCommandID } }
 }
