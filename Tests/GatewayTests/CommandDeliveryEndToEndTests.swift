@@ -10,7 +10,7 @@ struct CommandDeliveryEndToEndTests {
 
     @Test func aSignedOpenOverRS485IsOneWriteThenWrittenThenExecuted() async throws {
         let harness = try GatewayHarness()
-        let door = SimulatedDevice(kind: .faceDoor, unit: 1)
+        let door = SimulatedDevice(kind: .faceDoor, unit: 1, lockReleaseMilliseconds: 600_000)
         let line = try await RTUSimulator([door, SimulatedDevice(kind: .plateReader, unit: 2)])
         try harness.configure(buses: line.busYAML(), devices: [
             ReloadEndToEndTests.device("door-1", profile: "face-door", bus: "b3-rs485", unit: 1, poll: "200ms"),

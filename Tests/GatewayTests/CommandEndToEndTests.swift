@@ -50,7 +50,9 @@ struct CommandEndToEndTests {
 
     static func site(busTimeout: String = "300ms") async throws -> Site {
         let harness = try GatewayHarness()
-        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1), SimulatedDevice(kind: .plateReader, unit: 2),
+        // The door's lock stays released long enough to be seen released on a loaded machine (default 5 s).
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1, lockReleaseMilliseconds: 600_000),
+                                          SimulatedDevice(kind: .plateReader, unit: 2),
                                           SimulatedDevice(kind: .elevator, unit: 3)])
         let pm = try await CommandIssuer(id: "pm-kunming", broker: harness.broker, directory: harness.directory)
         let ops = try await CommandIssuer(id: "ops", broker: harness.broker, directory: harness.directory)
