@@ -27,6 +27,8 @@ public final class CommandIntake: Sendable {
     static let maximumBacklog = 1000
     /// Rejections journalled and published per issuer per second; beyond it they are only counted (SPEC 4.1).
     static let rejectionsPerSecond = 10
+    /// The rejection budget shared by every request that was not authenticated (no issuer id has that form).
+    static let unauthenticatedBudget = " unauthenticated"
 
     let configuration: GatewayConfiguration
     /// The `commands:` section in force (issuers, keys, allow rules, TTLs) and its authority: a reload replaces
@@ -230,7 +232,10 @@ public final class CommandIntake: Sendable {
         let latencyMillis = Int64(latency.components.seconds * 1000) + Int64(latency.components.attoseconds / 1_000_000_000_000_000)
         metrics.count(status: outcome.status, reason: outcome.reason, latency: latency)
         if outcome.status == "rejected" {
-            let issuer = request.issuer ?? request.envelope?.issuer ?? "unknown"
+            // The budget is the authenticated issuer's; whatever fails before authentication (retained, malformed,
+            // unauthenticated) shares one, whichever issuer it names: made-up issuer names must not multiply the
+            // audit events (each a journal commit) a flood costs.
+            let issuer = request.issuer ?? Self.unauthenticatedBudget
             guard limiter.withLock({ $0.admit(issuer, at: request.arrived.millisecondsSinceEpoch) }) else {
                 metrics.suppressed.increment()
                 return
