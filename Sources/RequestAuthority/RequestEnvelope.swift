@@ -69,8 +69,12 @@ extension Timestamp {
         else { return nil }
         if b.count == 24 { guard b[19] == UInt8(ascii: "."), digits(20..<23) else { return nil } }
         func n(_ r: Range<Int>) -> Int { r.reduce(0) { $0 * 10 + Int(b[$1] - 48) } }
-        guard (1...12).contains(n(5..<7)), (1...31).contains(n(8..<10)), n(11..<13) < 24, n(14..<16) < 60, n(17..<19) < 61
-        else { return nil }
+        let year = n(0..<4), month = n(5..<7)
+        guard (1...12).contains(month), n(11..<13) < 24, n(14..<16) < 60, n(17..<19) < 61 else { return nil }
+        // A day the month does not have (2026-02-30) is refused, not read as a day of the next month.
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        guard (1...days).contains(n(8..<10)) else { return nil }
         self.init(rfc3339: text)
     }
 }
