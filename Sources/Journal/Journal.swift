@@ -273,16 +273,30 @@ public final class Journal: Sendable {
             // commit skips the WAL fsync (synchronous=NORMAL); the next append's FULL commit syncs it anyway.
             try connection.execute("PRAGMA synchronous = NORMAL")
             defer { try? connection.execute("PRAGMA synchronous = FULL") }
+            // PUBACKs arrive mostly in order: one UPDATE per run of consecutive seqs, not one per event.
             return try connection.transaction {
                 var marked = 0
-                for jseq in journalSeqs {
+                for run in Self.consecutiveRuns(journalSeqs) {
                     marked += try connection.run(
-                        "UPDATE events SET published_ms = ? WHERE jseq = ? AND published_ms IS NULL",
-                        [.int(time.millisecondsSinceEpoch), .int(jseq)])
+                        "UPDATE events SET published_ms = ? WHERE jseq BETWEEN ? AND ? AND published_ms IS NULL",
+                        [.int(time.millisecondsSinceEpoch), .int(run.lowerBound), .int(run.upperBound)])
                 }
                 return marked
             }
         }
+    }
+
+    /// `seqs` sorted and folded into ranges of consecutive numbers (duplicates dropped).
+    static func consecutiveRuns(_ seqs: [Int64]) -> [ClosedRange<Int64>] {
+        var runs: [ClosedRange<Int64>] = []
+        for seq in seqs.sorted() {
+            if let last = runs.last, seq <= last.upperBound + 1 {
+                if seq > last.upperBound { runs[runs.count - 1] = last.lowerBound...seq }
+            } else {
+                runs.append(seq...seq)
+            }
+        }
+        return runs
     }
 
     /// Records events the broker refused (PUBACK reason >= 0x80) with their reason code, in one transaction: they
