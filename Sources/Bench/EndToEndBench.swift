@@ -47,6 +47,13 @@ public enum EndToEndBench {
         /// Events the publisher took from the writer's in-memory hand-off, and read back from the journal (drain).
         public var handedInMemory: Int
         public var readBack: Int
+        /// CPU per event of everything in the drain (this process: gateway, simulators, subscriber; and the broker)
+        /// and per message of the raw run, in microseconds. The drain is CPU-bound: with the machine to itself it can
+        /// reach at most `cores × 10⁶ / drainCPUMicrosPerEvent` events/s, a figure the neighbours' load moves less
+        /// than the wall-clock rates.
+        public var drainCPUMicrosPerEvent: Double
+        public var rawCPUMicrosPerMessage: Double
+        public var drainCPUBoundEventsPerSecond: Double
     }
 
     public static func run(_ options: Options, logger: Logger) async throws -> Result {
@@ -86,6 +93,7 @@ public enum EndToEndBench {
 
         // Drain phase.
         let cpuBefore = GatewayThreadCPU.sample()
+        let benchCPUBefore = BenchCPU.sample(brokerPID: broker.pid)
         let started = monotonicSeconds()
         try gateway.runtime.start()
         let drainDeadline = started + max(60, Double(total) / 200)
@@ -106,6 +114,7 @@ public enum EndToEndBench {
         }
         let drained = monotonicSeconds()
         let drainCPU = GatewayThreadCPU.sample().since(cpuBefore)
+        let drainBenchCPU = BenchCPU.sample(brokerPID: broker.pid) - benchCPUBefore
         let (inMemory, fromJournal) = (gateway.runtime.publisher.sentFromMemory.load(ordering: .relaxed),
                                        gateway.runtime.publisher.sentFromJournal.load(ordering: .relaxed))
         let delivered = subscriber.deviceEventCount
@@ -130,8 +139,13 @@ public enum EndToEndBench {
 
         // Baseline, same broker, same subscriber attached, same payload size and in-flight window.
         let raw = try RawPublisher(port: broker.port, maxInflight: options.maxInflight)
-        let rawRate = raw.run(count: max(total, 10_000), payloadBytes: payloadBytes,
+        let rawCount = max(total, 10_000)
+        let rawCPUBefore = BenchCPU.sample(brokerPID: broker.pid)
+        let rawRate = raw.run(count: rawCount, payloadBytes: payloadBytes,
                               topic: "bench/raw/bench-site/d0/event/access.granted")
+        let rawCPU = BenchCPU.sample(brokerPID: broker.pid) - rawCPUBefore
+        let drainPerEvent = Double(drainBenchCPU.totalMicros) / Double(total)
+        let rawPerMessage = Double(rawCPU.totalMicros) / Double(rawCount)
         let rate = Double(total) / (drained - started)
         return Result(devices: devices.count, buses: options.buses, events: total, drainSeconds: drained - started,
                       eventsPerSecond: rate, liveEvents: latencies.count,
@@ -141,7 +155,9 @@ public enum EndToEndBench {
                       ratio: rate / rawRate, maxInflight: options.maxInflight, poll: options.poll,
                       gatewayCPUMicrosPerEvent: Double(drainCPU.totalNanos) / 1000 / Double(total),
                       gatewayCPUMicrosPerEventByThread: drainCPU.nanosByName.mapValues { Double($0) / 1000 / Double(total) },
-                      handedInMemory: inMemory, readBack: fromJournal)
+                      handedInMemory: inMemory, readBack: fromJournal,
+                      drainCPUMicrosPerEvent: drainPerEvent, rawCPUMicrosPerMessage: rawPerMessage,
+                      drainCPUBoundEventsPerSecond: Double(ProcessInfo.processInfo.activeProcessorCount) * 1_000_000 / drainPerEvent)
     }
 }
 
@@ -158,6 +174,7 @@ extension EndToEndBench.Result {
           raw libmosquitto QoS 1 publish, \(payloadBytes)-byte payload: \(String(format: "%.0f", rawPublishPerSecond)) msgs/s
           ratio gateway / raw: \(String(format: "%.2f", ratio)) (target >= 0.8); gateway CPU \(String(format: "%.1f", gatewayCPUMicrosPerEvent)) us per delivered event
           gateway CPU by thread, us/event: \(byThread)
+          CPU (bench process + broker): drain \(String(format: "%.1f", drainCPUMicrosPerEvent)) us per event, at most \(String(format: "%.0f", drainCPUBoundEventsPerSecond)) events/s on \(ProcessInfo.processInfo.activeProcessorCount) cores; raw \(String(format: "%.1f", rawCPUMicrosPerMessage)) us per message
           publisher (drain): \(handedInMemory) events from the in-memory hand-off, \(readBack) read back from the journal\(readBackForced)
         """
     }
