@@ -12,7 +12,7 @@ import Synchronization
 /// The single consumer of every bus poller's ring: normalises the entries, commits them to the journal in
 /// group commits, then tells each device's poller how far it may acknowledge.
 public final class JournalWriter: @unchecked Sendable {
-    // @unchecked: `metricsByType` and the batch buffers are touched only by the writer thread; the rest is
+    // @unchecked: `metricsByType`, `eventCounters` and the batch buffers are touched only by the writer thread; the rest is
     // immutable after init or Sendable (the tables' mutex, bells, the journal).
     let journal: Journal
     /// Rings and per-slot tables, read once per batch; a reload replaces them between batches.
@@ -28,6 +28,13 @@ public final class JournalWriter: @unchecked Sendable {
     let stage: StageThread
     let progress = ManagedAtomic<Int64>(0)
     var metricsByType: [String: Counter] = [:]
+    /// `accessgw_events_total` by device and type, looked up without building a key string per event.
+    var eventCounters: [EventCounterKey: Counter] = [:]
+
+    struct EventCounterKey: Hashable {
+        var device: String
+        var type: String
+    }
     let commitFailures = Counter(label: "accessgw_journal_commit_failures_total")
     /// Consulted before every ack: a journal file deleted or replaced while running ends the daemon first.
     let custody: JournalCustody
@@ -196,8 +203,12 @@ public final class JournalWriter: @unchecked Sendable {
             guard record.origin == .device else { continue }
             marks[record.device] = (record.boot, record.seq)
         }
+        // One ring per bus, after all its devices' marks: the devices of a bus share their poller's bell.
+        var rung: Set<ObjectIdentifier> = []
         for (slot, mark) in marks {
             tables.links[Int(slot)].committed(boot: mark.0, seq: mark.1)
+        }
+        for slot in marks.keys where rung.insert(ObjectIdentifier(tables.pollerBells[Int(slot)])).inserted {
             tables.pollerBells[Int(slot)].ring()
         }
         committedBell.ring()
@@ -224,10 +235,10 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     func count(_ entry: JournalEntry) {
-        let key = "\(entry.source.device)\u{0}\(entry.event.type)"
-        if let counter = metricsByType[key] { return counter.increment() }
+        let key = EventCounterKey(device: entry.source.device, type: entry.event.type)
+        if let counter = eventCounters[key] { return counter.increment() }
         let counter = Counter(label: "accessgw_events_total", dimensions: [("device", entry.source.device), ("type", entry.event.type)])
-        metricsByType[key] = counter
+        eventCounters[key] = counter
         counter.increment()
     }
 }
