@@ -38,6 +38,10 @@ public struct DeviceConfiguration: Sendable {
     /// Map-2 devices: reads the last image the journal committed, which the first poll is compared with. Called
     /// at that first poll, so a poller started by a reload sees what its predecessor's last entries committed.
     public var loadBaseline: (@Sendable () -> DeviceBaseline?)?
+    /// Devices with an event log: reads where the journal stands with the log (its device cursor), which a restarted
+    /// reader starts from. Called at the first log read, after the serial is read, so a poller started by a reload
+    /// sees what its predecessor committed.
+    public var loadLogCursor: (@Sendable () -> LogCursor?)?
 
     public init(id: String, slot: UInt16, unit: UInt8, profile: DeviceProfile, pollMillis: Int64, statePollMillis: Int64, timeSync: Bool) {
         self.id = id
@@ -47,5 +51,19 @@ public struct DeviceConfiguration: Sendable {
         self.pollMillis = pollMillis
         self.statePollMillis = statePollMillis
         self.timeSync = timeSync
+    }
+}
+
+/// Where the journal stands with a device's event log: the controller (serial as in event ids) and boot of its
+/// latest records, and the highest seq of that boot it holds or reported lost.
+public struct LogCursor: Sendable, Equatable {
+    public var serial: String
+    public var boot: UInt16
+    public var seq: UInt32
+
+    public init(serial: String, boot: UInt16, seq: UInt32) {
+        self.serial = serial
+        self.boot = boot
+        self.seq = seq
     }
 }

@@ -110,6 +110,7 @@ extension BusPoller {
         guard var fifo = device.fifo, let log = device.config.profile.eventLog, let decoder = device.decoder else { return .regular }
         let now = monotonicMillis()
         if device.serial == nil || now >= device.nextSerialCheck { try refreshSerial(&device, now: now) }
+        if !device.cursorLoaded { resumeFromJournal(&device, &fifo) }
         defer { device.fifo = fifo }
         let unit = device.config.unit
         let layout = device.config.profile.layout
@@ -157,6 +158,7 @@ extension BusPoller {
                     // Nothing of this read is emitted: start the log over, so the records are read again.
                     fifo = EventLogStateMachine(windowRecords: fifo.windowRecords, alwaysReadFull: fifo.alwaysReadFull)
                     device.serial = nil
+                    device.cursorLoaded = false
                     throw error
                 }
             } else if outcome.lost != nil || !outcome.problems.isEmpty {
@@ -174,9 +176,23 @@ extension BusPoller {
             // What it emitted is acked as soon as the journal commits it (the commit wakes this device), and the
             // backlog read then; a read that emitted nothing (a window gap, records awaiting the ack of another
             // reader) is read again at the next regular poll, never in a tight loop.
-            guard outcome.readWindowNow, kind == .header else { return .regular }
+            guard outcome.readWindowNow, kind == .header, ring.capacity - ring.count >= log.windowRecords + 2 else { return .regular }
             kind = .full
         }
+    }
+
+    /// A restarted reader starts where the journal stands with the device's log, when the same controller answers
+    /// (its serial): what the journal holds beyond the device's `ack_seq` is acknowledged, not read again, a loss it
+    /// reported is not reported again, and one the device's `ack_seq` passed since is reported (issue 7). Without a
+    /// cursor (a new journal, another controller) it starts from the device's own `ack_seq`.
+    func resumeFromJournal(_ device: inout PolledDevice, _ fifo: inout EventLogStateMachine) {
+        device.cursorLoaded = true
+        guard fifo.boot == nil, let cursor = device.config.loadLogCursor?(),
+              cursor.serial == (device.serial ?? .none).description else { return }
+        fifo.resume(boot: cursor.boot, through: cursor.seq)
+        device.link.committed(boot: cursor.boot, seq: cursor.seq)
+        logger.debug("resuming the event log from the journal: boot_id \(cursor.boot), seq \(cursor.seq)",
+                     metadata: ["device": "\(device.config.id)"])
     }
 
     /// Writes `ack_seq`; returns the refusal when the device answered exception 03 to it.
@@ -207,8 +223,8 @@ extension BusPoller {
             logger.error("device overwrote \(lost.count) unread event(s), seq \(lost.lowerBound)...\(lost.upperBound)",
                          metadata: ["device": "\(device.config.id)", LogKind.key: "\(LogKind.eventsLost)"])
             device.metrics.eventsLost.increment(by: Int64(lost.count))
-            enqueue(EventRecord(origin: .eventsLost, device: slot, boot: header.bootID, first: lost.lowerBound,
-                                second: lost.upperBound, observedAtMillis: observed))
+            enqueue(EventRecord(origin: .eventsLost, device: slot, boot: header.bootID, serial: device.serial ?? .none,
+                                first: lost.lowerBound, second: lost.upperBound, observedAtMillis: observed))
         }
         for index in outcome.emit {
             let base = Int(log.windowOffset) + index * log.recordSize

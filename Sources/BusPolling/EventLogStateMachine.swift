@@ -49,6 +49,10 @@ public struct EventLogStateMachine: Sendable {
     public private(set) var boot: UInt16?
     /// The highest seq of `boot` put on the ring.
     public private(set) var lastEmitted: UInt32 = 0
+    /// The highest seq of `boot` accounted for: put on the ring (a record or a reported loss) by this reader, or held
+    /// or reported lost by the journal it resumed from. Never reported lost (again): a resynchronisation after a
+    /// refused ack goes back to the device's `ack_seq` for the records it still holds, not for losses already told.
+    public private(set) var accountedThrough: UInt32 = 0
     /// Emitted but not yet acknowledged to the device.
     public private(set) var pendingAck: UInt32?
     /// Whether the last header said more is unread than was emitted.
@@ -62,10 +66,27 @@ public struct EventLogStateMachine: Sendable {
     public private(set) var candidateBoot: UInt16?
     /// The boots this reader has been on, newest last (a few): a change back to one of them is no fresh log.
     private var formerBoots: [UInt16] = []
+    /// Started from the journal's device cursor and not yet confirmed by a read of that boot: the first such read
+    /// acknowledges what the journal holds beyond the device's `ack_seq` (a crash took the ack).
+    private var resumed = false
 
     public init(windowRecords: Int, alwaysReadFull: Bool) {
         self.windowRecords = windowRecords
         self.alwaysReadFull = alwaysReadFull
+    }
+
+    /// Starts a restarted reader where the journal stands with this device (its device cursor): `boot`, and the
+    /// highest seq of it the journal accounts for, stored or reported lost. So what is derived from the device's log
+    /// depends on durable state only: a loss already journalled is not reported again (under a new id), and records
+    /// the device's `ack_seq` passed after that seq, without the journal holding them, are reported lost although
+    /// the report made before a crash was never committed. A device showing another boot is confirmed by a second
+    /// read, then read as a restarted log (an `ack_seq` on it released records unread). Call before the first read.
+    public mutating func resume(boot: UInt16, through seq: UInt32) {
+        guard self.boot == nil else { return }
+        self.boot = boot
+        lastEmitted = seq
+        accountedThrough = seq
+        resumed = true
     }
 
     /// The step for this turn, given the journal's highest committed seq for this device and boot.
@@ -138,6 +159,7 @@ public struct EventLogStateMachine: Sendable {
             return outcome
         }
         candidateBoot = nil
+        defer { accountedThrough = max(accountedThrough, lastEmitted) }
         let firstContact = boot == nil
         if boot == nil {
             boot = header.bootID
@@ -148,6 +170,7 @@ public struct EventLogStateMachine: Sendable {
             formerBoots = Array((formerBoots + [previous]).suffix(8))
             boot = header.bootID
             lastEmitted = header.ackSeq
+            accountedThrough = 0
             pendingAck = nil
             // A new log starts unacknowledged; an ack equal to ours means ours reached the new boot and released
             // its first events unread: loss the gateway could not prevent, reported rather than hidden.
@@ -161,17 +184,24 @@ public struct EventLogStateMachine: Sendable {
         } else if header.headSeq < lastEmitted {
             outcome.problems.append("head_seq went back from \(lastEmitted) to \(header.headSeq) without a new boot_id; resynchronised")
             lastEmitted = header.ackSeq
+            accountedThrough = 0
             pendingAck = nil
         } else if resynchronise {
             // Back to the device's ack_seq when it is behind ours; one ahead of ours is loss (below).
             lastEmitted = min(lastEmitted, header.ackSeq)
         }
         resynchronise = false
+        if resumed, !outcome.bootChanged, header.ackSeq < lastEmitted, pendingAck == nil {
+            // The journal holds these (or reported them lost) and the ack never reached the device: write it.
+            pendingAck = lastEmitted
+        }
+        resumed = false
         if header.ackSeq > lastEmitted {
             // Within a boot the device's ack_seq passes what this gateway emitted only when the device raised an
             // ack to tail_seq - 1 because it overwrote events nobody read (one gateway drains a log, SPEC 3.4): loss,
             // reported, even though that ack cleared the overwrite flag.
-            if !firstContact, !outcome.bootChanged { outcome.lost = (lastEmitted + 1)...header.ackSeq }
+            let from = max(lastEmitted, accountedThrough) + 1
+            if !firstContact, !outcome.bootChanged, from <= header.ackSeq { outcome.lost = from...header.ackSeq }
             lastEmitted = header.ackSeq
         }
         if let target = pendingAck, target <= header.ackSeq { pendingAck = nil }  // the device already has it
@@ -197,7 +227,8 @@ public struct EventLogStateMachine: Sendable {
                     // stem from earlier overwrites). A record at or above tail_seq that the window skipped is still
                     // there: read again (found by the fault schedules: flag set, tail 7, window 8, 9).
                     if header.tailSeq > last + 1 {
-                        outcome.lost = (outcome.lost?.lowerBound ?? last + 1)...(header.tailSeq - 1)
+                        let from = max(last, accountedThrough) + 1
+                        if from < header.tailSeq { outcome.lost = (outcome.lost?.lowerBound ?? from)...(header.tailSeq - 1) }
                         last = header.tailSeq - 1
                         lastEmitted = last
                     }

@@ -32,6 +32,8 @@ struct PolledDevice {
     /// What the rules follow in the last image put on the ring: a poll that changes none of it needs no new baseline.
     var journalledFollowed: [Int64?]?
     var baselineLoaded = false
+    /// Whether the event log reader was offered the journal's device cursor (once, at the first log read).
+    var cursorLoaded = false
 
     init(config: DeviceConfiguration, link: DeviceLink, alwaysReadFull: Bool) {
         self.config = config

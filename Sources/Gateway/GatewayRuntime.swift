@@ -107,6 +107,12 @@ public final class GatewayRuntime: Sendable {
                 let id = device.id
                 polled.loadBaseline = { (try? journal.deviceBaselines())?[id] }
             }
+            if device.profile.eventLog != nil {
+                let id = device.id
+                polled.loadLogCursor = {
+                    (try? journal.deviceCursors())?[id].map { LogCursor(serial: $0.serial, boot: $0.boot, seq: $0.seq) }
+                }
+            }
             return polled
         }
         let trusted: @Sendable () -> HostClock.Status = { .synchronised }

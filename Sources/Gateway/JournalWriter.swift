@@ -153,8 +153,11 @@ public final class JournalWriter: @unchecked Sendable {
                 count(badRecordOf: source.device)
                 logger.warning("bad record: \(problem)", metadata: ["device": "\(source.device)"])
             }
+            let lostThrough = record.origin == .eventsLost
+                ? JournalEntry.LostThrough(serial: record.serial, boot: record.boot, seq: record.second) : nil
             entries.append(JournalEntry(event: event, source: source,
-                                        topic: CloudEvent.topic(of: event, source: source, prefix: topicPrefix)))
+                                        topic: CloudEvent.topic(of: event, source: source, prefix: topicPrefix),
+                                        lostThrough: lostThrough))
         }
         var attempt = 0
         while true {

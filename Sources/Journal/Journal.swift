@@ -161,7 +161,7 @@ public final class Journal: Sendable {
                         if legacy.boot == b, s <= legacy.seq, !event.serial.isEmpty,
                            try connection.holdsUnserialled(event, boot: b, seq: s) {
                             outcome.duplicates.append(index)
-                            cursors.advance(event.device, boot: b, seq: s, at: event.recordedTime)
+                            cursors.advance(event.device, serial: event.serial.description, boot: b, seq: s, at: event.recordedTime)
                             continue
                         }
                         if legacy.boot != b || s > legacy.seq { passedUnserialled.append(event.device) }
@@ -182,18 +182,22 @@ public final class Journal: Sendable {
                         outcome.duplicates.append(index)
                     }
                     if case let .device(b, s) = event.origin {
-                        cursors.advance(event.device, boot: b, seq: s, at: event.recordedTime)
+                        cursors.advance(event.device, serial: event.serial.description, boot: b, seq: s, at: event.recordedTime)
+                    } else if let lost = entry.lostThrough {
+                        cursors.advance(event.device, serial: lost.serial.description, boot: lost.boot, seq: lost.seq,
+                                        at: event.recordedTime)
                     }
                 }
                 for (device, cursor) in cursors.byDevice {
-                    // A new boot id replaces the stored cursor; within a boot only a higher seq does.
+                    // Another controller or boot id replaces the stored cursor; within a boot only a higher seq does.
                     try connection.run("""
-                        INSERT INTO device_cursor (device, boot, seq, updated_ms) VALUES (?, ?, ?, ?)
+                        INSERT INTO device_cursor (device, boot, seq, updated_ms, serial) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq,
-                            updated_ms = excluded.updated_ms
-                        WHERE excluded.boot != device_cursor.boot OR excluded.seq > device_cursor.seq
+                            updated_ms = excluded.updated_ms, serial = excluded.serial
+                        WHERE excluded.boot != device_cursor.boot OR excluded.serial != device_cursor.serial
+                            OR excluded.seq > device_cursor.seq
                         """, [.text(device), .int(Int64(cursor.boot)), .int(Int64(cursor.seq)),
-                              .int(cursor.updatedAt.millisecondsSinceEpoch)])
+                              .int(cursor.updatedAt.millisecondsSinceEpoch), .text(cursor.serial)])
                 }
                 let now = Timestamp.now.millisecondsSinceEpoch
                 for (device, baseline) in baselines {
@@ -214,7 +218,8 @@ public final class Journal: Sendable {
         }
     }
 
-    /// The highest (boot, seq) committed per device: where a restarted gateway stands with each device's log.
+    /// Per device: its latest controller and boot and the highest seq of it committed or reported lost, where a
+    /// restarted gateway stands with each device's log.
     public func deviceCursors() throws -> [String: DeviceCursor] {
         try writer.withLock { try $0.connection.deviceCursors() }
     }
@@ -408,9 +413,9 @@ public final class Journal: Sendable {
 private struct BatchCursors {
     var byDevice: [String: DeviceCursor] = [:]
 
-    mutating func advance(_ device: String, boot: UInt16, seq: UInt32, at time: Timestamp) {
-        if let current = byDevice[device], current.boot == boot, current.seq >= seq { return }
-        byDevice[device] = DeviceCursor(boot: boot, seq: seq, updatedAt: time)
+    mutating func advance(_ device: String, serial: String, boot: UInt16, seq: UInt32, at time: Timestamp) {
+        if let current = byDevice[device], current.boot == boot, current.serial == serial, current.seq >= seq { return }
+        byDevice[device] = DeviceCursor(boot: boot, seq: seq, updatedAt: time, serial: serial)
     }
 }
 

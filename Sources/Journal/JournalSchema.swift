@@ -2,7 +2,7 @@ import Foundation
 
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 6
+    static let version = 7
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -100,6 +100,14 @@ enum JournalSchema {
         PRAGMA user_version = 5;
         """
 
+    /// Version 7 (issue 7, restarted readers): the device cursor names the controller's serial, so a restarted gateway
+    /// resumes a device's log from the cursor only when the same controller answers; the cursor also moves past the
+    /// seqs a journalled `gateway.events_lost` reports. Cursors of older files have no serial ('').
+    static let upgradeToVersion7 = """
+        ALTER TABLE device_cursor ADD COLUMN serial TEXT NOT NULL DEFAULT '';
+        PRAGMA user_version = 7;
+        """
+
     /// 64 random bits as 16 lowercase hex digits: the journal's epoch.
     static func newEpoch() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -165,6 +173,9 @@ enum JournalSchema {
         }
         if current < 6 {
             try connection.transaction { try connection.execute(upgradeToVersion6) }
+        }
+        if current < 7 {
+            try connection.transaction { try connection.execute(upgradeToVersion7) }
         }
     }
 }

@@ -5,11 +5,27 @@ public struct JournalEntry: Sendable {
     public var event: NormalisedEvent
     public var source: EventSource
     public var topic: String
+    /// For a `gateway.events_lost`: the controller, boot and last seq it reports lost. The device cursor moves past
+    /// them in the same transaction, so a restarted reader neither reports the loss again nor forgets it.
+    public var lostThrough: LostThrough?
 
-    public init(event: NormalisedEvent, source: EventSource, topic: String) {
+    public struct LostThrough: Sendable, Equatable {
+        public var serial: DeviceSerial
+        public var boot: UInt16
+        public var seq: UInt32
+
+        public init(serial: DeviceSerial, boot: UInt16, seq: UInt32) {
+            self.serial = serial
+            self.boot = boot
+            self.seq = seq
+        }
+    }
+
+    public init(event: NormalisedEvent, source: EventSource, topic: String, lostThrough: LostThrough? = nil) {
         self.event = event
         self.source = source
         self.topic = topic
+        self.lostThrough = lostThrough
     }
 }
 
@@ -91,16 +107,20 @@ public struct RetentionOutcome: Sendable, Equatable {
     public var bytesAfter: Int64
 }
 
-/// The highest (boot, seq) of a device committed to the journal.
+/// Where the journal stands with a device's log: its latest controller (serial) and boot, and the highest seq of
+/// that boot it accounts for, stored or reported lost (`gateway.events_lost`). A restarted reader starts from it.
 public struct DeviceCursor: Sendable, Equatable {
     public var boot: UInt16
     public var seq: UInt32
     public var updatedAt: Timestamp
+    /// The serial the records carry (`DeviceSerial.description`; '' for none, and for cursors older than schema 7).
+    public var serial: String
 
-    public init(boot: UInt16, seq: UInt32, updatedAt: Timestamp) {
+    public init(boot: UInt16, seq: UInt32, updatedAt: Timestamp, serial: String = "") {
         self.boot = boot
         self.seq = seq
         self.updatedAt = updatedAt
+        self.serial = serial
     }
 }
 

@@ -68,9 +68,9 @@ extension SQLiteConnection {
     }
 
     func deviceCursors() throws -> [String: DeviceCursor] {
-        let rows = try query("SELECT device, boot, seq, updated_ms FROM device_cursor") {
+        let rows = try query("SELECT device, boot, seq, updated_ms, serial FROM device_cursor") {
             ($0.text(0), DeviceCursor(boot: UInt16(truncatingIfNeeded: $0.int(1)), seq: UInt32(truncatingIfNeeded: $0.int(2)),
-                                      updatedAt: Timestamp(millisecondsSinceEpoch: $0.int(3))))
+                                      updatedAt: Timestamp(millisecondsSinceEpoch: $0.int(3)), serial: $0.text(4)))
         }
         return Dictionary(rows, uniquingKeysWith: { $1 })
     }

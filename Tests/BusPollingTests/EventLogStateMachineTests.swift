@@ -26,6 +26,43 @@ struct EventLogStateMachineTests {
         #expect(fifo.nextStep(committed: (7, 3)) == .read(.full))
     }
 
+    /// A restarted reader resumed from the journal's cursor (issue 7): what the journal holds is acked, not re-read; a
+    /// loss it journalled is not reported again; a loss the device's ack passed meanwhile is reported.
+    @Test func aResumedReaderStartsFromTheJournal() {
+        var committedNotAcked = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        committedNotAcked.resume(boot: 7, through: 20)  // loss 1...10 and records 11...20 journalled, ack_seq still 0
+        let first = committedNotAcked.logRead(header(head: 22, tail: 11, ack: 0, flags: 1), windowSeqs: [11, 12, 13])
+        #expect(first.lost == nil && first.emit.isEmpty)
+        #expect(committedNotAcked.nextStep(committed: (7, 20)) == .writeAck(20))
+        committedNotAcked.ackWritten(20)
+        #expect(committedNotAcked.logRead(header(head: 22, tail: 11, ack: 20), windowSeqs: [21, 22]).emit == 0..<2)
+
+        var ackPassedIt = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        ackPassedIt.resume(boot: 7, through: 5)  // the device raised ack_seq 5 to 15 over 6...15
+        let outcome = ackPassedIt.logRead(header(head: 35, tail: 16, ack: 15), windowSeqs: [16, 17, 18])
+        #expect(outcome.lost == 6...15)
+        #expect(outcome.emit == 0..<3)
+
+        var rebooted = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        rebooted.resume(boot: 7, through: 5)  // our ack reached the device after it restarted as boot 8
+        #expect(rebooted.logRead(header(head: 6, boot: 8, ack: 4), windowSeqs: [5, 6]).confirmingBoot)
+        let restarted = rebooted.logRead(header(head: 6, boot: 8, ack: 4), windowSeqs: [5, 6])
+        #expect(restarted.bootChanged && restarted.lost == 1...4 && restarted.emit == 0..<2)
+    }
+
+    /// A refused ack resynchronises from the device's ack_seq for the records it still holds, never reporting a
+    /// loss already reported (found by the fault schedules once a loss report had to be unique).
+    @Test func aRefusedAckNeverReportsALossTwice() {
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        _ = fifo.logRead(header(head: 5, ack: 0), windowSeqs: [1, 2, 3])
+        let lost = fifo.logRead(header(head: 30, tail: 21, ack: 0, flags: 1), windowSeqs: [21, 22, 23])
+        #expect(lost.lost == 4...20 && lost.emit == 0..<3)
+        fifo.ackRejected()
+        let again = fifo.logRead(header(head: 30, tail: 21, ack: 0, flags: 1), windowSeqs: [21, 22, 23])
+        #expect(again.lost == nil)
+        #expect(again.emit == 0..<3, "re-emitted: the journal keeps one of each")
+    }
+
     @Test func rtuReadsHeaderWhileIdleAndWindowOnlyWhenUnread() {
         var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: false)
         #expect(fifo.nextStep(committed: nil) == .read(.header))

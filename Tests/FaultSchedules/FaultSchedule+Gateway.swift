@@ -58,7 +58,8 @@ extension FaultSchedule {
             if outcome.confirmingBoot { return nil }  // nothing used: a single read of a new boot_id is not believed
             if kind == .full { devices[d].lastReadByGateway = clock }
             publish(outcome, of: d, header: header, seqs: seqs ?? [])
-            guard outcome.readWindowNow, kind == .header else { return nil }
+            guard outcome.readWindowNow, kind == .header,
+                  ScheduledGateway.ringCapacity - gateway.ring.count >= 3 + 2 else { return nil }
             kind = .full
         }
     }
@@ -176,19 +177,25 @@ extension FaultSchedule {
         broker.dropConnection()
         for d in devices.indices {
             devices[d].lastReadByGateway = -1
+            // A loss of an earlier boot whose report had not been committed is as unknowable now as the device's
+            // own forgotten events: nothing left on the device or in the journal shows it. A loss of the current
+            // boot is not: the restarted reader starts from the journal's cursor and finds it again.
             let device = devices[d]
-            // Losses the device can still show (same boot, above its ack_seq) are found again after the restart.
-            for key in device.overwrittenUnread.union(releasedUnread[d])
-            where key >> 32 != UInt64(device.boot) || UInt32(key & 0xFFFF_FFFF) <= device.log.ack {
+            for key in device.overwrittenUnread.union(releasedUnread[d]) where key >> 32 != UInt64(device.boot) {
                 let seq = UInt32(key & 0xFFFF_FFFF), lostBoot = UInt16(key >> 32)
                 let reported = journal.rows.contains {
                     if $0.device == d, case let .lost(boot, range) = $0.kind { return boot == lostBoot && range.contains(seq) }
                     return false
                 }
-                if !reported { reportTakenByCrash[d].insert(key) }
+                if !reported { devices[d].forgotten.insert(key) }
             }
         }
         gateway = ScheduledGateway(devices: devices.count, alwaysReadFull: alwaysReadFull, maxInflight: maxInflight)
+        // `BusPoller.resumeFromJournal`: each reader starts where the journal's device cursor stands.
+        for (d, cursor) in journal.cursors where mutation != .readersIgnoreTheJournal {
+            gateway.pollers[d].fifo.resume(boot: cursor.boot, through: cursor.seq)
+            gateway.pollers[d].committed = cursor
+        }
     }
 
     // MARK: Invariants
@@ -236,8 +243,7 @@ extension FaultSchedule {
             lastDelivered[delivery.device] = position
         case let .lost(boot, range):
             guard first else { return }
-            if lossReportedOnce,
-               let other = lossReports[delivery.device].first(where: { $0.boot == boot && $0.range.overlaps(range) }) {
+            if let other = lossReports[delivery.device].first(where: { $0.boot == boot && $0.range.overlaps(range) }) {
                 violated("one id per event: device \(delivery.device) loss \(boot).\(range) delivered as \(delivery.id) after \(other.range) as \(other.id)")
             }
             lossReports[delivery.device].append((boot, range, delivery.id))
@@ -253,7 +259,6 @@ extension FaultSchedule {
             for key in device.history {
                 let boot = UInt16(key >> 32), seq = UInt32(key & 0xFFFF_FFFF)
                 if deliveredIDs.contains("d\(d)/\(boot)/\(seq)") || device.forgotten.contains(key) { continue }
-                if !lossReportSurvivesCrash, reportTakenByCrash[d].contains(key) { continue }
                 if case let type? = device.types[key], type == broker.deniedType { continue }
                 if lossReports[d].contains(where: { $0.boot == boot && $0.range.contains(seq) }) {
                     if device.overwrittenUnread.contains(key) || releasedUnread[d].contains(key) { continue }

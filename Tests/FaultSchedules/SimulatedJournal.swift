@@ -26,6 +26,9 @@ struct SimulatedJournal {
     }
 
     private(set) var rows: [Row] = []
+    /// `Journal.append`'s device cursor: per device the latest boot and the highest seq of it stored or reported lost
+    /// (another boot replaces it, within a boot only a higher seq), committed with the rows.
+    private(set) var cursors: [Int: (boot: UInt16, seq: UInt32)] = [:]
     private var keys: Set<UInt64> = []
     private(set) var pendingCount = 0
 
@@ -40,11 +43,21 @@ struct SimulatedJournal {
     /// One transaction: every record of the batch, duplicates of device records skipped.
     mutating func commit(_ batch: [ScheduledRecord]) {
         for record in batch {
+            switch record.kind {
+            case let .device(boot, seq, _): advanceCursor(record.device, boot: boot, seq: seq)
+            case let .lost(boot, range): advanceCursor(record.device, boot: boot, seq: range.upperBound)
+            case .online, .offline: break
+            }
             if case let .device(boot, seq, _) = record.kind,
                !keys.insert(Self.key(device: record.device, boot: boot, seq: seq)).inserted { continue }
             rows.append(Row(jseq: Int64(rows.count + 1), device: record.device, kind: record.kind, state: .pending))
             pendingCount += 1
         }
+    }
+
+    private mutating func advanceCursor(_ device: Int, boot: UInt16, seq: UInt32) {
+        if let current = cursors[device], current.boot == boot, current.seq >= seq { return }
+        cursors[device] = (boot, seq)
     }
 
     /// Up to `limit` pending rows after `jseq`, in journal order.

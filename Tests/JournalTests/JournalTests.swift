@@ -117,6 +117,28 @@ import Testing
         #expect(try journal.deviceCursors()["lane-1"] == nil)
     }
 
+    /// The cursor a restarted reader starts from (issue 7): a journalled loss moves it past the seqs it reports, in the
+    /// same transaction, and another controller (serial) replaces it like another boot does.
+    @Test func deviceCursorCoversReportedLossesAndNamesTheController() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        var lost = gatewayEntry("door-3e", type: "gateway.events_lost")
+        lost.lostThrough = .init(serial: DeviceSerial(sanitising: "SN-1"), boot: 7, seq: 20)
+        _ = try journal.append([deviceEntry("door-3e", seq: 4, serial: "SN-1"), lost, deviceEntry("door-3e", seq: 21, serial: "SN-1")])
+        #expect(try journal.deviceCursors()["door-3e"].map { [$0.boot, UInt16($0.seq)] } == [7, 21])
+        _ = try journal.append([lost])
+        #expect(try journal.deviceCursors()["door-3e"]?.seq == 21, "a loss below the cursor does not move it back")
+        var later = gatewayEntry("door-3e", type: "gateway.events_lost")
+        later.lostThrough = .init(serial: DeviceSerial(sanitising: "SN-1"), boot: 7, seq: 40)
+        _ = try journal.append([later])
+        #expect(try journal.deviceCursors()["door-3e"].map { [$0.boot, UInt16($0.seq)] } == [7, 40])
+        #expect(try journal.deviceCursors()["door-3e"]?.serial == "SN-1")
+        _ = try journal.append([deviceEntry("door-3e", seq: 3, serial: "SN-2")])
+        let replaced = try #require(try journal.deviceCursors()["door-3e"])
+        #expect(replaced.serial == "SN-2" && replaced.boot == 7 && replaced.seq == 3, "a replaced controller's cursor starts over")
+    }
+
     @Test func retentionByAgeNeverDeletesUnpublishedEvents() throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }
