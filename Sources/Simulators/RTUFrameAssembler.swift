@@ -3,9 +3,10 @@
 /// A frame ends when its function code's length is complete (8 bytes for 01–06, 9 + byte count for 15/16)
 /// or, for other function codes, at the 3.5-character silence the caller reports with `silence()`.
 /// After a CRC error everything up to the next silence is discarded, as a slave resynchronises.
-struct RTUFrameAssembler {
+/// Public for the fuzz target (Tests/Fuzz), which is built optimised and cannot import it `@testable`.
+public struct RTUFrameAssembler {
     /// What the assembler found in the stream.
-    enum Output: Equatable {
+    public enum Output: Equatable {
         /// A frame with a valid CRC: address, PDU, CRC.
         case frame([UInt8])
         case badCRC
@@ -16,10 +17,12 @@ struct RTUFrameAssembler {
     private(set) var buffer: [UInt8] = []
     private var discarding = false
 
+    public init() {}
+
     var isEmpty: Bool { buffer.isEmpty && !discarding }
 
     /// Adds bytes read from the line and returns the frames they complete.
-    mutating func append(_ bytes: some Sequence<UInt8>) -> [Output] {
+    public mutating func append(_ bytes: some Sequence<UInt8>) -> [Output] {
         guard !discarding else { return [] }
         buffer += bytes
         var outputs: [Output] = []
@@ -48,7 +51,7 @@ struct RTUFrameAssembler {
     }
 
     /// Ends the current frame at a line silence; a pending frame of unknown length is judged by its CRC.
-    mutating func silence() -> Output? {
+    public mutating func silence() -> Output? {
         defer {
             buffer = []
             discarding = false

@@ -1,5 +1,5 @@
 import FuzzSupport
-@testable import Simulators
+import Simulators
 
 /// The RTU simulator's line reader: bytes in chunks, with a 3.5-character silence where a chunk's first byte says.
 fuzz { input in
