@@ -60,6 +60,32 @@ public final class ReplayService: Sendable {
         let decision = authority.authenticate(issuer: envelope.issuer, topic: message.topic, payload: message.payload,
                                               signature: message.signature)
         guard case let .accepted(issuer) = decision else { return .failure(.unauthenticated) }
+        guard case let .success(request) = Self.fields(of: envelope) else { return .failure(.malformed) }
+        let (from, to, devices, types) = (request.from, request.to, request.devices, request.types)
+        // Only devices this issuer may replay, and at least one of them; the gateway's own events count as a device.
+        let permitted = configuration.devices.map(\.id).filter {
+            authority.authorise(issuer: issuer, device: $0, action: "replay").isAccepted
+        }
+        guard !permitted.isEmpty else { return .failure(.notPermitted) }
+        let sources = permitted + (authority.authorise(issuer: issuer, device: configuration.gatewayID, action: "replay").isAccepted
+            ? [configuration.gatewayID] : [])
+        let requested = devices.isEmpty ? sources : sources.filter { id in devices.contains { $0.matches(id) } }
+        var filter = JournalFilter(devices: requested, types: types, since: from)
+        filter.until = to
+        return .success(Plan(id: envelope.id, issuer: issuer, filter: requested.isEmpty ? nil : filter))
+    }
+
+    /// What a replay request asks for beyond its envelope (SPEC 4.2).
+    public struct RequestFields: Sendable {
+        public var from: Timestamp
+        public var to: Timestamp?
+        public var devices: [NamePattern]
+        public var types: [NamePattern]
+    }
+
+    /// Reads `from` (required), `to`, `devices` and `types` (at most 64 globs each) of a request; `.malformed` when
+    /// any is of the wrong kind. Pure: the fuzz target `request-envelope` calls it on arbitrary payloads.
+    public static func fields(of envelope: RequestEnvelope) -> Result<RequestFields, Rejection> {
         func time(_ key: String) -> Result<Timestamp?, Rejection> {
             switch envelope.body[key] {
             case nil, .null?: return .success(nil)
@@ -79,17 +105,7 @@ public final class ReplayService: Sendable {
         guard case let .success(from) = time("from"), let from, case let .success(to) = time("to"),
               case let .success(devices) = globs("devices"), case let .success(types) = globs("types")
         else { return .failure(.malformed) }
-        // Only devices this issuer may replay, and at least one of them; the gateway's own events count as a device.
-        let permitted = configuration.devices.map(\.id).filter {
-            authority.authorise(issuer: issuer, device: $0, action: "replay").isAccepted
-        }
-        guard !permitted.isEmpty else { return .failure(.notPermitted) }
-        let sources = permitted + (authority.authorise(issuer: issuer, device: configuration.gatewayID, action: "replay").isAccepted
-            ? [configuration.gatewayID] : [])
-        let requested = devices.isEmpty ? sources : sources.filter { id in devices.contains { $0.matches(id) } }
-        var filter = JournalFilter(devices: requested, types: types, since: from)
-        filter.until = to
-        return .success(Plan(id: envelope.id, issuer: issuer, filter: requested.isEmpty ? nil : filter))
+        return .success(RequestFields(from: from, to: to, devices: devices, types: types))
     }
 
     func serve(_ message: IncomingMessage) {
