@@ -41,7 +41,7 @@ public struct DeviceConfiguration: Sendable {
     /// Devices with an event log: reads where the journal stands with the log (its device cursor), which a restarted
     /// reader starts from. Called at the first log read, after the serial is read, so a poller started by a reload
     /// sees what its predecessor committed.
-    public var loadLogCursor: (@Sendable () -> LogCursor?)?
+    public var loadLogCursor: (@Sendable () -> LogPosition?)?
 
     public init(id: String, slot: UInt16, unit: UInt8, profile: DeviceProfile, pollMillis: Int64, statePollMillis: Int64, timeSync: Bool) {
         self.id = id
@@ -54,16 +54,3 @@ public struct DeviceConfiguration: Sendable {
     }
 }
 
-/// Where the journal stands with a device's event log: the controller (serial as in event ids) and boot of its
-/// latest records, and the highest seq of that boot it holds or reported lost.
-public struct LogCursor: Sendable, Equatable {
-    public var serial: String
-    public var boot: UInt16
-    public var seq: UInt32
-
-    public init(serial: String, boot: UInt16, seq: UInt32) {
-        self.serial = serial
-        self.boot = boot
-        self.seq = seq
-    }
-}

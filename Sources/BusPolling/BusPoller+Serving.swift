@@ -188,7 +188,7 @@ extension BusPoller {
     func resumeFromJournal(_ device: inout PolledDevice, _ fifo: inout EventLogStateMachine) {
         device.cursorLoaded = true
         guard fifo.boot == nil, let cursor = device.config.loadLogCursor?(),
-              cursor.serial == (device.serial ?? .none).description else { return }
+              cursor.serial == device.serial ?? .none else { return }
         fifo.resume(boot: cursor.boot, through: cursor.seq)
         device.link.committed(boot: cursor.boot, seq: cursor.seq)
         logger.debug("resuming the event log from the journal: boot_id \(cursor.boot), seq \(cursor.seq)",

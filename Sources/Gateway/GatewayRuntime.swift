@@ -110,7 +110,7 @@ public final class GatewayRuntime: Sendable {
             if device.profile.eventLog != nil {
                 let id = device.id
                 polled.loadLogCursor = {
-                    (try? journal.deviceCursors())?[id].map { LogCursor(serial: $0.serial, boot: $0.boot, seq: $0.seq) }
+                    (try? journal.deviceCursors())?[id].map { LogPosition(serial: DeviceSerial(sanitising: $0.serial), boot: $0.boot, seq: $0.seq) }
                 }
             }
             return polled

@@ -154,7 +154,7 @@ public final class JournalWriter: @unchecked Sendable {
                 logger.warning("bad record: \(problem)", metadata: ["device": "\(source.device)"])
             }
             let lostThrough = record.origin == .eventsLost
-                ? JournalEntry.LostThrough(serial: record.serial, boot: record.boot, seq: record.second) : nil
+                ? LogPosition(serial: record.serial, boot: record.boot, seq: record.second) : nil
             entries.append(JournalEntry(event: event, source: source,
                                         topic: CloudEvent.topic(of: event, source: source, prefix: topicPrefix),
                                         lostThrough: lostThrough))

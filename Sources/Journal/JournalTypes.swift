@@ -7,21 +7,9 @@ public struct JournalEntry: Sendable {
     public var topic: String
     /// For a `gateway.events_lost`: the controller, boot and last seq it reports lost. The device cursor moves past
     /// them in the same transaction, so a restarted reader neither reports the loss again nor forgets it.
-    public var lostThrough: LostThrough?
+    public var lostThrough: LogPosition?
 
-    public struct LostThrough: Sendable, Equatable {
-        public var serial: DeviceSerial
-        public var boot: UInt16
-        public var seq: UInt32
-
-        public init(serial: DeviceSerial, boot: UInt16, seq: UInt32) {
-            self.serial = serial
-            self.boot = boot
-            self.seq = seq
-        }
-    }
-
-    public init(event: NormalisedEvent, source: EventSource, topic: String, lostThrough: LostThrough? = nil) {
+    public init(event: NormalisedEvent, source: EventSource, topic: String, lostThrough: LogPosition? = nil) {
         self.event = event
         self.source = source
         self.topic = topic
