@@ -17,14 +17,17 @@ public struct GatewayLogHandler: LogHandler {
 
     public init(output: Output) { self.output = output }
 
-    /// Makes every logger of the process write through one handler at `level` (once, from `main`).
-    public static func bootstrap(level: Logger.Level) {
+    /// Makes every logger of the process write through one handler at `level` (once, from `main`); returns the
+    /// shared output, whose `flush()` writes the pending summaries before the process exits.
+    @discardableResult
+    public static func bootstrap(level: Logger.Level) -> Output {
         let output = Output(destination: .standard())
         LoggingSystem.bootstrap { _ in
             var handler = GatewayLogHandler(output: output)
             handler.logLevel = level
             return handler
         }
+        return output
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -108,6 +111,14 @@ public struct GatewayLogHandler: LogHandler {
 
         /// The last suppressed message of each run, which its summary quotes.
         private let last = Mutex<[LogRateLimiter.Key: Entry]>([:])
+
+        /// Writes the summary of every run with counted repeats now (the process is about to exit).
+        public func flush() {
+            let summaries = limiter.withLock { $0.flushAll(nowMillis: Timestamp.now.millisecondsSinceEpoch) }
+            for summary in summaries {
+                if let template = last.withLock({ $0[summary.key] }) { emit(entry(for: summary, template: template)) }
+            }
+        }
 
         private func flush(_ key: LogRateLimiter.Key) {
             guard let summary = limiter.withLock({ $0.flush(key, nowMillis: Timestamp.now.millisecondsSinceEpoch) }),

@@ -55,6 +55,11 @@ struct LogRateLimiter {
         return summary.count > 0 ? summary : nil
     }
 
+    /// Every window ends now: the summaries of all runs with counted repeats (at exit).
+    mutating func flushAll(nowMillis: Int64) -> [Summary] {
+        runs.keys.sorted { ($0.kind, $0.subject) < ($1.kind, $1.subject) }.compactMap { flush($0, nowMillis: nowMillis) }
+    }
+
     /// `kinds` of `subject` are over (the broker connected): their pending summaries, and their runs forgotten.
     mutating func end(_ kinds: [String], subject: String, nowMillis: Int64) -> [Summary] {
         kinds.compactMap { kind in

@@ -21,7 +21,8 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         var loaded: GatewayConfiguration
         do { loaded = try GatewayConfiguration.load(path: config) } catch { throw ConfigFailure(error.description) }
-        GatewayLogHandler.bootstrap(level: logLevel)
+        let logOutput = GatewayLogHandler.bootstrap(level: logLevel)
+        defer { logOutput.flush() }  // the repeats counted since the last summary are said before exit
         let logger = Logger(label: "accessgw")
         if readOnly {
             loaded.makeReadOnly()

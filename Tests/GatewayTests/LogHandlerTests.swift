@@ -302,3 +302,24 @@ final class DatagramListener: @unchecked Sendable {
         return count > 0 ? Array(buffer[0..<count]) : nil
     }
 }
+
+extension LogHandlerTests {
+    /// Repeats counted when the process stops are summarised by `flush`, not lost with it.
+    @Test func flushSummarisesWhatIsPendingAtExit() {
+        let lines = Lines()
+        let output = GatewayLogHandler.Output(destination: .logfmt(lines.append), rateWindow: .seconds(60))
+        let logger = Logger(label: "poller") { _ in GatewayLogHandler(output: output) }
+        for _ in 0..<4 {
+            logger.notice("door-3e on bus lan unit 1: no reply within 200ms",
+                          metadata: ["device": "door-3e", LogKind.key: "\(LogKind.modbusTimeout)"])
+        }
+        #expect(lines.all.count == 1)
+        output.flush()
+        let pairs = lines.all.compactMap(LogfmtPairs.init)
+        #expect(pairs.count == 2, "\(lines.all)")
+        #expect(pairs.last?["log.suppressed"] == "3")
+        #expect(pairs.last?["msg"]?.hasPrefix("3 more timeouts in the last ") == true, "\(lines.all)")
+        output.flush()
+        #expect(lines.all.count == 2, "nothing is summarised twice")
+    }
+}
