@@ -44,7 +44,9 @@ struct ExclusiveBusEndToEndTests {
         let harness = try GatewayHarness()
         let simulator = try await RTUSimulator([SimulatedDevice(kind: .faceDoor, unit: 1), SimulatedDevice(kind: .faceDoor, unit: 2)])
         let door = simulator.devices[0]
-        try harness.configure(buses: simulator.busYAML(), devices: """
+        // A generous timeout: on a loaded machine a late reply to a timed-out read would be refused by the next
+        // request (as it must) and show up as a bad reply, which this test counts as interference.
+        try harness.configure(buses: simulator.busYAML(timeout: "1s"), devices: """
           - { id: door-3e, profile: face-door, bus: b3-rs485, unit: 1, poll: 50ms }
           - { id: door-3w, profile: face-door, bus: b3-rs485, unit: 2, poll: 50ms }
         """)
