@@ -53,7 +53,9 @@ struct SystemdIntegrationTests {
         let journal = try DatagramListener()
         try await harness.start(environment: ["ACCESSGW_JOURNAL_SOCKET": journal.path], journalStream: true)
         var entries: [[String: String]] = []
-        while !entries.contains(where: { $0["MESSAGE"] == "device online" }), let datagram = journal.receive() {
+        // Until both the start line and the device's online line arrived (their order is not fixed).
+        while !(entries.contains { $0["MESSAGE"] == "device online" } && entries.contains { $0["MESSAGE"]?.contains("running:") == true }),
+              let datagram = journal.receive() {
             entries.append(try #require(JournalFields.parse(datagram), "not the native protocol: \(datagram)"))
         }
         let online = try #require(entries.first { $0["MESSAGE"] == "device online" }, "\(entries)")
