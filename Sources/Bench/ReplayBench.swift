@@ -55,9 +55,19 @@ public enum ReplayBench {
         public var duringReplay: Window
         /// Baseline p99 × 1.2.
         public var targetMillis: Double?
+        /// Rounds whose replay window's p99 is within its own baseline window's p99 + 20 %: load from outside the
+        /// bench comes in bursts that land in either kind of window, a replay that slows live events in every one.
+        public var roundsWithinTarget: Int
+        /// `/proc/loadavg` (1, 5, 15 minutes) at the start and at the end: what else the machine was doing.
+        public var loadAverage: [String]
+    }
+
+    static func loadAverage() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: " ")
     }
 
     public static func run(_ options: Options, logger: Logger) async throws -> Result {
+        let loadAtStart = loadAverage()
         let directory = try makeRunDirectory("accessgw-bench-replay")
         defer { try? FileManager.default.removeItem(at: directory) }
         let broker = try BenchBroker(directory: directory)
@@ -100,12 +110,16 @@ public enum ReplayBench {
             await gateway.runtime.stop()
             throw error
         }
-        let outcome = Swift.Result<Result, any Error> {
+        var outcome = Swift.Result<Result, any Error> {
             try drive(options, history: history, historyDevices: historyDevices, liveDevices: liveDevices, live: live, replayed: replayedEvents,
                       issuer: issuer, client: client, logger: logger)
         }
         await client.stop(timeout: .seconds(1))
         await gateway.runtime.stop()
+        if case var .success(result) = outcome {
+            result.loadAverage = [loadAtStart, loadAverage()]
+            outcome = .success(result)
+        }
         return try outcome.get()
     }
 
@@ -179,11 +193,16 @@ public enum ReplayBench {
                           p99Millis: quantile(latencies, 0.99), maxMillis: latencies.last)
         }
         let baseline = window("baseline", bounds.filter { $0.kind == "baseline" })
+        let windows = bounds.map { window($0.kind, [$0]) }
+        let within = stride(from: 0, to: windows.count - 1, by: 2).filter { index in
+            guard let base = windows[index].p99Millis, let replay = windows[index + 1].p99Millis else { return false }
+            return Double(replay) <= Double(base) * 1.2
+        }.count
         return Result(history: history, liveDevices: options.liveDevices, liveRate: options.liveRate, poll: options.poll,
                       maxRate: options.maxRate, replayed: counts, replaySeconds: durations,
-                      windows: bounds.map { window($0.kind, [$0]) }, baseline: baseline,
+                      windows: windows, baseline: baseline,
                       duringReplay: window("replay", bounds.filter { $0.kind == "replay" }),
-                      targetMillis: baseline.p99Millis.map { Double($0) * 1.2 })
+                      targetMillis: baseline.p99Millis.map { Double($0) * 1.2 }, roundsWithinTarget: within, loadAverage: [])
     }
 }
 
@@ -206,6 +225,8 @@ extension ReplayBench.Result {
             lines.append(String(format: "  live p99 during replay %d ms vs baseline p99 + 20 %% = %.1f ms: %@", p99, target,
                                 Double(p99) <= target ? "met" : "NOT met"))
         }
+        lines.append("  rounds whose replay p99 is within their own baseline's p99 + 20 %: \(roundsWithinTarget) of \(replayed.count)")
+        lines.append("  load average at start / end: \(loadAverage.joined(separator: " / "))")
         return lines.joined(separator: "\n")
     }
 }
