@@ -13,8 +13,8 @@ import Synchronization
 ///
 /// Requests are signed and authorised like commands (`RequestAuthority`, permission `replay` per device); they are
 /// served one at a time on a thread of their own, reading the journal through a read-only connection. Live events
-/// keep priority: a replayed event is sent only while the live publisher has nothing waiting and at most a quarter
-/// of the in-flight window holds replayed events, and never faster than `replay.max_rate`.
+/// keep priority: a replayed event is sent only while fewer than half of the in-flight window hold live events and at
+/// most a quarter hold replayed ones, and never faster than `replay.max_rate`.
 public final class ReplayService: Sendable {
     let configuration: GatewayConfiguration
     /// The issuers of the `commands:` section in force; a reload replaces them (`replace(authority:)`).
@@ -160,8 +160,8 @@ public final class ReplayService: Sendable {
             for event in events {
                 // Live first: wait while the live publisher has events to send or replayed ones fill their share.
                 while true {
-                    pending.removeAll { !mqtt.isAwaitingAcknowledgement(mid: $0) }
-                    if pending.count < window, mqtt.isConnected, mqtt.window.inflight < liveShare { break }
+                    let state = mqtt.replayWindow(pending: &pending)
+                    if pending.count < window, state.connected, state.liveInflight < liveShare { break }
                     usleep(1000)
                 }
                 let now = ContinuousClock.now
@@ -175,10 +175,7 @@ public final class ReplayService: Sendable {
             guard events.count == Self.page, let last = events.last else { break }
             filter.afterJournalSeq = last.journalSeq
         }
-        while !pending.isEmpty, mqtt.isConnected {
-            pending.removeAll { !mqtt.isAwaitingAcknowledgement(mid: $0) }
-            usleep(1000)
-        }
+        while !pending.isEmpty, mqtt.replayWindow(pending: &pending).connected { usleep(1000) }
         return (count, oldest)
     }
 }

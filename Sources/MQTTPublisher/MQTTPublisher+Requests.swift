@@ -24,7 +24,7 @@ extension MQTTPublisher {
     }
 
     /// Publishes a journalled event again for a replay (SPEC 4.2): QoS 1, not retained, not journal-tracked, with the
-    /// event's MQTT 5 properties. Returns its message id, to follow its PUBACK with `isAwaitingAcknowledgement`.
+    /// event's MQTT 5 properties. Returns its message id, to follow its PUBACK with `replayWindow`.
     public func publishReplayed(topic: String, payload: String) -> Int32? {
         var payload = payload
         return withShared { s in
@@ -43,9 +43,15 @@ extension MQTTPublisher {
         }
     }
 
-    /// Whether publication `mid` still waits for its PUBACK (false once acknowledged or lost with the connection).
-    public func isAwaitingAcknowledgement(mid: Int32) -> Bool {
-        withShared { $0.machine.isInflight(mid: mid) && $0.machine.linkUp }
+    /// Replay's view of the window, under the lock once (replay asks before every event it sends, and each
+    /// acquisition is one the live publisher may wait for): drops from `pending` the replayed messages no longer
+    /// awaiting a PUBACK, and tells whether the link is up and how many journal (live) events are in flight.
+    public func replayWindow(pending: inout [Int32]) -> (connected: Bool, liveInflight: Int) {
+        withShared { s in
+            let linkUp = s.machine.linkUp
+            pending.removeAll { !(linkUp && s.machine.isInflight(mid: $0)) }
+            return (s.machine.isConnected, s.machine.journalInflightCount)
+        }
     }
 
     /// Publishes a reply (QoS 1, not retained, not journal-tracked) with the request's Correlation Data echoed.
