@@ -45,6 +45,14 @@ extension BusPoller {
         job.stamps.taken.store(CommandJob.Stamps.now(), ordering: .relaxed)
         runningCommand = true
         defer { runningCommand = false }
+        if let gate = job.claimCommitted {
+            switch gate.wait(until: job.deadline) {
+            case true?: break
+            case false?: return job.completion(.failed(reason: "journal", detail: "the claim of the request id was not committed"))
+            case nil: return job.completion(.expired)
+            }
+        }
+        job.stamps.committed.store(CommandJob.Stamps.now(), ordering: .relaxed)
         var attempts = 0
         var lastError: ModbusError?
         while true {

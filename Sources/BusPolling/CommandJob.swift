@@ -26,6 +26,10 @@ public struct CommandJob: Sendable {
     public var completion: @Sendable (Outcome) -> Void
     /// When the job reached its bus and when its write went out: where a command's latency goes (SPEC 8).
     public let stamps: Stamps
+    /// Opened when the claim of the request id is committed: the job may reach its bus while the claim's commit
+    /// (an fsync) is still under way, so that the commit overlaps the wait for the transaction on the line; the
+    /// write waits for it (SPEC 4.1 rule 7: a restart must not forget an id whose command was written).
+    public let claimCommitted: CommitGate?
 
     /// Monotonic instants (nanoseconds, `DispatchTime`'s clock) of a job's way over its bus; 0 until reached.
     public final class Stamps: Sendable {
@@ -33,6 +37,8 @@ public struct CommandJob: Sendable {
         public let queued = ManagedAtomic<UInt64>(0)
         /// The poller took it, between two transactions.
         public let taken = ManagedAtomic<UInt64>(0)
+        /// Its claim was committed (at once when it already was when the poller took it).
+        public let committed = ManagedAtomic<UInt64>(0)
         /// The first write attempt started, after the line's silence.
         public let sent = ManagedAtomic<UInt64>(0)
 
@@ -42,14 +48,37 @@ public struct CommandJob: Sendable {
     }
 
     public init(device: String, unit: UInt8, address: UInt16, code: UInt16, argument: UInt16, commandID: UInt32,
-                deadline: Timestamp, stamps: Stamps = Stamps(), completion: @escaping @Sendable (Outcome) -> Void) {
+                deadline: Timestamp, stamps: Stamps = Stamps(), claimCommitted: CommitGate? = nil,
+                completion: @escaping @Sendable (Outcome) -> Void) {
         self.stamps = stamps
+        self.claimCommitted = claimCommitted
         self.device = device
         self.unit = unit
         self.address = address
         words = [code, argument, UInt16(commandID >> 16), UInt16(truncatingIfNeeded: commandID)]
         self.deadline = deadline
         self.completion = completion
+    }
+}
+
+/// Opened once, by the thread that commits a command's claim: committed or not.
+public final class CommitGate: Sendable {
+    private let state = Mutex<Bool?>(nil)
+    private let opened = DispatchSemaphore(value: 0)
+
+    public init() {}
+
+    public func open(committed: Bool) {
+        state.withLock { $0 = committed }
+        opened.signal()
+    }
+
+    /// Whether the claim was committed; nil when `deadline` came first. For one waiter.
+    func wait(until deadline: Timestamp) -> Bool? {
+        if let known = state.withLock({ $0 }) { return known }
+        let millis = max(0, deadline.millisecondsSinceEpoch - Timestamp.now.millisecondsSinceEpoch)
+        _ = opened.wait(timeout: .now() + .milliseconds(Int(millis)))
+        return state.withLock { $0 }
     }
 }
 

@@ -161,15 +161,30 @@ public final class CommandIntake: Sendable {
         if let timing = RequestAuthority.timing(sent: envelope.time!, deadline: deadline, now: request.arrived) {
             return finish(request, timing)
         }
-        // 7. seen before
+        // 7. seen before. A new claim goes to its bus (8, 9) from inside the claim's transaction, before its commit:
+        // the fsync then overlaps the wait for the transaction on the line, and the write waits for the commit.
         let claim: CommandClaim
         request.stages.claimStarted = CommandJob.Stamps.now()
+        let gate = CommitGate()
+        var submitted = false
         do {
             claim = try journal.claimCommand(CommandRequestRecord(id: envelope.id, issuer: issuer, device: device, command: command,
-                                                                  received: request.arrived))
+                                                                  received: request.arrived)) { stored in
+                request.deviceCommandID = stored.deviceCommandID
+                request.stages.claimed = CommandJob.Stamps.now()
+                // 8. offline: answered once the claim is committed (below).
+                guard target.link.status != .offline else { return }
+                // 9. the next transaction on its bus
+                target.poller.submit(job(for: request, target: target, block: block, definition: definition, argument: argument,
+                                         deadline: deadline, gate: gate))
+                submitted = true
+            }
+            gate.open(committed: true)
         } catch {
+            gate.open(committed: false)
             logger.error("cannot journal command \(envelope.id): \(error)")
-            return finish(request, .failed("journal"))
+            // A job already on its bus is answered by its own outcome (failed, journal), never written.
+            return submitted ? () : finish(request, .failed("journal"))
         }
         switch claim {
         case let .seen(first):
@@ -178,17 +193,19 @@ public final class CommandIntake: Sendable {
                 return
             }
             return finish(request, Outcome(status: first.status, reason: first.reason), duplicate: true)
-        case let .claimed(record):
-            request.deviceCommandID = record.deviceCommandID
+        case .claimed:
+            if !submitted { return finish(request, .failed("offline")) }
         }
-        request.stages.claimed = CommandJob.Stamps.now()
-        // 8. offline
-        if target.link.status == .offline { return finish(request, .failed("offline")) }
-        // 9. the next transaction on its bus
-        let submitted = request
+    }
+
+    /// The bus job of a claimed request; its outcome comes back to this intake's queue.
+    func job(for submitted: Request, target: Target, block: CommandBlock, definition: CommandDefinition, argument: UInt16,
+             deadline: Timestamp, gate: CommitGate) -> CommandJob {
+        let device = target.device.id, id = submitted.envelope?.id ?? "-"
         let stamps = CommandJob.Stamps()
-        let job = CommandJob(device: device, unit: target.device.unit, address: block.address, code: definition.code,
-                             argument: argument, commandID: request.deviceCommandID!, deadline: deadline, stamps: stamps) { [self] outcome in
+        return CommandJob(device: device, unit: target.device.unit, address: block.address, code: definition.code,
+                          argument: argument, commandID: submitted.deviceCommandID!, deadline: deadline, stamps: stamps,
+                          claimCommitted: gate) { [self] outcome in
             // Latency ends with the device's reply to the write (SPEC 8), not with the journalling that follows.
             let ended = ContinuousClock.now
             let replied = CommandJob.Stamps.now()
@@ -201,12 +218,11 @@ public final class CommandIntake: Sendable {
                     finish(submitted, Outcome(status: "written", reason: nil), ended: ended)
                 case .expired: finish(submitted, Outcome(status: "expired", reason: nil), ended: ended)
                 case let .failed(reason, detail):
-                    logger.warning("command \(envelope.id) to \(device) failed: \(detail)")
+                    logger.warning("command \(id) to \(device) failed: \(detail)")
                     finish(submitted, .failed(reason), ended: ended)
                 }
             }
         }
-        target.poller.submit(job)
     }
 
     /// A request's outcome: the reply's and the audit event's `status` and `reason`.

@@ -45,6 +45,7 @@ public struct CommandStages: Sendable, Equatable {
     public var claimStarted: UInt64 = 0
     public var claimed: UInt64 = 0
     public var taken: UInt64 = 0
+    public var committed: UInt64 = 0
     public var sent: UInt64 = 0
     public var replied: UInt64 = 0
 
@@ -52,6 +53,7 @@ public struct CommandStages: Sendable, Equatable {
 
     mutating func bus(_ stamps: CommandJob.Stamps, replied: UInt64) {
         taken = stamps.taken.load(ordering: .relaxed)
+        committed = stamps.committed.load(ordering: .relaxed)
         sent = stamps.sent.load(ordering: .relaxed)
         self.replied = replied
     }
@@ -60,7 +62,8 @@ public struct CommandStages: Sendable, Equatable {
     public var millis: [(stage: String, millis: Double)] {
         func span(_ from: UInt64, _ to: UInt64) -> Double { to >= from && from > 0 ? Double(to - from) / 1e6 : 0 }
         return [("intake queue", span(arrived, decideStarted)), ("rules", span(decideStarted, claimStarted)),
-                ("claim", span(claimStarted, claimed)), ("bus wait", span(claimed, taken)), ("silence", span(taken, sent)),
+                ("claim", span(claimStarted, claimed)), ("bus wait", span(claimed, taken)), ("commit wait", span(taken, committed)),
+                ("silence", span(committed, sent)),
                 ("write", span(sent, replied))]
     }
 

@@ -34,7 +34,11 @@ extension Journal {
     /// (`.claimed`), an id seen before returns what was stored (`.seen`). Called before any bus write, so two
     /// deliveries of one request can never both be written. The first device command id is random, so that a
     /// new journal does not start again at an id a device may still hold as `last_command_id`.
-    public func claimCommand(_ request: CommandRequestRecord) throws -> CommandClaim {
+    ///
+    /// `beforeCommit` runs inside the transaction with a new claim, before its COMMIT (the fsync): the caller may
+    /// hand the command to its bus there, as long as the write waits until this returns.
+    public func claimCommand(_ request: CommandRequestRecord,
+                             beforeCommit: (CommandRequestRecord) -> Void = { _ in }) throws -> CommandClaim {
         try withClaims { connection in
             try connection.transaction {
                 if let existing = try connection.query(Self.selectRequest + " WHERE id = ?", [.text(request.id)], Self.record).first {
@@ -56,6 +60,7 @@ extension Journal {
                           .text(stored.status), stored.reason.map { .text($0) } ?? .null, .int(stored.received.millisecondsSinceEpoch)])
                 _ = try connection.run("DELETE FROM command_requests WHERE received_ms < ?",
                                        [.int(request.received.millisecondsSinceEpoch - Self.commandMemoryMilliseconds)])
+                beforeCommit(stored)
                 return .claimed(stored)
             }
         }

@@ -47,6 +47,21 @@ import Testing
         #expect(try reopened.withWriteConnection { try $0.scalar("SELECT count(*) FROM command_requests") } == 0)
     }
 
+    @Test func beforeCommitRunsInsideANewClaimsTransactionOnly() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        var handedOver: [CommandRequestRecord] = []
+        let claim = try journal.claimCommand(Self.request("pm-1")) { stored in
+            handedOver.append(stored)
+            // Inside the transaction: another connection does not see the row yet.
+            let other = try? SQLiteConnection(path: journal.commandClaimsPath, readOnly: true)
+            #expect((try? other?.scalar("SELECT count(*) FROM command_requests WHERE id = 'pm-1'")) == 0)
+        }
+        #expect(claim == .claimed(handedOver[0]) && handedOver.count == 1)
+        _ = try journal.claimCommand(Self.request("pm-1")) { _ in Issue.record("a seen id was handed over again") }
+    }
+
     @Test func aClaimDoesNotWaitForTheJournalWriter() throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }
