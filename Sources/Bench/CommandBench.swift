@@ -127,33 +127,20 @@ public enum CommandBench {
             stopServer()
             pair?.stop()
         }
-        let key = try Ed25519PrivateKey()
-        let publicKeyFile = directory.appendingPathComponent("bench.pub").path
-        try key.publicKey.pem().write(toFile: publicKeyFile, atomically: true, encoding: .utf8)
-        let commandsYAML = """
-        commands:
-          enabled: true
-          issuers:
-            - id: bench
-              public_key_file: \(publicKeyFile)
-              allow:
-                - { devices: ["*"], commands: [open, close] }
-        """
+        let benchIssuer = try BenchIssuer(directory: directory, id: "bench", permissions: "[open, close]")
         let gateway = try BenchGateway(directory: directory, brokerPort: broker.port, maxInflight: 100, poll: "200ms",
-                                       buses: [bus], devices: configs, extraYAML: commandsYAML, logger: logger)
+                                       buses: [bus], devices: configs, extraYAML: benchIssuer.yaml, logger: logger)
         try gateway.runtime.start()
         let issuer: MQTTPublisher
         do {
-            var settings = MQTTSettings(host: "127.0.0.1", port: broker.port, clientID: "bench-issuer")
-            settings.keepalive = .seconds(30)
-            issuer = try MQTTPublisher(settings: settings, logger: logger)
+            issuer = try benchIssuer.connect(port: broker.port, logger: logger)
         } catch {
             await gateway.runtime.stop()
             throw error
         }
         let loadBefore = loadAverage()
         var outcome = Swift.Result<Line, any Error> {
-            try drive(options, baud: baud, devices: devices, issuer: issuer, key: key, logger: logger)
+            try drive(options, baud: baud, devices: devices, issuer: issuer, key: benchIssuer.key, logger: logger)
         }
         if case var .success(line) = outcome {
             line.stages = stageFigures(gateway.runtime.commandIntake?.recentStages ?? [])
