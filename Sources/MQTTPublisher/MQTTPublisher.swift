@@ -97,7 +97,9 @@ public final class MQTTPublisher: @unchecked Sendable {
         guard running else { ackContinuation.finish(); return }
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        await waitUntil(deadline) { $0.machine.journalInflightCount == 0 || !$0.machine.linkUp }
+        // Everything in flight first, the online status and retained state included, so the offline status is the
+        // last publication of this run the broker hears of.
+        await waitUntil(deadline) { $0.machine.inflightCount == 0 || !$0.machine.linkUp }
 
         var mids = finalRetained.compactMap { publishRetained(topic: $0.topic, payload: $0.payload) }
         if let status, let mid = publishRetained(topic: status.topic, payload: status.offlinePayload) { mids.append(mid) }

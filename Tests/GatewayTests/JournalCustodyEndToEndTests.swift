@@ -21,7 +21,10 @@ struct JournalCustodyEndToEndTests {
         // The first goes on undisturbed, and the read-only commands work beside it.
         door.record(code: 16, point: 1)
         try await waitUntil("the event acknowledged by the first daemon") { door.logStatus.ack == 1 }
-        #expect(try harness.accessgw(["status", "--journal", harness.journalPath]).status == 0)
+        // status reads the daemon's snapshot beside it: 0 once the daemon's next snapshot shows everything up.
+        try await waitUntil("status reports everything up") {
+            (try? harness.accessgw(["status", "--journal", harness.journalPath]).status) == 0
+        }
         let tail = try harness.accessgw(["tail", "-n", "5", "--journal", harness.journalPath])
         #expect(tail.status == 0 && tail.output.contains("door.opened"))
         #expect(harness.stop() == 0)
