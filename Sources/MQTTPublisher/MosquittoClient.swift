@@ -369,8 +369,11 @@ final class MosquittoClient: @unchecked Sendable {
         return mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), keepalive, nil, properties)
     }
 
-    /// `mosquitto_disconnect` (MQTT 5: reason 0, normal disconnection): the broker discards the Will.
+    /// `mosquitto_disconnect` (MQTT 5: reason 0, normal disconnection): the broker discards the Will. The network
+    /// thread ends when the connection closes instead of reconnecting after its backoff: a reconnect between this
+    /// and `stopNetworkThread` would bring the gateway back online after its offline status.
     func disconnect() throws(MQTTError) {
+        stopping.store(true, ordering: .releasing)
         if settings.protocolVersion == .v5 {
             try call("mosquitto_disconnect_v5") { mosquitto_disconnect_v5($0, 0, nil) }
         } else {
