@@ -55,7 +55,7 @@ public enum ControlSocket {
             throw ControlFailure("cannot reach the daemon at \(path): \(String(cString: strerror(code)))")
         }
         setTimeout(fd, seconds: timeoutSeconds)
-        guard writeFully(fd, Array((request.serialized + "\n").utf8)) else {
+        guard writeAll(fd, Array((request.serialized + "\n").utf8), isSocket: true) else {
             throw ControlFailure("cannot send to the daemon at \(path): \(String(cString: strerror(errno)))")
         }
         let reply = readLine(fd, max: 16 * 1024 * 1024)
@@ -86,17 +86,6 @@ public enum ControlSocket {
             line += buffer[0..<count]
         }
         return line
-    }
-
-    static func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let written = rest.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return false }
-            rest = rest.dropFirst(written)
-        }
-        return true
     }
 }
 
@@ -221,7 +210,7 @@ final class ControlListener: Sendable {
             let request = ControlSocket.readLine(connection, max: ControlSocket.maxRequestBytes)
             let answer = request.count > ControlSocket.maxRequestBytes
                 ? ControlSocket.failure("request longer than \(ControlSocket.maxRequestBytes) bytes") : handle(request)
-            _ = ControlSocket.writeFully(connection, Array((answer.serialized + "\n").utf8))
+            writeAll(connection, Array((answer.serialized + "\n").utf8), isSocket: true)
             Glibc.close(connection)
         }
     }

@@ -69,7 +69,7 @@ public struct GatewayLogHandler: LogHandler {
 
             /// journald when stderr is the stream journald gave us, else logfmt on stderr.
             public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> Destination {
-                let stderr: @Sendable (String) -> Void = { writeAll(2, $0) }
+                let stderr: @Sendable (String) -> Void = { writeAll(2, Array($0.utf8)) }
                 guard let stream = environment["JOURNAL_STREAM"], journalStream(stream, names: 2) else { return .logfmt(stderr) }
                 return .journal(socket: environment["ACCESSGW_JOURNAL_SOCKET"] ?? "/run/systemd/journal/socket", fallback: stderr)
             }
@@ -282,17 +282,18 @@ final class JournalSocket: @unchecked Sendable {
     }
 }
 
-/// Writes all of `text` to `fd`, retrying short writes and EINTR.
-func writeAll(_ fd: Int32, _ text: String) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written > 0 {
-            bytes = bytes.dropFirst(written)
-        } else if written < 0, errno == EINTR {
-            continue
-        } else {
-            return
+/// Writes all of `bytes` to `fd`, retrying short writes and EINTR; false when the descriptor refuses. A socket is
+/// written with MSG_NOSIGNAL, so a peer that went away is an error, not SIGPIPE.
+@discardableResult
+func writeAll(_ fd: Int32, _ bytes: [UInt8], isSocket: Bool = false) -> Bool {
+    var rest = bytes[...]
+    while !rest.isEmpty {
+        let written = rest.withUnsafeBytes {
+            isSocket ? send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) : write(fd, $0.baseAddress, $0.count)
         }
+        if written < 0, errno == EINTR { continue }
+        guard written > 0 else { return false }
+        rest = rest.dropFirst(written)
     }
+    return true
 }
