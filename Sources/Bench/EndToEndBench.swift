@@ -44,6 +44,8 @@ public enum EndToEndBench {
         public var gatewayCPUMicrosPerEvent: Double
         /// The same by stage: gw-writer, gw-publisher, gw-mqtt, gw-poll-* (all bus pollers), gw-housekeeper.
         public var gatewayCPUMicrosPerEventByThread: [String: Double]
+        /// CPU of the in-process simulated devices' connection threads (`sim-tcp`) during the drain, per event.
+        public var simulatorCPUMicrosPerEvent: Double
         /// Events the publisher took from the writer's in-memory hand-off, and read back from the journal (drain).
         public var handedInMemory: Int
         public var readBack: Int
@@ -93,6 +95,7 @@ public enum EndToEndBench {
 
         // Drain phase.
         let cpuBefore = GatewayThreadCPU.sample()
+        let simulatorCPUBefore = GatewayThreadCPU.sample(prefix: "sim-")
         let benchCPUBefore = BenchCPU.sample(brokerPID: broker.pid)
         let started = monotonicSeconds()
         try gateway.runtime.start()
@@ -114,6 +117,7 @@ public enum EndToEndBench {
         }
         let drained = monotonicSeconds()
         let drainCPU = GatewayThreadCPU.sample().since(cpuBefore)
+        let simulatorCPU = GatewayThreadCPU.sample(prefix: "sim-").since(simulatorCPUBefore)
         let drainBenchCPU = BenchCPU.sample(brokerPID: broker.pid) - benchCPUBefore
         let (inMemory, fromJournal) = (gateway.runtime.publisher.sentFromMemory.load(ordering: .relaxed),
                                        gateway.runtime.publisher.sentFromJournal.load(ordering: .relaxed))
@@ -155,6 +159,7 @@ public enum EndToEndBench {
                       ratio: rate / rawRate, maxInflight: options.maxInflight, poll: options.poll,
                       gatewayCPUMicrosPerEvent: Double(drainCPU.totalNanos) / 1000 / Double(total),
                       gatewayCPUMicrosPerEventByThread: drainCPU.nanosByName.mapValues { Double($0) / 1000 / Double(total) },
+                      simulatorCPUMicrosPerEvent: Double(simulatorCPU.totalNanos) / 1000 / Double(total),
                       handedInMemory: inMemory, readBack: fromJournal,
                       drainCPUMicrosPerEvent: drainPerEvent, rawCPUMicrosPerMessage: rawPerMessage,
                       drainCPUBoundEventsPerSecond: Double(ProcessInfo.processInfo.activeProcessorCount) * 1_000_000 / drainPerEvent)
@@ -173,7 +178,7 @@ extension EndToEndBench.Result {
           live:   \(liveEvents) events at \(String(format: "%.0f", liveRate))/s, device time -> subscriber p50 \(ms(latencyP50Millis)), p99 \(ms(latencyP99Millis)), max \(ms(latencyMaxMillis))
           raw libmosquitto QoS 1 publish, \(payloadBytes)-byte payload: \(String(format: "%.0f", rawPublishPerSecond)) msgs/s
           ratio gateway / raw: \(String(format: "%.2f", ratio)) (target >= 0.8); gateway CPU \(String(format: "%.1f", gatewayCPUMicrosPerEvent)) us per delivered event
-          gateway CPU by thread, us/event: \(byThread)
+          gateway CPU by thread, us/event: \(byThread); simulated devices (sim-tcp, not the gateway's) \(String(format: "%.1f", simulatorCPUMicrosPerEvent))
           CPU (bench process + broker): drain \(String(format: "%.1f", drainCPUMicrosPerEvent)) us per event, at most \(String(format: "%.0f", drainCPUBoundEventsPerSecond)) events/s on \(ProcessInfo.processInfo.activeProcessorCount) cores; raw \(String(format: "%.1f", rawCPUMicrosPerMessage)) us per message
           publisher (drain): \(handedInMemory) events from the in-memory hand-off, \(readBack) read back from the journal\(readBackForced)
         """

@@ -85,6 +85,7 @@ public final class ModbusTCPServer: @unchecked Sendable {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             counters.update { $0.connections += 1 }
             JoinableThread { [self] in
+                setCurrentThreadName("sim-tcp")  // the bench counts these threads' CPU apart from the gateway's
                 serve(fd)
                 close(fd)
                 lock.withLock {
