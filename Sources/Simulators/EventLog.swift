@@ -47,11 +47,21 @@ public struct EventLog: Sendable {
 
     /// Up to `limit` events from the oldest unacknowledged one still held.
     public func window(limit: Int = 3) -> [LoggedEvent] {
-        guard head > 0 else { return [] }
+        windowSeqs(limit: limit).compactMap { event(seq: $0) }
+    }
+
+    /// The seqs of `window(limit:)`, empty when it is.
+    func windowSeqs(limit: Int = 3) -> Range<UInt32> {
+        guard head > 0 else { return 0..<0 }
         let first = max(ack &+ 1, tail)
-        guard first <= head else { return [] }
-        let last = min(head, first + UInt32(limit) - 1)
-        return (first...last).compactMap { event(seq: $0) }
+        guard first <= head else { return 0..<0 }
+        return first..<(min(head, first + UInt32(limit) - 1) + 1)
+    }
+
+    /// Calls `body` with the event with `seq` in place, without copying it, if it is still held.
+    func withEvent(seq: UInt32, _ body: (LoggedEvent) -> Void) {
+        guard seq >= tail, seq <= head, seq > 0 else { return }
+        body(slots[Int((seq - 1) % UInt32(capacity))])
     }
 
     /// Applies an ack write: above head is refused, below tail-1 is raised to tail-1, and the overwrite flag clears.

@@ -32,21 +32,30 @@ public struct LoggedEvent: Sendable, Hashable {
 
     /// The record's 32 registers, big-endian words, 32-bit values high word first.
     public var registers: [UInt16] {
-        var words = [UInt16]()
-        words.reserveCapacity(Self.registerCount)
-        words += [UInt16(seq >> 16), UInt16(truncatingIfNeeded: seq)]
-        words += [UInt16(time >> 16), UInt16(truncatingIfNeeded: time)]
-        words.append(millis)
-        words.append(code)
-        words.append(UInt16(bitPattern: point))
-        words.append(UInt16(flags) << 8 | UInt16(direction))
-        words += [UInt16(value >> 16), UInt16(truncatingIfNeeded: value)]
-        words += [UInt16(extra >> 16), UInt16(truncatingIfNeeded: extra)]
+        [UInt16](unsafeUninitializedCapacity: Self.registerCount) { words, initialized in
+            writeRegisters(to: words)
+            initialized = Self.registerCount
+        }
+    }
+
+    /// Writes the record's 32 registers to the start of `words`.
+    func writeRegisters(to words: UnsafeMutableBufferPointer<UInt16>) {
+        words[0] = UInt16(seq >> 16)
+        words[1] = UInt16(truncatingIfNeeded: seq)
+        words[2] = UInt16(time >> 16)
+        words[3] = UInt16(truncatingIfNeeded: time)
+        words[4] = millis
+        words[5] = code
+        words[6] = UInt16(bitPattern: point)
+        words[7] = UInt16(flags) << 8 | UInt16(direction)
+        words[8] = UInt16(value >> 16)
+        words[9] = UInt16(truncatingIfNeeded: value)
+        words[10] = UInt16(extra >> 16)
+        words[11] = UInt16(truncatingIfNeeded: extra)
         for i in 0..<20 {
             let high = i * 2 < subject.count ? subject[i * 2] : 0
             let low = i * 2 + 1 < subject.count ? subject[i * 2 + 1] : 0
-            words.append(UInt16(high) << 8 | UInt16(low))
+            words[12 + i] = UInt16(high) << 8 | UInt16(low)
         }
-        return words
     }
 }

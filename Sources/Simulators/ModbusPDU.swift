@@ -5,11 +5,23 @@ import DeviceProfiles
 public enum ModbusPDU {
     /// The reply PDU for `request`; exceptions come back as `function | 0x80, code`.
     public static func reply(to request: [UInt8], device: SimulatedDevice) -> [UInt8] {
-        guard let function = request.first else { return exception(0, .illegalFunction("empty PDU")) }
+        var reply: [UInt8] = []
+        request.withUnsafeBufferPointer { appendReply(to: $0, device: device, to: &reply) }
+        return reply
+    }
+
+    /// Appends the reply PDU for `request` to `output` (the TCP server's frame, without a PDU copy on the way).
+    static func appendReply(to request: UnsafeBufferPointer<UInt8>, device: SimulatedDevice, to output: inout [UInt8]) {
+        guard let function = request.first else {
+            appendException(0, code: ModbusException.illegalFunction("empty PDU").code, to: &output)
+            return
+        }
+        let start = output.count
         do throws(ModbusException) {
-            return try execute(function: function, data: Array(request.dropFirst()), device: device)
+            try execute(function: function, data: UnsafeBufferPointer(rebasing: request.dropFirst()), device: device, to: &output)
         } catch {
-            return exception(function, error)
+            output.removeSubrange(start...)
+            appendException(function, code: error.code, to: &output)
         }
     }
 
@@ -18,33 +30,42 @@ public enum ModbusPDU {
         [function | 0x80, error.code]
     }
 
+    static func appendException(_ function: UInt8, code: UInt8, to output: inout [UInt8]) {
+        output.append(function | 0x80)
+        output.append(code)
+    }
+
     /// Executes a write without building a reply, for RTU broadcasts; errors are dropped as a bus does.
     public static func executeBroadcast(_ request: [UInt8], device: SimulatedDevice) {
         guard let function = request.first, function == 6 || function == 16 else { return }
-        _ = try? execute(function: function, data: Array(request.dropFirst()), device: device)
+        var ignored: [UInt8] = []
+        request.withUnsafeBufferPointer {
+            _ = try? execute(function: function, data: UnsafeBufferPointer(rebasing: $0.dropFirst()), device: device, to: &ignored)
+        }
     }
 
-    private static func execute(function: UInt8, data: [UInt8], device: SimulatedDevice) throws(ModbusException)
-        -> [UInt8] {
+    private static func execute(function: UInt8, data: UnsafeBufferPointer<UInt8>, device: SimulatedDevice,
+                                to output: inout [UInt8]) throws(ModbusException) {
         func word(_ i: Int) -> Int { Int(data[i]) << 8 | Int(data[i + 1]) }
         if device.mapProfileName != nil {
-            return try executeMap(function: function, data: data, device: device)
+            return try executeMap(function: function, data: data, device: device, to: &output)
         }
         switch function {
         case 0x03:
             guard data.count == 4 else { throw .illegalDataValue("function 03 needs 4 data bytes, got \(data.count)") }
-            let words = try device.readRegisters(address: word(0), count: word(2))
-            var reply: [UInt8] = [0x03, UInt8(words.count * 2)]
-            reply.reserveCapacity(2 + words.count * 2)
-            for w in words {
-                reply.append(UInt8(w >> 8))
-                reply.append(UInt8(w & 0xFF))
+            try device.withRegisters(address: word(0), count: word(2)) { words in
+                output.append(0x03)
+                output.append(UInt8(words.count * 2))
+                for w in words {
+                    output.append(UInt8(w >> 8))
+                    output.append(UInt8(w & 0xFF))
+                }
             }
-            return reply
         case 0x06:
             guard data.count == 4 else { throw .illegalDataValue("function 06 needs 4 data bytes, got \(data.count)") }
             try device.writeRegisters(address: word(0), values: [UInt16(word(2))])
-            return [0x06] + data
+            output.append(0x06)
+            output.append(contentsOf: data)
         case 0x10:
             guard data.count >= 5 else { throw .illegalDataValue("function 16 needs at least 5 data bytes") }
             let quantity = word(2)
@@ -54,14 +75,16 @@ public enum ModbusPDU {
             }
             let values = (0..<quantity).map { UInt16(word(5 + $0 * 2)) }
             try device.writeRegisters(address: word(0), values: values)
-            return [0x10] + data.prefix(4)
+            output.append(0x10)
+            output.append(contentsOf: data.prefix(4))
         default:
             throw .illegalFunction("function \(function) is not supported")
         }
     }
 
     /// Functions 01–04 of a map-2 device; it takes no writes.
-    private static func executeMap(function: UInt8, data: [UInt8], device: SimulatedDevice) throws(ModbusException) -> [UInt8] {
+    private static func executeMap(function: UInt8, data: UnsafeBufferPointer<UInt8>, device: SimulatedDevice,
+                                   to output: inout [UInt8]) throws(ModbusException) {
         let table: ModbusTable
         switch function {
         case 0x01: table = .coils
@@ -75,13 +98,14 @@ public enum ModbusPDU {
         if table.holdsBits {
             var bytes = [UInt8](repeating: 0, count: (values.count + 7) / 8)
             for (i, bit) in values.enumerated() where bit != 0 { bytes[i / 8] |= 1 << UInt8(i % 8) }
-            return [function, UInt8(bytes.count)] + bytes
+            output += [function, UInt8(bytes.count)] + bytes
+            return
         }
-        var reply: [UInt8] = [function, UInt8(values.count * 2)]
+        output.append(function)
+        output.append(UInt8(values.count * 2))
         for w in values {
-            reply.append(UInt8(w >> 8))
-            reply.append(UInt8(w & 0xFF))
+            output.append(UInt8(w >> 8))
+            output.append(UInt8(w & 0xFF))
         }
-        return reply
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Counters a Modbus server keeps about the frames it saw, for tests and the one-line summary.
 public struct ServerStatistics: Sendable, Hashable {
@@ -21,14 +22,23 @@ public struct ServerStatistics: Sendable, Hashable {
     public init() {}
 }
 
-/// A lock-protected `ServerStatistics` shared between a server's threads.
+/// A lock-protected `ServerStatistics` shared between a server's threads; the request count, taken once per request,
+/// is an atomic instead.
 ///
 /// `@unchecked Sendable` is safe because `value` is only touched while holding `lock`.
 final class StatisticsCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = ServerStatistics()
+    private let requests = Atomic<Int>(0)
 
     func update(_ change: (inout ServerStatistics) -> Void) { lock.withLock { change(&value) } }
 
-    var snapshot: ServerStatistics { lock.withLock { value } }
+    /// One more request executed or answered with an exception.
+    func countRequest() { requests.wrappingAdd(1, ordering: .relaxed) }
+
+    var snapshot: ServerStatistics {
+        var snapshot = lock.withLock { value }
+        snapshot.requests += requests.load(ordering: .relaxed)
+        return snapshot
+    }
 }

@@ -190,26 +190,33 @@ public final class SimulatedDevice: @unchecked Sendable {
 
     /// Decides what happens to the next request addressed to this device.
     public func decideFault() -> FaultDecision {
-        lock.withLock {
-            let f = activeFaults
-            if dropRequested {
-                dropRequested = false
+        decideFaultAndFaults().decision
+    }
+
+    /// `decideFault()` and the faults it decided by, under one lock (the TCP server needs both for every request).
+    func decideFaultAndFaults() -> (decision: FaultDecision, faults: DeviceFaults) {
+        lock.withLock { (decideFaultLocked(), activeFaults) }
+    }
+
+    private func decideFaultLocked() -> FaultDecision {
+        let f = activeFaults
+        if dropRequested {
+            dropRequested = false
+            return .dropConnection
+        }
+        if let n = f.dropConnectionAfter, n > 0 {
+            requestsSinceDrop += 1
+            if requestsSinceDrop >= n {
+                requestsSinceDrop = 0
                 return .dropConnection
             }
-            if let n = f.dropConnectionAfter, n > 0 {
-                requestsSinceDrop += 1
-                if requestsSinceDrop >= n {
-                    requestsSinceDrop = 0
-                    return .dropConnection
-                }
-            }
-            if random.chance(f.noReplyProbability) { return .noReply }
-            let delay = responseLatencyMilliseconds + f.delayMilliseconds
-            if let code = f.exceptionCode, random.chance(f.exceptionProbability) {
-                return .exception(code, delayMilliseconds: delay)
-            }
-            return .answer(delayMilliseconds: delay, corruptCRC: random.chance(f.corruptCRCProbability))
         }
+        if random.chance(f.noReplyProbability) { return .noReply }
+        let delay = responseLatencyMilliseconds + f.delayMilliseconds
+        if let code = f.exceptionCode, random.chance(f.exceptionProbability) {
+            return .exception(code, delayMilliseconds: delay)
+        }
+        return .answer(delayMilliseconds: delay, corruptCRC: random.chance(f.corruptCRCProbability))
     }
 }
 

@@ -7,13 +7,6 @@ import Darwin
 /// The few blocking BSD socket and file-descriptor calls the servers (simulators, metrics) need, with errno turned
 /// into errors.
 public enum Socket {
-    /// What an exact read produced.
-    enum ReadResult {
-        case bytes([UInt8])
-        /// The peer closed (or the socket was shut down) after `partial` bytes.
-        case closed(partial: Int)
-    }
-
     /// A listening IPv4 TCP socket on `host:port` (`socket`, `bind`, `listen`).
     public static func listen(host: String, port: UInt16) throws(SimulatorError) -> Int32 {
         var addr = sockaddr_in()
@@ -69,19 +62,6 @@ public enum Socket {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
         }
         return UInt16(bigEndian: addr.sin_port)
-    }
-
-    /// Reads exactly `count` bytes, or reports how many arrived before the peer closed.
-    static func readExact(_ fd: Int32, count: Int) -> ReadResult {
-        var buffer = [UInt8](repeating: 0, count: count)
-        var got = 0
-        while got < count {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
-            if n > 0 { got += n; continue }
-            if n < 0, errno == EINTR { continue }
-            return .closed(partial: got)
-        }
-        return .bytes(buffer)
     }
 
     /// Writes all of `bytes` (`write`, or `send` with MSG_NOSIGNAL on sockets); false when the peer is gone.
