@@ -52,7 +52,9 @@ public final class GatewayRuntime: Sendable {
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.logger = logger
         journalLock = try JournalLock(journalPath: configuration.journalPath)
-        let journal = try Journal(path: configuration.journalPath)
+        let journal = try Journal(path: configuration.journalPath, onSchemaRebuild: { rows in
+            logger.notice("upgrading the journal's schema: copying its \(rows) events once, this start takes longer")
+        })
         self.journal = journal
         let board = DeviceStateBoard(deviceCount: configuration.devices.count)
         self.board = board

@@ -22,11 +22,13 @@ public final class Journal: Sendable {
         var nextJournalSeq: Int64
         /// `PRAGMA data_version` of the writing connection at the last append: it changes only when another
         /// connection (`accessgw forget` in another process) committed, which may have deleted events still waiting in
-        /// the hand-off.
+        /// the hand-off or (another writer) moved the device logs' marks.
         var dataVersion: Int64?
         /// Per device, the boot and highest seq of its records stored without a serial by a journal of schema
         /// version 1 (see `unserialledRecords`), until the device's log has passed them.
         var unserialled: [String: (boot: UInt16, seq: UInt32)]
+        /// Per device log, the highest seq journalled (`device_log`), as committed.
+        var logMarks: [DeviceLogKey: UInt32]
     }
 
     /// The database file.
@@ -46,7 +48,10 @@ public final class Journal: Sendable {
     let commandClaims = Mutex<CommandClaimStore?>(nil)
 
     /// Opens the journal at `path`, creating it and its parent directory if needed.
-    public init(path: String, busyTimeout: Duration = .seconds(5), handoff: CommittedHandoff = CommittedHandoff()) throws {
+    /// `onSchemaRebuild` is called with the number of events before a schema upgrade copies the whole table (once,
+    /// on the first open by a newer gateway), so the caller can say why this start takes longer.
+    public init(path: String, busyTimeout: Duration = .seconds(5), handoff: CommittedHandoff = CommittedHandoff(),
+                onSchemaRebuild: (@Sendable (Int64) -> Void)? = nil) throws {
         self.path = path
         self.handoff = handoff
         let parent = (path as NSString).deletingLastPathComponent
@@ -67,11 +72,12 @@ public final class Journal: Sendable {
             throw SQLiteError(code: 0, message: "journal_mode is \(mode ?? "unknown"), WAL is required",
                               statement: "PRAGMA journal_mode = WAL", path: path)
         }
-        try JournalSchema.migrate(connection)
+        try JournalSchema.migrate(connection, onRebuild: onSchemaRebuild)
         fileIdentity = FileIdentity(path: path)
         epoch = try connection.journalEpoch()
         let next = try connection.latestJournalSeq() + 1
-        writer = Mutex(Writer(connection: connection, nextJournalSeq: next, unserialled: try connection.unserialledRecords()))
+        writer = Mutex(Writer(connection: connection, nextJournalSeq: next, unserialled: try connection.unserialledRecords(),
+                              logMarks: try connection.deviceLogMarks()))
         committed = Atomic(next - 1)
         let reads = try SQLiteConnection(path: path, readOnly: true)
         try reads.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000))
@@ -121,10 +127,12 @@ public final class Journal: Sendable {
     // MARK: Journal writer
 
     /// Stores `entries` in one transaction and returns after COMMIT (synchronous=FULL): only then may the caller
-    /// acknowledge the devices. Device records already journalled by (device, serial, boot, seq) are not stored again,
-    /// nor are records a version 1 journal stored without a serial (the device had not been acknowledged when the
-    /// journal was upgraded, so its log hands them over again, now read with the serial): those are recognised by
-    /// device, boot, seq, device time and type. The per-device cursor (highest boot/seq) is updated in the same
+    /// acknowledge the devices. Device records already journalled are not stored again: a device log (device, serial,
+    /// boot) is read in increasing seq order, so a record at or below the highest seq journalled of its log
+    /// (`device_log`, raised in the same transaction) is one read again after a crash or a refused ack. Nor are
+    /// records a version 1 journal stored without a serial (the device had not been acknowledged when the journal
+    /// was upgraded, so its log hands them over again, now read with the serial): those are recognised by device,
+    /// boot, seq, device time and type. The per-device cursor (highest boot/seq) is updated in the same
     /// transaction.
     public func append(_ entries: [JournalEntry], baselines: [String: DeviceBaseline] = [:]) throws -> AppendOutcome {
         if entries.isEmpty && baselines.isEmpty { return AppendOutcome(stored: [], duplicates: []) }
@@ -137,14 +145,19 @@ public final class Journal: Sendable {
         return try writer.withLock { writer in
             let connection = writer.connection
             var next = writer.nextJournalSeq
-            if handoff.enabled {
-                let version = try connection.scalar("PRAGMA data_version")
-                if writer.dataVersion != nil && version != writer.dataVersion { handoff.reset() }
-                writer.dataVersion = version
+            // Another connection committed since the last append (`accessgw forget` in another process): events still in
+            // the hand-off may be gone, and the device logs' marks are read again.
+            let version = try connection.scalar("PRAGMA data_version")
+            if writer.dataVersion != nil && version != writer.dataVersion {
+                if handoff.enabled { handoff.reset() }
+                writer.logMarks = try connection.deviceLogMarks()
             }
+            writer.dataVersion = version
             var handed: [CommittedHandoff.Event] = []
             if handoff.enabled { handed.reserveCapacity(entries.count) }
             var passedUnserialled: [String] = []
+            // The marks this batch raises, kept apart until the commit returns (a rollback forgets them).
+            var raised: [DeviceLogKey: UInt32] = [:]
             let outcome = try connection.transaction {
                 var outcome = AppendOutcome(stored: [], duplicates: [])
                 outcome.stored.reserveCapacity(entries.count)
@@ -153,40 +166,47 @@ public final class Journal: Sendable {
                     let event = entry.event
                     var boot = SQLiteValue.null, seq = SQLiteValue.null, serial = SQLiteValue.text("")
                     if case let .device(b, s) = event.origin {
-                        boot = .int(Int64(b))
-                        seq = .int(Int64(s))
-                        serial = .text(event.serial.description)
-                    }
-                    if case let .device(b, s) = event.origin, let legacy = writer.unserialled[event.device] {
-                        if legacy.boot == b, s <= legacy.seq, !event.serial.isEmpty,
-                           try connection.holdsUnserialled(event, boot: b, seq: s) {
+                        let serialText = event.serial.description
+                        cursors.advance(event.device, serial: serialText, boot: b, seq: s, at: event.recordedTime)
+                        if let legacy = writer.unserialled[event.device] {
+                            if legacy.boot == b, s <= legacy.seq, !event.serial.isEmpty,
+                               try connection.holdsUnserialled(event, boot: b, seq: s) {
+                                outcome.duplicates.append(index)
+                                continue
+                            }
+                            if legacy.boot != b || s > legacy.seq { passedUnserialled.append(event.device) }
+                        }
+                        // A device log is read in increasing seq order: at or below its mark, the record is held.
+                        let key = DeviceLogKey(device: event.device, serial: serialText, boot: b)
+                        if let mark = raised[key] ?? writer.logMarks[key], s <= mark {
                             outcome.duplicates.append(index)
-                            cursors.advance(event.device, serial: event.serial.description, boot: b, seq: s, at: event.recordedTime)
                             continue
                         }
-                        if legacy.boot != b || s > legacy.seq { passedUnserialled.append(event.device) }
-                    }
-                    let payload = devicePayloads[index]
-                        ?? CloudEvent.json(event, source: entry.source, journalSeq: next, epoch: epoch)
-                    let inserted = try connection.run("""
-                        INSERT INTO events (jseq, device, serial, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, serial, boot, seq) DO NOTHING
-                        """, [.int(next), .text(event.device), serial, boot, seq, .text(event.type), .int(event.alarm ? 1 : 0),
-                              .int(event.time.millisecondsSinceEpoch), .int(event.recordedTime.millisecondsSinceEpoch),
-                              .text(entry.topic), .text(payload)])
-                    if inserted == 1 {
-                        outcome.stored.append(.init(entryIndex: index, journalSeq: next))
-                        if handoff.enabled { handed.append(.init(journalSeq: next, topic: entry.topic, payload: payload)) }
-                        next += 1
-                    } else {
-                        outcome.duplicates.append(index)
-                    }
-                    if case let .device(b, s) = event.origin {
-                        cursors.advance(event.device, serial: event.serial.description, boot: b, seq: s, at: event.recordedTime)
+                        raised[key] = s
+                        boot = .int(Int64(b))
+                        seq = .int(Int64(s))
+                        serial = .text(serialText)
                     } else if let lost = entry.lostThrough {
                         cursors.advance(event.device, serial: lost.serial.description, boot: lost.boot, seq: lost.seq,
                                         at: event.recordedTime)
                     }
+                    let payload = devicePayloads[index]
+                        ?? CloudEvent.json(event, source: entry.source, journalSeq: next, epoch: epoch)
+                    try connection.run("""
+                        INSERT INTO events (jseq, device, serial, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, [.int(next), .text(event.device), serial, boot, seq, .text(event.type), .int(event.alarm ? 1 : 0),
+                              .int(event.time.millisecondsSinceEpoch), .int(event.recordedTime.millisecondsSinceEpoch),
+                              .text(entry.topic), .text(payload)])
+                    outcome.stored.append(.init(entryIndex: index, journalSeq: next))
+                    if handoff.enabled { handed.append(.init(journalSeq: next, topic: entry.topic, payload: payload)) }
+                    next += 1
+                }
+                for (key, seq) in raised {
+                    try connection.run("""
+                        INSERT INTO device_log (device, serial, boot, seq) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (device, serial, boot) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > device_log.seq
+                        """, [.text(key.device), .text(key.serial), .int(Int64(key.boot)), .int(Int64(seq))])
                 }
                 for (device, cursor) in cursors.byDevice {
                     // Another controller or boot id replaces the stored cursor; within a boot only a higher seq does.
@@ -210,6 +230,7 @@ public final class Journal: Sendable {
                 return outcome
             }
             writer.nextJournalSeq = next
+            writer.logMarks.merge(raised) { max($0, $1) }
             for device in passedUnserialled { writer.unserialled[device] = nil }
             // Committed (synchronous=FULL): only now may the publisher see these events, first in memory, then by seq.
             handoff.offer(handed)
@@ -373,6 +394,7 @@ public final class Journal: Sendable {
             var outcome = RetentionOutcome(expired: 0, publishedDroppedForSize: 0, unpublishedDropped: 0,
                                            bytesBefore: bytesBefore, bytesAfter: bytesBefore)
             try connection.transaction {
+                try connection.raiseHandedOutMark()
                 outcome.expired = try connection.run(
                     "DELETE FROM events WHERE published_ms IS NOT NULL AND recorded_ms < ?", [.int(cutoff)])
                 outcome.publishedDroppedForSize = try deleteOldestWhileOver(

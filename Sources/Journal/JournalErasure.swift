@@ -52,6 +52,7 @@ extension Journal {
         var bindings: [SQLiteValue] = []
         for field in request.fields { bindings += [.text("$.data.\(field)")] + request.values.map { .text($0) } }
         let deleted = try connection.transaction {
+            try connection.raiseHandedOutMark()
             let count = try connection.run(sql, bindings)
             try connection.run("INSERT INTO erasures (kind, count, erased_ms) VALUES (?, ?, ?)",
                                [.text(request.kind), .int(Int64(count)), .int(now.millisecondsSinceEpoch)])

@@ -2,7 +2,7 @@ import Foundation
 
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 7
+    static let version = 8
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -108,6 +108,65 @@ enum JournalSchema {
         PRAGMA user_version = 7;
         """
 
+    /// Version 8 (issue 7, fewer pages per commit): device records are stored once by the highest seq journalled per
+    /// device log (`device_log`, one row per device, serial and boot, updated once per device per commit) instead of
+    /// the UNIQUE (device, serial, boot, seq) index, which cost a leaf page per device per commit; a device log is
+    /// read in increasing seq order, so a record at or below its log's mark is one already journalled (a re-read
+    /// after a crash or a refused ack). `events` is rebuilt without the constraint and without AUTOINCREMENT (whose
+    /// `sqlite_sequence` row was rewritten by every INSERT): the writer hands out `jseq` itself, and whoever deletes
+    /// events first raises `sqlite_sequence`'s 'events' row to the highest jseq (`raiseHandedOutMark`), so a number
+    /// is still never handed out twice. `device_cursor` becomes WITHOUT ROWID (one b-tree instead of two). Records a
+    /// version 1 journal stored without a serial keep a small partial index for `holdsUnserialled`.
+    static let upgradeToVersion8 = """
+        CREATE TABLE device_log (
+            device TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            boot INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (device, serial, boot)
+        ) WITHOUT ROWID;
+        INSERT INTO device_log (device, serial, boot, seq)
+            SELECT device, serial, boot, max(seq) FROM events WHERE boot IS NOT NULL AND seq IS NOT NULL
+            GROUP BY device, serial, boot;
+        CREATE TABLE events_v8 (
+            jseq INTEGER PRIMARY KEY,
+            device TEXT NOT NULL,
+            serial TEXT NOT NULL DEFAULT '',
+            boot INTEGER,
+            seq INTEGER,
+            type TEXT NOT NULL,
+            alarm INTEGER NOT NULL,
+            time_ms INTEGER NOT NULL,
+            recorded_ms INTEGER NOT NULL,
+            topic TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            published_ms INTEGER,
+            refused INTEGER
+        );
+        INSERT INTO events_v8 (jseq, device, serial, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload,
+                               published_ms, refused)
+            SELECT jseq, device, serial, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload, published_ms, refused
+            FROM events ORDER BY jseq;
+        DROP TABLE events;
+        ALTER TABLE events_v8 RENAME TO events;
+        CREATE INDEX events_unpublished ON events (jseq) WHERE published_ms IS NULL;
+        CREATE INDEX events_recorded ON events (recorded_ms);
+        CREATE INDEX events_refused ON events (jseq) WHERE refused IS NOT NULL;
+        CREATE INDEX events_unserialled ON events (device, boot, seq) WHERE serial = '' AND seq IS NOT NULL;
+        CREATE TABLE device_cursor_v8 (
+            device TEXT PRIMARY KEY,
+            boot INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            serial TEXT NOT NULL DEFAULT ''
+        ) WITHOUT ROWID;
+        INSERT INTO device_cursor_v8 (device, boot, seq, updated_ms, serial)
+            SELECT device, boot, seq, updated_ms, serial FROM device_cursor;
+        DROP TABLE device_cursor;
+        ALTER TABLE device_cursor_v8 RENAME TO device_cursor;
+        PRAGMA user_version = 8;
+        """
+
     /// 64 random bits as 16 lowercase hex digits: the journal's epoch.
     static func newEpoch() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -139,43 +198,51 @@ enum JournalSchema {
         """
 
     /// Brings the file at `connection` to the current version; refuses a file written by a newer gateway.
-    static func migrate(_ connection: SQLiteConnection) throws {
+    /// `onRebuild` is told the number of rows before a step that copies the whole `events` table (version 8), so
+    /// the daemon can say why its start takes longer once. `target` stops at an older version (tests make old files).
+    static func migrate(_ connection: SQLiteConnection, through target: Int = version,
+                        onRebuild: (@Sendable (Int64) -> Void)? = nil) throws {
         let current = try connection.scalar("PRAGMA user_version") ?? 0
         if current > version {
             throw SQLiteError(code: 0, message: "the journal has schema version \(current), newer than this gateway's \(version)",
                               statement: "PRAGMA user_version", path: connection.path)
         }
-        if current < 1 {
+        if current < 1, target >= 1 {
             // `Journal.init` set auto_vacuum = INCREMENTAL before anything else: it only takes on an empty file.
             try connection.transaction { try connection.execute(createVersion1) }
         }
-        if current < 2 {
+        if current < 2, target >= 2 {
             let sql = upgradeToVersion2(epoch: newEpoch(), now: Int64(Date().timeIntervalSince1970 * 1000))
             try connection.transaction {
                 // AUTOINCREMENT's high-water mark goes with the dropped table: carried over, so no jseq is reused.
                 let handedOut = try connection.latestJournalSeq()
                 try connection.execute(sql)
-                _ = try connection.run("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events' AND seq < ?",
-                                       [.int(handedOut), .int(handedOut)])
-                if handedOut > 0, try connection.scalar("SELECT count(*) FROM sqlite_sequence WHERE name = 'events'") == 0 {
-                    _ = try connection.run("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", [.int(handedOut)])
-                }
+                try connection.setHandedOutMark(handedOut)
             }
         }
-        if current < 3 {
+        if current < 3, target >= 3 {
             try connection.transaction { try connection.execute(upgradeToVersion3) }
         }
-        if current < 4 {
+        if current < 4, target >= 4 {
             try connection.transaction { try connection.execute(upgradeToVersion4) }
         }
-        if current < 5 {
+        if current < 5, target >= 5 {
             try connection.transaction { try connection.execute(upgradeToVersion5) }
         }
-        if current < 6 {
+        if current < 6, target >= 6 {
             try connection.transaction { try connection.execute(upgradeToVersion6) }
         }
-        if current < 7 {
+        if current < 7, target >= 7 {
             try connection.transaction { try connection.execute(upgradeToVersion7) }
+        }
+        if current < 8, target >= 8 {
+            try connection.transaction {
+                let handedOut = try connection.latestJournalSeq()
+                let rows = try connection.scalar("SELECT count(*) FROM events") ?? 0
+                if rows > 0 { onRebuild?(rows) }
+                try connection.execute(upgradeToVersion8)
+                try connection.setHandedOutMark(handedOut)
+            }
         }
     }
 }

@@ -136,3 +136,10 @@ public struct JournalFilter: Sendable, Equatable {
         self.afterJournalSeq = afterJournalSeq
     }
 }
+
+/// One device log: a device's controller (serial, '' for none) and boot. Its seqs are read in increasing order.
+struct DeviceLogKey: Hashable, Sendable {
+    var device: String
+    var serial: String
+    var boot: UInt16
+}

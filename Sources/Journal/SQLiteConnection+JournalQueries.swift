@@ -33,6 +33,31 @@ extension SQLiteConnection {
         return max(highest, handedOut)
     }
 
+    /// Stores `handedOut` as the highest journal seq ever handed out (`sqlite_sequence`'s 'events' row, which
+    /// `latestJournalSeq` reads), never lowering it.
+    func setHandedOutMark(_ handedOut: Int64) throws {
+        guard handedOut > 0 else { return }
+        if try run("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'", [.int(handedOut)]) == 0 {
+            try run("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", [.int(handedOut)])
+        }
+    }
+
+    /// Before deleting events: since version 8 `jseq` is handed out by the writer, not AUTOINCREMENT, so whoever
+    /// deletes rows (retention, `forget`) first records the highest jseq in the table, in the same transaction: the
+    /// newest events may be among those deleted, and their numbers must never be handed out again.
+    func raiseHandedOutMark() throws {
+        try setHandedOutMark(try scalar("SELECT max(jseq) FROM events") ?? 0)
+    }
+
+    /// Per device log (device, serial, boot): the highest seq journalled of it (`device_log`).
+    func deviceLogMarks() throws -> [DeviceLogKey: UInt32] {
+        let rows = try query("SELECT device, serial, boot, seq FROM device_log") {
+            (DeviceLogKey(device: $0.text(0), serial: $0.text(1), boot: UInt16(truncatingIfNeeded: $0.int(2))),
+             UInt32(truncatingIfNeeded: $0.int(3)))
+        }
+        return Dictionary(rows, uniquingKeysWith: max)
+    }
+
     func unpublished(afterJournalSeq: Int64, limit: Int) throws -> [StoredEvent] {
         try query("SELECT \(Self.storedEventColumns) FROM events WHERE published_ms IS NULL AND jseq > ? "
                   + "ORDER BY jseq LIMIT ?", [.int(afterJournalSeq), .int(Int64(limit))], Self.storedEvent)
@@ -78,11 +103,11 @@ extension SQLiteConnection {
     /// Journals of schema version 1 stored device records without the serial (the upgrade keeps them with serial
     /// ''), so records a device had not yet been acknowledged for come back from its log with a serial and another
     /// (device, serial, boot, seq). Per device with a cursor: its boot and the highest seq of such records in it.
-    /// One index lookup per device; a device whose profile has no serial is listed too and never consulted.
+    /// One lookup in `device_log` per device; a device whose profile has no serial is listed too and never consulted.
     func unserialledRecords() throws -> [String: (boot: UInt16, seq: UInt32)] {
         var records: [String: (boot: UInt16, seq: UInt32)] = [:]
         for (device, cursor) in try deviceCursors() {
-            if let seq = try scalar("SELECT max(seq) FROM events WHERE device = ? AND serial = '' AND boot = ?",
+            if let seq = try scalar("SELECT seq FROM device_log WHERE device = ? AND serial = '' AND boot = ?",
                                     [.text(device), .int(Int64(cursor.boot))]) {
                 records[device] = (cursor.boot, UInt32(truncatingIfNeeded: seq))
             }
