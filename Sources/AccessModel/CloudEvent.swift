@@ -63,11 +63,121 @@ public enum CloudEvent {
         "\(prefix)/\(source.site)/\(source.device)/event/\(event.type)"
     }
 
-    /// The whole CloudEvent as one line of JSON.
+    /// The whole CloudEvent as one line of JSON: the bytes `envelope(...).serialized` gives, written straight into
+    /// one buffer without building the tree (the journal writer makes one per event).
     public static func json(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String) -> String {
-        envelope(event, source: source, journalSeq: journalSeq, epoch: epoch).serialized
+        JSONBuffer.text { write(event, source: source, journalSeq: journalSeq, epoch: epoch, into: &$0) }
     }
 
+    /// Whether `fields` hold a personal field (`personalFields`), without hashing every name.
+    static func hasPersonalField(_ fields: [(String, JSONValue)]) -> Bool {
+        fields.contains { field in
+            switch field.0 {
+            case "person", "card", "pass", "plate", "visitor": true
+            default: false
+            }
+        }
+    }
+
+    /// `envelope(...)`'s members and `data`'s, in the same order, as JSON text.
+    static func write<Sink: JSONByteSink>(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String,
+                                          into out: inout Sink) {
+        out.appendASCII(#"{"specversion":"1.0","id":""#)
+        // The id's parts are escaped one by one: escaping maps each byte on its own, so this is the escaped whole.
+        out.appendJSONEscaped(source.site)
+        out.append(UInt8(ascii: "/"))
+        out.appendJSONEscaped(source.device)
+        out.append(UInt8(ascii: "/"))
+        switch event.origin {
+        case let .device(boot, seq):
+            if !event.serial.isEmpty {
+                event.serial.withBytes { out.append(contentsOf: $0) }
+                out.append(UInt8(ascii: "."))
+            }
+            out.appendDecimal(UInt64(boot))
+            out.append(UInt8(ascii: "/"))
+            out.appendDecimal(UInt64(seq))
+        case .gateway:
+            out.appendASCII("g/")
+            out.appendJSONEscaped(source.gateway)
+            out.append(UInt8(ascii: "/"))
+            out.appendJSONEscaped(epoch)
+            out.append(UInt8(ascii: "."))
+            out.appendDecimal(journalSeq)
+        }
+        out.appendASCII(#"","source":"/accessgw/"#)
+        out.appendJSONEscaped(source.site)
+        out.append(UInt8(ascii: "/"))
+        out.appendJSONEscaped(source.device)
+        out.appendASCII(#"","type":"#)
+        out.appendJSONString(event.type)
+        out.appendASCII(#","time":""#)
+        event.time.writeRFC3339(into: &out)
+        out.appendASCII(#"","subject":"#)
+        out.appendJSONString(source.device)
+        out.appendASCII(#","recordedtime":""#)
+        event.recordedTime.writeRFC3339(into: &out)
+        out.appendASCII(#"","datacontenttype":"application/json","dataschema":""#)
+        out.appendJSONEscaped(schemaBase)
+        out.appendASCII("events/")
+        out.appendJSONEscaped(event.type)
+        out.appendASCII("/v")
+        out.appendDecimal(Int64(schemaVersions.isEmpty ? 1 : schemaVersions[event.type] ?? 1))
+        out.appendASCII(#".json""#)
+        if hasPersonalField(event.fields) {
+            out.appendASCII(#","dataclassification":"confidential","dataregulation":"pipl""#)
+        }
+        out.appendASCII(#","data":{"site":"#)
+        out.appendJSONString(source.site)
+        out.appendASCII(#","gateway":"#)
+        out.appendJSONString(source.gateway)
+        out.appendASCII(#","device":"#)
+        out.appendJSONString(source.device)
+        out.appendASCII(#","kind":"#)
+        out.appendJSONString(source.kind)
+        if !source.location.isEmpty {
+            out.appendASCII(#","location":{"#)
+            for (index, (key, value)) in source.location.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                out.appendJSONString(key)
+                out.append(UInt8(ascii: ":"))
+                out.appendJSONString(value)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        if case let .device(boot, seq) = event.origin {
+            out.appendASCII(#","seq":"#)
+            out.appendDecimal(UInt64(seq))
+            out.appendASCII(#","boot":"#)
+            out.appendDecimal(UInt64(boot))
+        }
+        out.appendASCII(event.alarm ? #","alarm":true"# : #","alarm":false"#)
+        if source.readOnly { out.appendASCII(#","read_only":true"#) }
+        for (name, value) in event.fields {
+            out.append(UInt8(ascii: ","))
+            out.appendJSONString(name)
+            out.append(UInt8(ascii: ":"))
+            value.write(into: &out)
+        }
+        if let raw = event.raw {
+            out.appendASCII(#","raw":{"code":"#)
+            out.appendDecimal(Int64(raw.code))
+            out.appendASCII(#","point":"#)
+            out.appendDecimal(Int64(raw.point))
+            out.appendASCII(#","direction":"#)
+            out.appendDecimal(Int64(raw.direction))
+            out.appendASCII(#","value":"#)
+            out.appendDecimal(Int64(raw.value))
+            out.appendASCII(#","extra":"#)
+            out.appendDecimal(Int64(raw.extra))
+            out.appendASCII(#","flags":"#)
+            out.appendDecimal(Int64(raw.flags))
+            out.append(UInt8(ascii: "}"))
+        }
+        out.appendASCII("}}")
+    }
+
+    /// The CloudEvent as a tree (tests, schema checks); `json` writes the same text without building it.
     public static func envelope(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String) -> JSONValue {
         var data: [(String, JSONValue)] = [
             ("site", .string(source.site)),

@@ -35,6 +35,11 @@ public struct DeviceSerial: BitwiseCopyable, Sendable, Equatable, CustomStringCo
 
     public var isEmpty: Bool { count == 0 }
 
+    /// The serial's bytes, without making a string of them.
+    func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        bytes.span.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[..<Int(count)])) }
+    }
+
     public var description: String {
         String(unsafeUninitializedCapacity: Int(count)) { buffer in
             for i in 0..<Int(count) { buffer[i] = bytes[i] }
