@@ -90,7 +90,7 @@ let package = Package(
         .target(name: "FaultSchedules", dependencies: ["BusPolling", "DeviceProfiles", "MQTTPublisher", "Simulators"],
                 path: "Tests/FaultSchedules"),
         .testTarget(name: "FaultScheduleTests", dependencies: ["FaultSchedules"]),
-        .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
+        .testTarget(name: "AccessModelTests", dependencies: ["AccessModel", "Simulators"]),
         .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "TestSupport"],

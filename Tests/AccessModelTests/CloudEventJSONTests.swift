@@ -2,6 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Simulators
 import Testing
 
 /// `CloudEvent.json` writes the payload straight into a buffer; `CloudEvent.envelope(...).serialized` builds the
@@ -61,7 +62,7 @@ struct CloudEventJSONTests {
     }
 
     @Test func randomEventsMatchTheTree() {
-        var random = SplitMix(seed: 0x5eed)
+        var random = SeededRandom(seed: 0x5eed)
         for round in 0..<3000 {
             let (event, source, journalSeq, epoch) = random.event()
             let direct = CloudEvent.json(event, source: source, journalSeq: journalSeq, epoch: epoch)
@@ -79,7 +80,7 @@ struct CloudEventJSONTests {
     }
 
     @Test func integersAreWrittenAsStringSpellsThem() {
-        var random = SplitMix(seed: 7)
+        var random = SeededRandom(seed: 7)
         var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, Int64.max, Int64.min, Int64.max - 1, Int64.min + 1]
         for _ in 0..<2000 { values.append(Int64(bitPattern: random.next() >> (random.next() % 64))) }
         for value in values {
@@ -94,7 +95,7 @@ struct CloudEventJSONTests {
     }
 
     @Test func timestampsAreTheCLibrarysCalendar() {
-        var random = SplitMix(seed: 11)
+        var random = SeededRandom(seed: 11)
         var millis: [Int64] = [0, -1, 1, 951_782_400_000, 951_868_799_999, 253_402_300_799_999, 253_402_300_800_000,
                                -62_167_219_200_000, -62_167_219_200_001, 4_102_444_800_000, 1_795_766_462_345]
         for _ in 0..<20000 { millis.append(Int64(random.next() % 400_000_000_000_000) - 100_000_000_000_000) }
@@ -122,19 +123,8 @@ struct CloudEventJSONTests {
     }
 }
 
-/// A small seeded generator of events with every shape `CloudEvent` writes.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Seeded events with every shape `CloudEvent` writes.
+extension SeededRandom {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 
     mutating func text() -> String {
