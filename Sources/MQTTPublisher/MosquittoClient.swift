@@ -65,6 +65,7 @@ final class MosquittoClient: @unchecked Sendable {
                                 + sentenceCase(String(cString: strerror(saved))))
         }
         self.handle = handle
+        wakeReader = Self.wakeReader(of: handle)
         // The user data pointer is set after `self` is complete; the callbacks ignore a nil `obj`.
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         try configure(will: will)
@@ -240,6 +241,7 @@ final class MosquittoClient: @unchecked Sendable {
                 var loop: Int32
                 repeat {
                     loop = mosquitto_loop(handle, 1000, 1)
+                    drainWakeups()
                 } while loop == Int32(MOSQ_ERR_SUCCESS.rawValue)
                 let loopErrno = errno
                 if accepted.exchange(false, ordering: .acquiringAndReleasing) { failures = 0 }
@@ -255,6 +257,50 @@ final class MosquittoClient: @unchecked Sendable {
             let delay = min(high, low * (1 << min(failures, 16)))
             failures += 1
             _ = wakeUp.wait(timeout: .now() + .milliseconds(Int(delay / .milliseconds(1))))
+        }
+    }
+
+    /// The read end of libmosquitto's wake-up socket pair, or -1 when it cannot be found.
+    ///
+    /// Every `mosquitto_publish` from the publisher thread queues its packet and writes one byte to this pair so
+    /// that a `select` in `mosquitto_loop` wakes up; but each `mosquitto_loop` reads only ONE byte back, so a burst
+    /// of N publishes cost N `pselect` + `read` rounds on this thread, all but the first with nothing left to send
+    /// (lib/loop.c and packet__queue in lib/packet_mosq.c, 1.6 to 2.0.x). Reading all the bytes after each round
+    /// makes it one: `mosquitto_loop` watches for writability itself whenever a packet is queued, and a packet is
+    /// always queued before its byte is written, so no packet waits for a byte that was drained.
+    private let wakeReader: Int32
+
+    /// libmosquitto keeps the pair right after the socket at the start of `struct mosquitto` (`sock`, `sockpairR`,
+    /// `sockpairW` in lib/mosquitto_internal.h of every release from 1.6 to 2.0). The layout is not public, so it is
+    /// proved here before use: on a new client `sock` is -1 and the other two are a connected pair of non-blocking
+    /// Unix sockets (a byte written to one is read from the other). Anything else: -1, and the loop runs as before.
+    private static func wakeReader(of handle: OpaquePointer) -> Int32 {
+        var major: Int32 = 0, minor: Int32 = 0, revision: Int32 = 0
+        mosquitto_lib_version(&major, &minor, &revision)
+        guard major == 2 || (major == 1 && minor == 6) else { return -1 }
+        let fields = UnsafeRawPointer(handle).assumingMemoryBound(to: Int32.self)
+        let (sock, reader, writer) = (fields[0], fields[1], fields[2])
+        guard sock == -1, reader >= 0, writer >= 0, reader != writer else { return -1 }
+        for fd in [reader, writer] {
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            guard named == 0, address.ss_family == sa_family_t(AF_UNIX), fcntl(fd, F_GETFL) & O_NONBLOCK != 0 else { return -1 }
+        }
+        var probe: UInt8 = 0x57
+        var echoed: UInt8 = 0
+        guard write(writer, &probe, 1) == 1 else { return -1 }
+        guard read(reader, &echoed, 1) == 1, echoed == probe else { return -1 }
+        return reader
+    }
+
+    /// Reads every wake-up byte waiting (see `wakeReader`).
+    private func drainWakeups() {
+        guard wakeReader >= 0 else { return }
+        withUnsafeTemporaryAllocation(byteCount: 512, alignment: 1) { buffer in
+            while read(wakeReader, buffer.baseAddress, buffer.count) == buffer.count {}
         }
     }
 
