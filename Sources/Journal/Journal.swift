@@ -162,6 +162,8 @@ public final class Journal: Sendable {
                 var outcome = AppendOutcome(stored: [], duplicates: [])
                 outcome.stored.reserveCapacity(entries.count)
                 var cursors = BatchCursors()
+                var rows: [[SQLiteValue]] = []
+                rows.reserveCapacity(entries.count)
                 for (index, entry) in entries.enumerated() {
                     let event = entry.event
                     var boot = SQLiteValue.null, seq = SQLiteValue.null, serial = SQLiteValue.text("")
@@ -192,33 +194,30 @@ public final class Journal: Sendable {
                     }
                     let payload = devicePayloads[index]
                         ?? CloudEvent.json(event, source: entry.source, journalSeq: next, epoch: epoch)
-                    try connection.run("""
-                        INSERT INTO events (jseq, device, serial, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, [.int(next), .text(event.device), serial, boot, seq, .text(event.type), .int(event.alarm ? 1 : 0),
-                              .int(event.time.millisecondsSinceEpoch), .int(event.recordedTime.millisecondsSinceEpoch),
-                              .text(entry.topic), .text(payload)])
+                    rows.append([.int(next), .text(event.device), serial, boot, seq, .text(event.type), .int(event.alarm ? 1 : 0),
+                                 .int(event.time.millisecondsSinceEpoch), .int(event.recordedTime.millisecondsSinceEpoch),
+                                 .text(entry.topic), .text(payload)])
                     outcome.stored.append(.init(entryIndex: index, journalSeq: next))
                     if handoff.enabled { handed.append(.init(journalSeq: next, topic: entry.topic, payload: payload)) }
                     next += 1
                 }
-                for (key, seq) in raised {
-                    try connection.run("""
-                        INSERT INTO device_log (device, serial, boot, seq) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (device, serial, boot) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > device_log.seq
-                        """, [.text(key.device), .text(key.serial), .int(Int64(key.boot)), .int(Int64(seq))])
-                }
-                for (device, cursor) in cursors.byDevice {
-                    // Another controller or boot id replaces the stored cursor; within a boot only a higher seq does.
-                    try connection.run("""
-                        INSERT INTO device_cursor (device, boot, seq, updated_ms, serial) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq,
-                            updated_ms = excluded.updated_ms, serial = excluded.serial
-                        WHERE excluded.boot != device_cursor.boot OR excluded.serial != device_cursor.serial
-                            OR excluded.seq > device_cursor.seq
-                        """, [.text(device), .int(Int64(cursor.boot)), .int(Int64(cursor.seq)),
-                              .int(cursor.updatedAt.millisecondsSinceEpoch), .text(cursor.serial)])
-                }
+                // A few statements of many rows each, not one per event or device.
+                try connection.runRows("""
+                    INSERT INTO events (jseq, device, serial, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
+                    """, rows, "", perStatement: 32)
+                try connection.runRows("INSERT INTO device_log (device, serial, boot, seq)", raised.map { key, seq in
+                    [.text(key.device), .text(key.serial), .int(Int64(key.boot)), .int(Int64(seq))]
+                }, "ON CONFLICT (device, serial, boot) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > device_log.seq")
+                // Another controller or boot id replaces the stored cursor; within a boot only a higher seq does.
+                try connection.runRows("INSERT INTO device_cursor (device, boot, seq, updated_ms, serial)", cursors.byDevice.map { device, cursor in
+                    [.text(device), .int(Int64(cursor.boot)), .int(Int64(cursor.seq)), .int(cursor.updatedAt.millisecondsSinceEpoch),
+                     .text(cursor.serial)]
+                }, """
+                    ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq,
+                        updated_ms = excluded.updated_ms, serial = excluded.serial
+                    WHERE excluded.boot != device_cursor.boot OR excluded.serial != device_cursor.serial
+                        OR excluded.seq > device_cursor.seq
+                    """)
                 let now = Timestamp.now.millisecondsSinceEpoch
                 for (device, baseline) in baselines {
                     try connection.run("""

@@ -106,6 +106,20 @@ final class SQLiteConnection {
         }
     }
 
+    /// Runs `head VALUES (…), (…), … tail` for `rows` (each of the same number of values), up to `perStatement` rows
+    /// a statement: one statement per commit where a statement per row would repeat SQLite's per-statement work. The
+    /// rows of one call must not conflict with each other (an upsert sees each row in turn).
+    func runRows(_ head: String, _ rows: [[SQLiteValue]], _ tail: String, perStatement: Int = 64) throws {
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(rows.count, start + perStatement)]
+            let row = "(" + Array(repeating: "?", count: chunk[chunk.startIndex].count).joined(separator: ", ") + ")"
+            let sql = head + " VALUES " + Array(repeating: row, count: chunk.count).joined(separator: ", ") + " " + tail
+            try run(sql, chunk.flatMap { $0 })
+            start += chunk.count
+        }
+    }
+
     /// The rows of a query, each turned into a value by `row`.
     func query<R>(_ sql: String, _ values: [SQLiteValue] = [], _ row: (Statement) throws -> R) throws -> [R] {
         try withStatement(sql, values) { statement in
