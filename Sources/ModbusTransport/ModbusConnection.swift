@@ -48,6 +48,8 @@ public final class ModbusConnection: @unchecked Sendable {
         modbus_set_response_timeout(context, UInt32(millis / 1000), UInt32(millis % 1000) * 1000)
     }
 
+    private var responseTimeoutMicros: Int { max(1, responseTimeoutMillis * 1000) }
+
     public var isConnected: Bool { connected }
 
     /// Opens the socket or serial port (`modbus_connect`); a no-op when already open.
@@ -77,6 +79,13 @@ public final class ModbusConnection: @unchecked Sendable {
                     throw error
                 }
             }
+        } else {
+            // Requests and replies on TCP go through `tcpRoundTrip`: blocking calls, bounded by socket timeouts.
+            let fd = modbus_get_socket(context)
+            let flags = fcntl(fd, F_GETFL)
+            if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+            setSocketTimeouts(fd, micros: responseTimeoutMicros)
+            pendingBytes = 0
         }
         connected = true
     }
@@ -103,6 +112,7 @@ public final class ModbusConnection: @unchecked Sendable {
     public func disconnect() {
         if connected { modbus_close(context) }
         connected = false
+        pendingBytes = 0
     }
 
     /// Reads `count` holding registers at `address` from `unit` into `buffer` (function 03).
@@ -187,6 +197,11 @@ public final class ModbusConnection: @unchecked Sendable {
 
     /// Drops bytes already waiting before a request: whatever they are, they are no answer to it.
     private func discardStrayBytes() {
+        if pendingBytes > 0 {
+            // Received with the last reply on TCP, after its end.
+            discardedBytes += pendingBytes
+            pendingBytes = 0
+        }
         var waiting: Int32 = 0
         let fd = modbus_get_socket(context)
         guard fd >= 0, ioctl(fd, UInt(FIONREAD), &waiting) == 0, waiting > 0 else { return }
@@ -199,11 +214,16 @@ public final class ModbusConnection: @unchecked Sendable {
         func bad(_ detail: String) -> Result<Reply, ModbusError> {
             .failure(ModbusError(code: .badReply, call: call, bus: bus, unit: unit, address: address, detail: detail))
         }
-        let raw = [unit] + request
-        guard modbus_send_raw_request(context, raw, Int32(raw.count)) != -1 else {
-            return .failure(decode(errno: errno, call: call, unit: unit, address: address))
+        let length: Int
+        if endpoint.isSerial {
+            let raw = [unit] + request
+            guard modbus_send_raw_request(context, raw, Int32(raw.count)) != -1 else {
+                return .failure(decode(errno: errno, call: call, unit: unit, address: address))
+            }
+            length = Int(modbus_receive_confirmation(context, reply))
+        } else {
+            length = tcpRoundTrip(unit: unit, request: request)
         }
-        let length = Int(modbus_receive_confirmation(context, reply))
         guard length != -1 else { return .failure(decode(errno: errno, call: call, unit: unit, address: address)) }
         let header = Int(modbus_get_header_length(context))
         let checksum = endpoint.isSerial ? 2 : 0
@@ -247,6 +267,111 @@ public final class ModbusConnection: @unchecked Sendable {
         }
         return .success(pdu)
     }
+
+    // MARK: Modbus TCP
+
+    /// Bytes received after the end of the last TCP reply (junk a device sent after it): dropped and counted before
+    /// the next request, as the stray bytes still waiting in the socket are.
+    private var pendingBytes = 0
+    /// The transaction id of the last TCP request.
+    private var transactionID: UInt16 = 0
+    /// SO_RCVTIMEO and SO_SNDTIMEO of the TCP socket now, in microseconds.
+    private var socketTimeoutMicros = 0
+
+    /// `modbus_send_raw_request` and `modbus_receive_confirmation` for Modbus TCP, in one `send` and usually one
+    /// `recv`. libmodbus waits in `select` before each of the two or three `recv`s a reply takes (the header and
+    /// function, then what the function implies), seven calls per request with the stray-byte check; the bus
+    /// pollers did little else. The socket is made blocking with SO_RCVTIMEO as the response timeout, which still
+    /// bounds the whole reply. The frame and the reply's length follow libmodbus 3.1.6 (`_modbus_receive_msg` for a
+    /// confirmation: the length implied by the function code, not the MBAP length, so that the checks in
+    /// `roundTrip` see what they saw before), and so do the `errno`s: ETIMEDOUT, ECONNRESET when the peer closed,
+    /// EMBBADDATA for a short send or an oversized reply. Returns the reply's length in `reply`, or -1 with `errno`.
+    private func tcpRoundTrip(unit: UInt8, request: [UInt8]) -> Int {
+        let fd = modbus_get_socket(context)
+        let capacity = Int(MODBUS_MAX_ADU_LENGTH)
+        transactionID &+= 1
+        // The request is built in the reply buffer, which the reply overwrites.
+        let frameLength = 7 + request.count
+        guard frameLength <= capacity else { errno = Self.badData; return -1 }
+        reply[0] = UInt8(transactionID >> 8)
+        reply[1] = UInt8(transactionID & 0xFF)
+        reply[2] = 0
+        reply[3] = 0
+        reply[4] = UInt8((request.count + 1) >> 8)
+        reply[5] = UInt8((request.count + 1) & 0xFF)
+        reply[6] = unit
+        for (index, byte) in request.enumerated() { reply[7 + index] = byte }
+        if socketTimeoutMicros != responseTimeoutMicros { setSocketTimeouts(fd, micros: responseTimeoutMicros) }
+        var sent: Int
+        repeat { sent = send(fd, reply, frameLength, Int32(MSG_NOSIGNAL)) } while sent == -1 && errno == EINTR
+        if sent == -1 {
+            if errno == EAGAIN || errno == EWOULDBLOCK { errno = ETIMEDOUT }
+            return -1
+        }
+        guard sent == frameLength else { errno = Self.badData; return -1 }
+
+        let deadline = monotonicMicros() + responseTimeoutMicros
+        var received = 0
+        var needed = 8  // MBAP header and function code
+        var step = 0  // 0: function, 1: what follows the function (count, address), 2: data
+        while true {
+            while received < needed {
+                let count = recv(fd, reply + received, capacity - received, 0)
+                if count > 0 {
+                    received += count
+                    if received < needed, !boundSocketTimeout(fd, deadline: deadline) { return -1 }
+                    continue
+                }
+                if count == 0 { errno = ECONNRESET; return -1 }
+                if errno == EAGAIN || errno == EWOULDBLOCK { errno = ETIMEDOUT; return -1 }
+                if errno != EINTR || !boundSocketTimeout(fd, deadline: deadline) { return -1 }
+            }
+            let function = reply[7]
+            switch step {
+            case 0:
+                let afterFunction = switch function {
+                case 5, 6, 15, 16: 4
+                case 22: 6
+                default: 1
+                }
+                needed += afterFunction
+                step = 1
+            case 1:
+                let data = function <= 4 || function == 17 || function == 23 ? Int(reply[8]) : 0
+                guard needed + data <= capacity else { errno = Self.badData; return -1 }
+                needed += data
+                step = 2
+            default:
+                pendingBytes = received - needed
+                return needed
+            }
+        }
+    }
+
+    /// Sets the socket timeouts to what is left until `deadline`; false (errno ETIMEDOUT) when nothing is.
+    private func boundSocketTimeout(_ fd: Int32, deadline: Int) -> Bool {
+        let left = deadline - monotonicMicros()
+        guard left > 0 else { errno = ETIMEDOUT; return false }
+        setSocketTimeouts(fd, micros: left)
+        return true
+    }
+
+    private func setSocketTimeouts(_ fd: Int32, micros: Int) {
+        var timeout = timeval(tv_sec: micros / 1_000_000, tv_usec: micros % 1_000_000)
+        let size = socklen_t(MemoryLayout<timeval>.size)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, size)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, size)
+        socketTimeoutMicros = micros
+    }
+
+    private func monotonicMicros() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now.tv_sec * 1_000_000 + now.tv_nsec / 1000
+    }
+
+    /// libmodbus's EMBBADDATA.
+    private static let badData = Int32(MODBUS_ENOBASE) + 13
 
     /// libmodbus's EMBBADSLAVE: a reply from another unit than the one asked.
     private static let replyFromAnotherUnit = Int32(MODBUS_ENOBASE) + 17
