@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// The string encodings device registers use. GB18030 goes through the C library's iconv.
 public enum TextEncoding: String, Sendable, CaseIterable {
@@ -21,17 +22,23 @@ public enum TextEncoding: String, Sendable, CaseIterable {
 
     /// Decodes NUL-padded bytes: everything from the first NUL on is padding.
     public func decode(_ bytes: some Collection<UInt8>) throws(Failure) -> String {
-        let text = Array(bytes.prefix { $0 != 0 })
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { (buffer) throws(Failure) -> String in try decode(buffer) }
+    }
+
+    /// `decode` for bytes in memory (a record's subject, read into the stack): nothing copied but the text.
+    public func decode(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> String {
+        let text = UnsafeBufferPointer(rebasing: bytes[..<(bytes.firstIndex(of: 0) ?? bytes.count)])
         if let bad = text.firstIndex(where: { $0 >= 0x80 }) {
             switch self {
             case .ascii: throw Failure(encoding: self, byteOffset: bad)
             case .utf8:
                 guard let s = String(validating: text, as: UTF8.self) else {
-                    throw Failure(encoding: self, byteOffset: TextEncoding.firstInvalidUTF8Offset(text))
+                    throw Failure(encoding: self, byteOffset: TextEncoding.firstInvalidUTF8Offset(Array(text)))
                 }
                 return s
             case .gb18030:
-                let utf8 = try Iconv.convert(text, from: "GB18030", to: "UTF-8", encoding: self)
+                let utf8 = try Iconv.convert(Array(text), from: "GB18030", to: "UTF-8", encoding: self)
                 return String(decoding: utf8, as: UTF8.self)
             }
         }
@@ -74,13 +81,40 @@ public enum TextEncoding: String, Sendable, CaseIterable {
     }
 }
 
-/// A one-shot iconv conversion (`iconv_open`, `iconv`, `iconv_close`).
+/// An iconv conversion (`iconv_open`, `iconv`), on a descriptor reused across calls: opening one sets up the
+/// converter, several microseconds, which a plate reader's GB18030 subjects would otherwise pay per record.
 enum Iconv {
+    /// Idle descriptors by conversion. A descriptor serves one call at a time: taken out, reset and put back after.
+    private static let idle = Mutex<[String: [Descriptor]]>([:])
+    /// Idle descriptors kept per conversion; more are closed (as many are open as threads convert at once).
+    private static let keptPerConversion = 4
+
+    private struct Descriptor: @unchecked Sendable {
+        // @unchecked: an iconv_t is used by one thread at a time, the one that took it out of `idle`.
+        let cd: iconv_t
+    }
+
     static func convert(_ input: [UInt8], from: String, to: String, encoding: TextEncoding) throws(TextEncoding.Failure) -> [UInt8] {
-        guard let cd = iconv_open(to, from), cd != iconv_t(bitPattern: -1) else {
-            throw TextEncoding.Failure(encoding: encoding, byteOffset: 0)
+        let conversion = from + ">" + to
+        let cd: iconv_t
+        if let descriptor = idle.withLock({ $0[conversion]?.popLast() }) {
+            cd = descriptor.cd
+        } else {
+            guard let opened = iconv_open(to, from), opened != iconv_t(bitPattern: -1) else {
+                throw TextEncoding.Failure(encoding: encoding, byteOffset: 0)
+            }
+            cd = opened
         }
-        defer { iconv_close(cd) }
+        defer {
+            // Back to the initial state whatever the conversion left behind (a failed one may stop mid-sequence).
+            iconv(cd, nil, nil, nil, nil)
+            let kept = idle.withLock { idle -> Bool in
+                guard idle[conversion, default: []].count < keptPerConversion else { return false }
+                idle[conversion, default: []].append(Descriptor(cd: cd))
+                return true
+            }
+            if !kept { iconv_close(cd) }
+        }
         var source = input.map { CChar(bitPattern: $0) }
         var output = [CChar](repeating: 0, count: input.count * 4 + 8)
         let capacity = output.count

@@ -105,4 +105,20 @@ public struct FieldSource: Sendable {
 /// The roles of record fields that event rules can refer to.
 public enum RecordRole: String, Sendable, CaseIterable {
     case seq, time, millis, code, point, direction, flags, value, extra, subject
+
+    /// The role's place in `allCases`, without searching it (a decoded record's numbers are kept in this order).
+    var ordinal: Int {
+        switch self {
+        case .seq: 0
+        case .time: 1
+        case .millis: 2
+        case .code: 3
+        case .point: 4
+        case .direction: 5
+        case .flags: 6
+        case .value: 7
+        case .extra: 8
+        case .subject: 9
+        }
+    }
 }

@@ -2,14 +2,16 @@ import AccessModel
 
 /// One record's fields as numbers and text, before an event rule gives them meaning.
 public struct DecodedRecord: Sendable {
-    var numbers: [Int64]
+    /// By `RecordRole.ordinal`; 0 for the subject and for fields the layout lacks.
+    var numbers: InlineArray<10, Int64>
     public var subject: String?
     /// Set when the subject's bytes were not valid in the profile's encoding.
     public var subjectFailure: TextEncoding.Failure?
+    /// The subject's bytes as read, kept only when they failed to decode (for `subject_hex`); empty otherwise.
     public var subjectBytes: [UInt8]
 
     public subscript(role: RecordRole) -> Int64 {
-        numbers[RecordRole.allCases.firstIndex(of: role)!]
+        numbers[role.ordinal]
     }
 }
 
@@ -31,34 +33,39 @@ public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
 public final class RecordDecoder: Sendable {
     public let profile: DeviceProfile
     let record: RecordLayout
-    let rolesInOrder: [(RecordRole, FieldLayout?)]
+    let layout: WordLayout
+    /// The record's integer fields with the slot of `DecodedRecord.numbers` each goes into, and its subject:
+    /// looked up once here, not per record.
+    let integerFields: [(ordinal: Int, field: FieldLayout)]
+    let subjectField: FieldLayout?
 
     public init?(profile: DeviceProfile) {
         guard let log = profile.eventLog else { return nil }
         self.profile = profile
         record = log.record
-        rolesInOrder = RecordRole.allCases.map { ($0, log.record[$0]) }
+        layout = profile.layout
+        integerFields = RecordRole.allCases.compactMap { role in
+            role == .subject ? nil : log.record[role].map { (role.ordinal, $0) }
+        }
+        subjectField = log.record[.subject]
     }
 
     /// Reads the fields of the record at `base` in `words`.
     public func fields(of words: UnsafeBufferPointer<UInt16>, base: Int = 0) -> DecodedRecord {
-        let reading = RegisterReading(words: words, layout: profile.layout)
-        var decoded = DecodedRecord(numbers: [], subject: nil, subjectFailure: nil, subjectBytes: [])
-        decoded.numbers.reserveCapacity(rolesInOrder.count)
-        for (role, field) in rolesInOrder {
-            guard let field else {
-                decoded.numbers.append(0)
-                continue
-            }
-            if role == .subject {
-                decoded.numbers.append(0)
-                decoded.subjectBytes = reading.bytes(field, base: base)
-                do { decoded.subject = try field.encoding.decode(decoded.subjectBytes) } catch {
+        let reading = RegisterReading(words: words, layout: layout)
+        var decoded = DecodedRecord(numbers: InlineArray(repeating: 0), subject: nil, subjectFailure: nil, subjectBytes: [])
+        for index in integerFields.indices {
+            decoded.numbers[integerFields[index].ordinal] = reading.integer(integerFields[index].field, base: base)
+        }
+        if let field = subjectField {
+            // Read into the stack: only a subject that fails to decode keeps its bytes.
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: field.length) { bytes in
+                reading.copyBytes(field, base: base, into: bytes)
+                do throws(TextEncoding.Failure) { decoded.subject = try field.encoding.decode(UnsafeBufferPointer(bytes)) } catch {
                     decoded.subjectFailure = error
-                    decoded.subject = String(decoding: decoded.subjectBytes.prefix { $0 != 0 }, as: UTF8.self)
+                    decoded.subjectBytes = Array(bytes)
+                    decoded.subject = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
                 }
-            } else {
-                decoded.numbers.append(reading.integer(field, base: base))
             }
         }
         return decoded
@@ -72,8 +79,10 @@ public final class RecordDecoder: Sendable {
         var problems: [RecordProblem] = []
         let code = UInt16(truncatingIfNeeded: decoded[.code])
         let rule = profile.events[code]
-        var fields: [(String, JSONValue)] = rule?.constants ?? []
+        var fields: [(String, JSONValue)] = []
         if let rule {
+            fields.reserveCapacity(rule.constants.count + rule.fields.count + 2)
+            fields += rule.constants
             for (name, source) in rule.fields {
                 if let value = source.value(in: decoded) { fields.append((name, value)) }
             }
@@ -83,6 +92,7 @@ public final class RecordDecoder: Sendable {
                 fields.append((name, .string(subject)))
             }
         } else if let subject = decoded.subject, !subject.isEmpty {
+            fields.reserveCapacity(2)
             fields.append(("subject", .string(subject)))
         }
         if let failure = decoded.subjectFailure {

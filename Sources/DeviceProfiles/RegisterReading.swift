@@ -42,15 +42,20 @@ public struct RegisterReading {
 
     /// The field's bytes, first byte from the high half of each register (after byte-order correction).
     public func bytes(_ field: FieldLayout, base: Int = 0) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(field.length)
-        let at = base + Int(field.offset)
-        for i in 0..<field.registerCount {
-            let w = word(at + i)
-            out.append(UInt8(w >> 8))
-            out.append(UInt8(w & 0xFF))
+        Array(unsafeUninitializedCapacity: field.length) { buffer, count in
+            copyBytes(field, base: base, into: buffer)
+            count = field.length
         }
-        return Array(out.prefix(field.length))
+    }
+
+    /// Writes the field's `field.length` bytes (see `bytes`) to the start of `buffer`, which must hold them.
+    public func copyBytes(_ field: FieldLayout, base: Int = 0, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(buffer.count >= field.length, "buffer shorter than the field")
+        let at = base + Int(field.offset)
+        for i in 0..<field.length {
+            let w = word(at + i / 2)
+            buffer[i] = i % 2 == 0 ? UInt8(w >> 8) : UInt8(w & 0xFF)
+        }
     }
 
     /// The field as text in its encoding; invalid bytes throw with the byte offset.

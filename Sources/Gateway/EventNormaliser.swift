@@ -4,7 +4,11 @@ import DeviceProfiles
 /// Turns ring entries into normalised events: device records through their profile, the gateway's own entries
 /// (online, offline, loss, clock skew) by their origin; then applies the privacy settings. Pure.
 public struct EventNormaliser: Sendable {
-    let devices: [(id: String, decoder: RecordDecoder?, map: PolledMap?)]
+    /// By device slot, in three arrays: a tuple per slot would be copied whole per record, retaining and releasing
+    /// every reference in its map.
+    let ids: [String]
+    let decoders: [RecordDecoder?]
+    let maps: [PolledMap?]
     let privacy: PrivacyFilter
 
     public init(configuration: GatewayConfiguration) {
@@ -13,31 +17,33 @@ public struct EventNormaliser: Sendable {
 
     /// A normaliser for `devices` indexed by device slot.
     public init(devices: [GatewayConfiguration.Device], privacy: GatewayConfiguration.Privacy) {
-        self.devices = devices.map { ($0.id, RecordDecoder(profile: $0.profile), $0.profile.map) }
+        ids = devices.map(\.id)
+        decoders = devices.map { RecordDecoder(profile: $0.profile) }
+        maps = devices.map(\.profile.map)
         self.privacy = PrivacyFilter(privacy)
     }
 
     /// The baseline a map-2 device's derived or baseline entry carries: the image its poll saw.
     public func baseline(of record: EventRecord) -> DeviceBaseline? {
-        guard record.origin == .derived || record.origin == .baseline, let map = devices[Int(record.device)].map else { return nil }
+        guard record.origin == .derived || record.origin == .baseline, let map = maps[Int(record.device)] else { return nil }
         return DeviceBaseline(fingerprint: map.fingerprint, image: record.image(count: map.imageWords))
     }
 
     /// The event for one ring entry, and whatever was wrong with its record.
     public func normalise(_ record: EventRecord) -> (event: NormalisedEvent, problems: [RecordProblem]) {
-        let device = devices[Int(record.device)]
+        let slot = Int(record.device), id = ids[slot]
         let observed = Timestamp(millisecondsSinceEpoch: record.observedAtMillis)
         func gatewayEvent(_ type: String, _ fields: [(String, JSONValue)] = [], alarm: Bool = false) -> NormalisedEvent {
-            NormalisedEvent(device: device.id, origin: .gateway, type: type, alarm: alarm, time: observed,
+            NormalisedEvent(device: id, origin: .gateway, type: type, alarm: alarm, time: observed,
                             recordedTime: observed, fields: fields)
         }
         switch record.origin {
         case .device:
-            guard let decoder = device.decoder else {
+            guard let decoder = decoders[slot] else {
                 return (gatewayEvent("device.unknown_event"), [RecordProblem(field: "record", message: "device has no event log in its profile")])
             }
             var (event, problems) = record.words.span.withUnsafeBufferPointer {
-                decoder.event(of: $0, device: device.id, boot: record.boot, observedAt: observed)
+                decoder.event(of: $0, device: id, boot: record.boot, observedAt: observed)
             }
             event.fields = privacy.apply(to: event.fields)
             event.serial = record.serial
@@ -58,11 +64,11 @@ public struct EventNormaliser: Sendable {
         case .clockSkew:
             return (gatewayEvent("device.clock_skew", [("skew_seconds", .int(Int64(Int32(bitPattern: record.first))))]), [])
         case .derived, .baseline:
-            guard let map = device.map, record.origin == .derived else {
+            guard let map = maps[slot], record.origin == .derived else {
                 return (gatewayEvent("device.unknown_event"), [RecordProblem(field: "record", message: "derived entry for a device without rules")])
             }
             var event = RuleEngine.event(RuleEngine.Emission(record: record), map: map, image: record.image(count: map.imageWords),
-                                         device: device.id, observedAt: observed)
+                                         device: id, observedAt: observed)
             event.fields = privacy.apply(to: event.fields)
             return (event, [])
         }

@@ -60,6 +60,32 @@ struct PlateAndElevatorDecodingTests {
         #expect(event.field("subject_hex") == .string("d4c68120"))
     }
 
+    @Test func plateConvertersAreReusedAcrossFailuresAndThreads() async throws {
+        // The GB18030 converter is kept open between records: a failed conversion must not leave it mid-sequence,
+        // and two threads must never share one.
+        let profile = try Fixtures.profile("plate-reader")
+        var bad = RecordBuilder(code: 1)
+        bad.subject = [0xD4, 0xC6, 0x81]  // 云 then a lead byte cut short
+        var good = RecordBuilder(code: 1)
+        good.subject = try TextEncoding.gb18030.encode("粤BD12345", length: 40)
+        let (badRecord, goodRecord) = (bad, good)
+        let wrong = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var wrong = 0
+                    for _ in 0..<200 {
+                        let failed = Fixtures.decode(profile, badRecord)
+                        if failed.problems.count != 1 || failed.event.field("subject_hex") != .string("d4c681") { wrong += 1 }
+                        if Fixtures.decode(profile, goodRecord).event.field("plate") != .string("粤BD12345") { wrong += 1 }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(wrong == 0)
+    }
+
     @Test func elevatorGrantListsAuthorisedFloorsAndMethod() throws {
         var r = RecordBuilder(code: 1)
         r.value = 2; r.point = 12; r.extra = 0b1000_0000_0001 | 1 << 31; r.subject = Array("P-0042".utf8)
