@@ -60,7 +60,12 @@ public enum CloudEvent {
 
     /// The MQTT topic the event is published on: `{prefix}/{site}/{device}/event/{type}`.
     public static func topic(of event: NormalisedEvent, source: EventSource, prefix: String) -> String {
-        "\(prefix)/\(source.site)/\(source.device)/event/\(event.type)"
+        topic(type: event.type, source: source, prefix: prefix)
+    }
+
+    /// The topic of events of `type` from `source`.
+    public static func topic(type: String, source: EventSource, prefix: String) -> String {
+        "\(prefix)/\(source.site)/\(source.device)/event/\(type)"
     }
 
     /// The whole CloudEvent as one line of JSON: the bytes `envelope(...).serialized` gives, written straight into

@@ -28,12 +28,20 @@ public final class JournalWriter: @unchecked Sendable {
     let stage: StageThread
     let progress = ManagedAtomic<Int64>(0)
     var metricsByType: [String: Counter] = [:]
-    /// `accessgw_events_total` by device and type, looked up without building a key string per event.
-    var eventCounters: [EventCounterKey: Counter] = [:]
+    /// By device slot: the topic and `accessgw_events_total` counter of each event type, made on first use rather
+    /// than per event.
+    var routes: [SlotRoutes] = []
 
-    struct EventCounterKey: Hashable {
+    /// A slot's routes, for the site and device they were made for (a reload may give the slot another).
+    struct SlotRoutes {
+        var site: String
         var device: String
-        var type: String
+        var byType: [String: Route] = [:]
+    }
+
+    struct Route {
+        let topic: String
+        let counter: Counter
     }
     let commitFailures = Counter(label: "accessgw_journal_commit_failures_total")
     /// Consulted before every ack: a journal file deleted or replaced while running ends the daemon first.
@@ -139,6 +147,8 @@ public final class JournalWriter: @unchecked Sendable {
         entries.reserveCapacity(records.count)
         var entryRecords: [EventRecord] = []
         entryRecords.reserveCapacity(records.count)
+        var counters: [Counter] = []
+        counters.reserveCapacity(records.count)
         var baselines: [String: DeviceBaseline] = [:]
         for record in records {
             if record.boot & RuleEngine.Emission.lastOfPoll != 0, let baseline = tables.normaliser.baseline(of: record) {
@@ -155,9 +165,9 @@ public final class JournalWriter: @unchecked Sendable {
             }
             let lostThrough = record.origin == .eventsLost
                 ? LogPosition(serial: record.serial, boot: record.boot, seq: record.second) : nil
-            entries.append(JournalEntry(event: event, source: source,
-                                        topic: CloudEvent.topic(of: event, source: source, prefix: topicPrefix),
-                                        lostThrough: lostThrough))
+            let route = route(slot: Int(record.device), source: source, type: event.type)
+            counters.append(route.counter)
+            entries.append(JournalEntry(event: event, source: source, topic: route.topic, lostThrough: lostThrough))
         }
         var attempt = 0
         while true {
@@ -183,7 +193,21 @@ public final class JournalWriter: @unchecked Sendable {
             }
         }
         custody.check()
-        acknowledge(entryRecords, entries, tables)
+        acknowledge(entryRecords, counters, tables)
+    }
+
+    /// The topic and counter of events of `type` from the device in `slot`.
+    func route(slot: Int, source: EventSource, type: String) -> Route {
+        while routes.count <= slot { routes.append(SlotRoutes(site: "", device: "")) }
+        if routes[slot].site != source.site || routes[slot].device != source.device {
+            routes[slot] = SlotRoutes(site: source.site, device: source.device)
+        }
+        if let route = routes[slot].byType[type] { return route }
+        let route = Route(
+            topic: CloudEvent.topic(type: type, source: source, prefix: topicPrefix),
+            counter: Counter(label: "accessgw_events_total", dimensions: [("device", source.device), ("type", type)]))
+        routes[slot].byType[type] = route
+        return route
     }
 
     /// `ACCESSGW_CRASH_AFTER_COMMITS=N` makes the writer exit right after its Nth commit of device records, before they are
@@ -199,10 +223,10 @@ public final class JournalWriter: @unchecked Sendable {
         .flatMap(Int.init).map(CrashPoint.init)
 
     /// Posts each device's highest committed (boot, seq) and wakes the pollers and the publisher.
-    func acknowledge(_ records: [EventRecord], _ entries: [JournalEntry], _ tables: WriterTables) {
+    func acknowledge(_ records: [EventRecord], _ counters: [Counter], _ tables: WriterTables) {
         var marks: [UInt16: (UInt16, UInt32)] = [:]
-        for (record, entry) in zip(records, entries) {
-            count(entry)
+        for (record, counter) in zip(records, counters) {
+            counter.increment()
             guard record.origin == .device else { continue }
             marks[record.device] = (record.boot, record.seq)
         }
@@ -234,14 +258,6 @@ public final class JournalWriter: @unchecked Sendable {
         if let counter = metricsByType[key] { return counter.increment() }
         let counter = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "decode"), ("device", device)])
         metricsByType[key] = counter
-        counter.increment()
-    }
-
-    func count(_ entry: JournalEntry) {
-        let key = EventCounterKey(device: entry.source.device, type: entry.event.type)
-        if let counter = eventCounters[key] { return counter.increment() }
-        let counter = Counter(label: "accessgw_events_total", dimensions: [("device", entry.source.device), ("type", entry.event.type)])
-        eventCounters[key] = counter
         counter.increment()
     }
 }
