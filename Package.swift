@@ -83,7 +83,8 @@ let package = Package(
 
         // A C reference ring for the ring benchmark, compiled and run in the same benchmark.
         .target(name: "CReferenceRing", path: "Benchmarks/CReferenceRing"),
-        .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing", "AccessModel", "Journal"], path: "Benchmarks/RingBenchmark"),
+        .executableTarget(name: "ring-benchmark", dependencies: ["EventRing", "CReferenceRing", "AccessModel", "Journal", "DeviceProfiles"],
+                          path: "Benchmarks/RingBenchmark"),
 
         .target(name: "TestSupport", dependencies: ["AccessModel", "Simulators"], path: "Tests/TestSupport"),
         // Seeded fault schedules: the pure state machines with an in-memory device log, journal and broker.

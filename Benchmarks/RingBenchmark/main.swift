@@ -2,6 +2,7 @@
 //
 //   ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY]    ring throughput, default 50,000,000 records × 5
 //   ring-benchmark journal [EVENTS] [DIRECTORY]          journal appends/s with synchronous=FULL, default 2000 events
+//   ring-benchmark encode [EVENTS] [DEVICES-DIRECTORY]   the writer's per-event work outside SQLite (decode, CloudEvent JSON)
 //
 // Each run has one producer thread and one consumer thread, pinned to CPUs 1 and 0. Both rings carry a 64-byte record and do the same work
 // per record: the producer writes a sequence number and seven payload words (seq + k) and retries while the ring is
@@ -211,10 +212,14 @@ let arguments = CommandLine.arguments.dropFirst()
 if arguments.first == "journal" {
     let rest = Array(arguments.dropFirst())
     journalBenchmark(events: rest.first.flatMap { Int($0) } ?? 2000, directory: rest.dropFirst().first)
+} else if arguments.first == "encode" {
+    let rest = Array(arguments.dropFirst())
+    encodeBenchmark(events: rest.first.flatMap { Int($0) } ?? 1_000_000, directory: rest.dropFirst().first)
 } else {
     let numbers = arguments.map { Int(String($0.filter { $0 != "_" })) }
     guard numbers.allSatisfy({ $0 != nil && $0! > 0 }) else {
-        print("usage: ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY] | ring-benchmark journal [EVENTS] [DIRECTORY]")
+        print("usage: ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY] | ring-benchmark journal [EVENTS] [DIRECTORY]"
+            + " | ring-benchmark encode [EVENTS] [DEVICES-DIRECTORY]")
         exit(64)
     }
     ringBenchmark(records: UInt64(numbers.first.flatMap { $0 } ?? 50_000_000),
