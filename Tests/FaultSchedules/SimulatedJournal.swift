@@ -1,5 +1,7 @@
 /// The journal as the schedule sees it: committed rows survive a crash, a batch not yet committed does not.
-/// Device records are stored once per (device, boot, seq), as the UNIQUE constraint of the real one does.
+/// Device records are stored once, as the real one (schema 8) does it: a record at or below the highest seq stored of
+/// its device log (device, boot) is taken for one read again and skipped. `isCommitted` answers by the exact
+/// (device, boot, seq), so a record that mark skipped without ever storing it shows up as a loss in the checks.
 struct SimulatedJournal {
     enum Kind: Equatable, CustomStringConvertible {
         case device(boot: UInt16, seq: UInt32, type: Int)
@@ -30,6 +32,8 @@ struct SimulatedJournal {
     /// (another boot replaces it, within a boot only a higher seq), committed with the rows.
     private(set) var cursors: [Int: (boot: UInt16, seq: UInt32)] = [:]
     private var keys: Set<UInt64> = []
+    /// Per device log (`key(device:boot:seq: 0)`), the highest seq stored: `Journal.append`'s `device_log`.
+    private var marks: [UInt64: UInt32] = [:]
     private(set) var pendingCount = 0
 
     static func key(device: Int, boot: UInt16, seq: UInt32) -> UInt64 {
@@ -48,8 +52,12 @@ struct SimulatedJournal {
             case let .lost(boot, range): advanceCursor(record.device, boot: boot, seq: range.upperBound)
             case .online, .offline: break
             }
-            if case let .device(boot, seq, _) = record.kind,
-               !keys.insert(Self.key(device: record.device, boot: boot, seq: seq)).inserted { continue }
+            if case let .device(boot, seq, _) = record.kind {
+                let log = Self.key(device: record.device, boot: boot, seq: 0)
+                if let mark = marks[log], seq <= mark { continue }
+                marks[log] = seq
+                keys.insert(Self.key(device: record.device, boot: boot, seq: seq))
+            }
             rows.append(Row(jseq: Int64(rows.count + 1), device: record.device, kind: record.kind, state: .pending))
             pendingCount += 1
         }
