@@ -45,6 +45,10 @@ public struct YAMLValue {
             switch error {
             case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
                 log.report(file, mark.line, "", "YAML syntax: \(problem)")
+            case let .duplicatedKeysInMapping(duplicates, context):
+                // Yams' own description quotes the whole file as its context: secrets and all, on every line of output.
+                let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+                log.report(file, context.mark.line, "", "duplicate key \(keys) in one mapping (first written on this line)")
             default:
                 log.report(file, 1, "", "YAML syntax: \(error)")
             }

@@ -11,7 +11,8 @@ struct ConfigurationGoldenTests {
     static let devices = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Devices").path
 
-    @Test(arguments: ["typos-and-durations", "devices-and-secrets", "commands", "limits-and-addresses", "billion-laughs"])
+    @Test(arguments: ["typos-and-durations", "devices-and-secrets", "commands", "limits-and-addresses", "billion-laughs",
+                      "duplicate-keys"])
     func configurationErrorsMatchGolden(name: String) throws {
         let source = try String(contentsOfFile: "\(Self.golden)/\(name).yaml", encoding: .utf8)
         let directory = try makeDirectory()
