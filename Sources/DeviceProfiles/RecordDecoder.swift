@@ -34,10 +34,12 @@ public final class RecordDecoder: Sendable {
     public let profile: DeviceProfile
     let record: RecordLayout
     let layout: WordLayout
-    /// The record's integer fields with the slot of `DecodedRecord.numbers` each goes into, and its subject:
-    /// looked up once here, not per record.
-    let integerFields: [(ordinal: Int, field: FieldLayout)]
-    let subjectField: FieldLayout?
+    /// The record's integer fields with the slot of `DecodedRecord.numbers` each goes into, its subject and the
+    /// subject's encoding: looked up once here, and copied per record without retaining anything.
+    let integerFields: [(ordinal: Int, placement: RegisterReading.Placement)]
+    let subjectField: RegisterReading.Placement?
+    let subjectEncoding: TextEncoding
+    let seqField: RegisterReading.Placement?
 
     public init?(profile: DeviceProfile) {
         guard let log = profile.eventLog else { return nil }
@@ -45,9 +47,11 @@ public final class RecordDecoder: Sendable {
         record = log.record
         layout = profile.layout
         integerFields = RecordRole.allCases.compactMap { role in
-            role == .subject ? nil : log.record[role].map { (role.ordinal, $0) }
+            role == .subject ? nil : log.record[role].map { (role.ordinal, RegisterReading.Placement($0)) }
         }
-        subjectField = log.record[.subject]
+        subjectField = log.record[.subject].map(RegisterReading.Placement.init)
+        subjectEncoding = log.record[.subject]?.encoding ?? .ascii
+        seqField = log.record[.seq].map(RegisterReading.Placement.init)
     }
 
     /// Reads the fields of the record at `base` in `words`.
@@ -55,13 +59,13 @@ public final class RecordDecoder: Sendable {
         let reading = RegisterReading(words: words, layout: layout)
         var decoded = DecodedRecord(numbers: InlineArray(repeating: 0), subject: nil, subjectFailure: nil, subjectBytes: [])
         for index in integerFields.indices {
-            decoded.numbers[integerFields[index].ordinal] = reading.integer(integerFields[index].field, base: base)
+            decoded.numbers[integerFields[index].ordinal] = reading.integer(integerFields[index].placement, base: base)
         }
         if let field = subjectField {
             // Read into the stack: only a subject that fails to decode keeps its bytes.
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: field.length) { bytes in
                 reading.copyBytes(field, base: base, into: bytes)
-                do throws(TextEncoding.Failure) { decoded.subject = try field.encoding.decode(UnsafeBufferPointer(bytes)) } catch {
+                do throws(TextEncoding.Failure) { decoded.subject = try subjectEncoding.decode(UnsafeBufferPointer(bytes)) } catch {
                     decoded.subjectFailure = error
                     decoded.subjectBytes = Array(bytes)
                     decoded.subject = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
@@ -117,6 +121,6 @@ public final class RecordDecoder: Sendable {
 
     /// The seq of the record at `base`, read without decoding the rest.
     public func seq(of words: UnsafeBufferPointer<UInt16>, base: Int = 0) -> UInt32 {
-        UInt32(truncatingIfNeeded: RegisterReading(words: words, layout: profile.layout).integer(record.fields[.seq]!, base: base))
+        UInt32(truncatingIfNeeded: RegisterReading(words: words, layout: layout).integer(seqField!, base: base))
     }
 }

@@ -25,18 +25,41 @@ public struct RegisterReading {
 
     /// The field as an integer (strings read as 0). Registers past the end read as 0.
     public func integer(_ field: FieldLayout, base: Int = 0) -> Int64 {
-        let at = base + Int(field.offset)
+        integer(Placement(field), base: base)
+    }
+
+    /// Where a field's value is in the registers: its layout without the name and presentation, so a decoder
+    /// keeps it per record field and copies it per record without retaining anything.
+    public struct Placement: Sendable {
+        var offset: UInt16
+        var type: FieldLayout.ValueType
+        var length: Int
+        var mask: UInt32?
+        var shift: Int
+
+        public init(_ field: FieldLayout) {
+            offset = field.offset
+            type = field.type
+            length = field.length
+            mask = field.mask
+            shift = field.shift
+        }
+    }
+
+    /// `integer(_:base:)` of the field at `placement`.
+    public func integer(_ placement: Placement, base: Int = 0) -> Int64 {
+        let at = base + Int(placement.offset)
         var value: Int64
-        switch field.type {
+        switch placement.type {
         case .u16, .bool: value = Int64(word(at))
         case .i16: value = Int64(Int16(bitPattern: word(at)))
         case .u32, .i32:
             let u = uint32(at: at)
-            value = field.type == .u32 ? Int64(u) : Int64(Int32(bitPattern: u))
+            value = placement.type == .u32 ? Int64(u) : Int64(Int32(bitPattern: u))
         case .string: return 0
         }
-        if field.shift > 0 { value >>= Int64(field.shift) }
-        if let mask = field.mask { value &= Int64(mask) }
+        if placement.shift > 0 { value >>= Int64(placement.shift) }
+        if let mask = placement.mask { value &= Int64(mask) }
         return value
     }
 
@@ -50,9 +73,14 @@ public struct RegisterReading {
 
     /// Writes the field's `field.length` bytes (see `bytes`) to the start of `buffer`, which must hold them.
     public func copyBytes(_ field: FieldLayout, base: Int = 0, into buffer: UnsafeMutableBufferPointer<UInt8>) {
-        precondition(buffer.count >= field.length, "buffer shorter than the field")
-        let at = base + Int(field.offset)
-        for i in 0..<field.length {
+        copyBytes(Placement(field), base: base, into: buffer)
+    }
+
+    /// `copyBytes(_:base:into:)` of the field at `placement`.
+    public func copyBytes(_ placement: Placement, base: Int = 0, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(buffer.count >= placement.length, "buffer shorter than the field")
+        let at = base + Int(placement.offset)
+        for i in 0..<placement.length {
             let w = word(at + i / 2)
             buffer[i] = i % 2 == 0 ? UInt8(w >> 8) : UInt8(w & 0xFF)
         }
