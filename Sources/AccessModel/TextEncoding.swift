@@ -38,7 +38,7 @@ public enum TextEncoding: String, Sendable, CaseIterable {
                 }
                 return s
             case .gb18030:
-                let utf8 = try Iconv.convert(Array(text), from: "GB18030", to: "UTF-8", encoding: self)
+                let utf8 = try Iconv.convert(text, from: "GB18030", to: "UTF-8", encoding: self)
                 return String(decoding: utf8, as: UTF8.self)
             }
         }
@@ -58,7 +58,10 @@ public enum TextEncoding: String, Sendable, CaseIterable {
         case .gb18030:
             bytes = []
             for ch in text {
-                let encoded = try Iconv.convert(Array(String(ch).utf8), from: "UTF-8", to: "GB18030", encoding: self)
+                let utf8 = Array(String(ch).utf8)
+                let encoded = try utf8.withUnsafeBufferPointer { (character) throws(Failure) -> [UInt8] in
+                    try Iconv.convert(character, from: "UTF-8", to: "GB18030", encoding: self)
+                }
                 guard bytes.count + encoded.count <= length else { break }
                 bytes += encoded
             }
@@ -94,7 +97,8 @@ enum Iconv {
         let cd: iconv_t
     }
 
-    static func convert(_ input: [UInt8], from: String, to: String, encoding: TextEncoding) throws(TextEncoding.Failure) -> [UInt8] {
+    static func convert(_ input: UnsafeBufferPointer<UInt8>, from: String, to: String,
+                        encoding: TextEncoding) throws(TextEncoding.Failure) -> [UInt8] {
         let conversion = from + ">" + to
         let cd: iconv_t
         if let descriptor = idle.withLock({ $0[conversion]?.popLast() }) {
@@ -115,22 +119,23 @@ enum Iconv {
             }
             if !kept { iconv_close(cd) }
         }
-        var source = input.map { CChar(bitPattern: $0) }
-        var output = [CChar](repeating: 0, count: input.count * 4 + 8)
-        let capacity = output.count
-        let result: (rc: Int, inLeft: Int, outLeft: Int) = source.withUnsafeMutableBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst in
-                var inPtr: UnsafeMutablePointer<CChar>? = src.baseAddress
-                var inLeft = src.count
-                var outPtr: UnsafeMutablePointer<CChar>? = dst.baseAddress
-                var outLeft = dst.count
-                let rc = iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft)
-                return (rc, inLeft, outLeft)
+        // Converted straight from the caller's bytes into the result's own storage: one allocation.
+        var failedAt: Int?
+        let output = [UInt8](unsafeUninitializedCapacity: input.count * 4 + 8) { buffer, count in
+            let written = buffer.withMemoryRebound(to: CChar.self) { target in
+                input.withMemoryRebound(to: CChar.self) { source in
+                    var inPtr = UnsafeMutablePointer(mutating: source.baseAddress)  // iconv only reads it
+                    var inLeft = source.count
+                    var outPtr = target.baseAddress
+                    var outLeft = target.count
+                    let rc = iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft)
+                    if rc == -1 || inLeft != 0 { failedAt = source.count - inLeft }
+                    return target.count - outLeft
+                }
             }
+            count = written
         }
-        guard result.rc != -1, result.inLeft == 0 else {
-            throw TextEncoding.Failure(encoding: encoding, byteOffset: input.count - result.inLeft)
-        }
-        return output.prefix(capacity - result.outLeft).map { UInt8(bitPattern: $0) }
+        if let failedAt { throw TextEncoding.Failure(encoding: encoding, byteOffset: failedAt) }
+        return output
     }
 }
