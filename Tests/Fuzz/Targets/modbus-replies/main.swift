@@ -7,8 +7,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Every reply the gateway's Modbus client can receive, through the real client (`ModbusConnection` over
-/// libmodbus): a fuzzing device on a loopback socket answers each request with the input and hangs up.
+/// Every reply the gateway's Modbus client can receive, through the real client (`ModbusConnection`, whose Modbus
+/// TCP round trip reads the reply itself): a fuzzing device on a loopback socket answers each request with the input and hangs up.
 ///
 /// Input: byte 0 picks the request (read 1-125 registers, write one, write several) and which reply header bytes
 /// are copied from the request (transaction id, unit, function) so that replies get past the first checks; the
