@@ -75,7 +75,7 @@ extension GatewayConfiguration {
         return (Device(id: id, profile: profile, bus: bus, unit: UInt8(unit), pollMillis: max(poll, 10),
                        statePollMillis: max(device["state_poll"]?.milliseconds(log, in: 10...86_400_000) ?? 1000, 10),
                        timeSync: device["time_sync"]?.bool(log) ?? false, location: location,
-                       profileSource: FileManager.default.contents(atPath: profile.file) ?? Data()), value)
+                       profileSource: library.source(ofFile: profile.file)), value)
     }
 
     /// Serial adapters and RS-485 devices run at the standard rates only; 9601 is a typo, not a speed.

@@ -30,6 +30,7 @@ public struct GatewayService: Service {
             }
         }
         try runtime.start()
+        returnFreedMemoryToTheSystem()
         let configuration = runtime.configuration
         logger.info("gateway \(configuration.gatewayID) running: \(configuration.summary)",
                     metadata: [LogKind.key: "\(LogKind.gatewayStarted)"])
@@ -77,6 +78,7 @@ public struct GatewayService: Service {
         }
         if runtime.configuration.readOnly { loaded.makeReadOnly() }  // a flag of `run`, not of the file
         let result = await onDedicatedThread { [runtime, loaded] in Result { try runtime.reload(to: loaded) } }
+        returnFreedMemoryToTheSystem()
         switch result {
         case let .success(plan):
             if !plan.sectionsNeedingRestart.isEmpty {
