@@ -4,7 +4,7 @@ import Simulators
 import Testing
 import TestSupport
 
-@Suite("libmodbus client against faulty simulators: exceptions, timeouts, garbled replies, dropped links")
+@Suite("Modbus client (TCP round trip, libmodbus on RTU) against faulty simulators: exceptions, timeouts, garbled replies, dropped links")
 struct TransportFaultTests {
     @Test(arguments: Line.allCases)
     func exceptionRepliesBecomeNamedErrorsWithBusUnitAndAddress(line: Line) async throws {
