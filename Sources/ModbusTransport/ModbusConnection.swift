@@ -1,3 +1,4 @@
+import AccessModel
 import CModbus
 #if canImport(Glibc)
 import Glibc
@@ -310,7 +311,7 @@ public final class ModbusConnection: @unchecked Sendable {
         }
         guard sent == frameLength else { errno = Self.badData; return -1 }
 
-        let deadline = monotonicMicros() + responseTimeoutMicros
+        let deadline = monotonicMicros() + Int64(responseTimeoutMicros)
         var received = 0
         var needed = 8  // MBAP header and function code
         var step = 0  // 0: function, 1: what follows the function (count, address), 2: data
@@ -349,8 +350,8 @@ public final class ModbusConnection: @unchecked Sendable {
     }
 
     /// Sets the socket timeouts to what is left until `deadline`; false (errno ETIMEDOUT) when nothing is.
-    private func boundSocketTimeout(_ fd: Int32, deadline: Int) -> Bool {
-        let left = deadline - monotonicMicros()
+    private func boundSocketTimeout(_ fd: Int32, deadline: Int64) -> Bool {
+        let left = Int(deadline - monotonicMicros())
         guard left > 0 else { errno = ETIMEDOUT; return false }
         setSocketTimeouts(fd, micros: left)
         return true
@@ -364,11 +365,6 @@ public final class ModbusConnection: @unchecked Sendable {
         socketTimeoutMicros = micros
     }
 
-    private func monotonicMicros() -> Int {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return now.tv_sec * 1_000_000 + now.tv_nsec / 1000
-    }
 
     /// libmodbus's EMBBADDATA.
     private static let badData = Int32(MODBUS_ENOBASE) + 13
