@@ -166,11 +166,12 @@ public final class EventPublisher: @unchecked Sendable {
             }
             var sent = 0
             for event in events {
-                guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq) else { break }
+                guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq, wake: false) else { break }
                 cursor = event.journalSeq
                 sent += 1
             }
             if sent > 0 {
+                mqtt.wakeNetworkThread()  // once per batch, not once per event
                 (readBack ? fromJournal : fromMemory).increment(by: sent)
                 (readBack ? sentFromJournal : sentFromMemory).wrappingIncrement(by: sent, ordering: .relaxed)
             }

@@ -149,20 +149,27 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// Publishes one journalled event (QoS from the settings, normally 1). Returns false, sending nothing, when
     /// disconnected, while carried-over events are resent, when `maxInflight` events await their PUBACK, or
     /// when `journalSeq` is not above the last one handed over: the caller keeps the event and tries again.
-    public func publish(topic: String, payload: String, retain: Bool = false, journalSeq: Int64) -> Bool {
+    /// With `wake` false the network thread is not told about it: the caller publishes a batch, then calls
+    /// `wakeNetworkThread()` once.
+    public func publish(topic: String, payload: String, retain: Bool = false, journalSeq: Int64, wake: Bool = true) -> Bool {
         var payload = payload
-        return payload.withUTF8 { publish(topic: topic, bytes: UnsafeRawBufferPointer($0), retain: retain, journalSeq: journalSeq) }
+        return payload.withUTF8 {
+            publish(topic: topic, bytes: UnsafeRawBufferPointer($0), retain: retain, journalSeq: journalSeq, wake: wake)
+        }
     }
 
     public func publish(topic: String, payload: [UInt8], retain: Bool = false, journalSeq: Int64) -> Bool {
-        payload.withUnsafeBytes { publish(topic: topic, bytes: $0, retain: retain, journalSeq: journalSeq) }
+        payload.withUnsafeBytes { publish(topic: topic, bytes: $0, retain: retain, journalSeq: journalSeq, wake: true) }
     }
 
-    private func publish(topic: String, bytes: UnsafeRawBufferPointer, retain: Bool, journalSeq: Int64) -> Bool {
+    /// Has the network thread send what `publish(…, wake: false)` queued (one wake-up for the whole batch).
+    public func wakeNetworkThread() { client.wakeNetworkThread() }
+
+    private func publish(topic: String, bytes: UnsafeRawBufferPointer, retain: Bool, journalSeq: Int64, wake: Bool) -> Bool {
         // The lock is held across mosquitto_publish so the mid is recorded before its PUBACK can be handled.
         let outcome = shared.withLock { s -> Result<Bool, MQTTError> in
             guard s.machine.maySend(journalSeq: journalSeq) else { return .success(false) }
-            switch client.publish(topic: topic, payload: bytes, qos: settings.qos, retain: retain) {
+            switch client.publish(topic: topic, payload: bytes, qos: settings.qos, retain: retain, wake: wake) {
             case let .sent(mid), let .queuedUntilConnected(mid):
                 s.machine.published(mid: mid, journalSeq: journalSeq)
                 s.counters.published += 1

@@ -65,19 +65,26 @@ final class MosquittoClient: @unchecked Sendable {
                                 + sentenceCase(String(cString: strerror(saved))))
         }
         self.handle = handle
-        wakeReader = Self.wakeReader(of: handle)
+        wakePair = Self.takeOverWakeups(of: handle)
+        if settings.protocolVersion == .v5 {
+            cloudEventProperties = Self.properties(contentType: "application/cloudevents+json")
+            jsonProperties = Self.properties(contentType: "application/json")
+        } else {
+            (cloudEventProperties, jsonProperties) = (nil, nil)
+        }
         // The user data pointer is set after `self` is complete; the callbacks ignore a nil `obj`.
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         try configure(will: will)
     }
 
     deinit {
-        // The network thread holds a strong reference while it runs, so it has ended by now.
+        // The network thread holds a strong reference while it runs, so it has ended by now. The writer end of the
+        // wake-up pair goes back into the struct, so mosquitto_destroy closes both ends as usual.
+        if let wakePair { UnsafeMutableRawPointer(handle).assumingMemoryBound(to: Int32.self)[2] = wakePair.writer }
         mosquitto_destroy(handle)
-        propertiesLock.withLock { _ in
-            mosquitto_property_free_all(&cloudEventProperties)
-            mosquitto_property_free_all(&jsonProperties)
-        }
+        var properties = (cloudEventProperties, jsonProperties)
+        mosquitto_property_free_all(&properties.0)
+        mosquitto_property_free_all(&properties.1)
     }
 
     /// Where callbacks go; set before `start`.
@@ -214,6 +221,7 @@ final class MosquittoClient: @unchecked Sendable {
         try call("mosquitto_threaded_set") { mosquitto_threaded_set($0, true) }
         let thread = Thread { [self] in
             setCurrentThreadName("gw-mqtt")
+            networkThread.store(UInt(pthread_self()), ordering: .releasing)
             runNetworkLoop()
             finished.signal()
         }
@@ -241,7 +249,14 @@ final class MosquittoClient: @unchecked Sendable {
                 var loop: Int32
                 repeat {
                     loop = mosquitto_loop(handle, 1000, 1)
-                    drainWakeups()
+                    // Reading the flag back (an exchange, not a store) makes what the waker queued before setting it
+                    // visible to the write below.
+                    _ = wakePending.exchange(false, ordering: .sequentiallyConsistent)
+                    // What the round queued (messages released by its PUBACKs, packets of its callbacks, what other
+                    // threads queued after its select) goes out now, not after one more select.
+                    if loop == Int32(MOSQ_ERR_SUCCESS.rawValue), mosquitto_socket(handle) >= 0 {
+                        loop = mosquitto_loop_write(handle, 1)
+                    }
                 } while loop == Int32(MOSQ_ERR_SUCCESS.rawValue)
                 let loopErrno = errno
                 if accepted.exchange(false, ordering: .acquiringAndReleasing) { failures = 0 }
@@ -260,48 +275,58 @@ final class MosquittoClient: @unchecked Sendable {
         }
     }
 
-    /// The read end of libmosquitto's wake-up socket pair, or -1 when it cannot be found.
+    /// libmosquitto's wake-up socket pair, taken over from the library; nil when its layout could not be proved.
     ///
-    /// Every `mosquitto_publish` from the publisher thread queues its packet and writes one byte to this pair so
-    /// that a `select` in `mosquitto_loop` wakes up; but each `mosquitto_loop` reads only ONE byte back, so a burst
-    /// of N publishes cost N `pselect` + `read` rounds on this thread, all but the first with nothing left to send
-    /// (lib/loop.c and packet__queue in lib/packet_mosq.c, 1.6 to 2.0.x). Reading all the bytes after each round
-    /// makes it one: `mosquitto_loop` watches for writability itself whenever a packet is queued, and a packet is
-    /// always queued before its byte is written, so no packet waits for a byte that was drained.
-    private let wakeReader: Int32
+    /// libmosquitto writes one byte to this pair for EVERY packet it queues, so that a `select` in `mosquitto_loop`
+    /// wakes up, and `mosquitto_loop` reads one byte back per round (lib/packet_mosq.c `packet__queue`, lib/loop.c,
+    /// 1.6 to 2.0.x). That is a write(2) per message even on the network thread itself (each PUBACK releases the next
+    /// queued message from there) and a read(2) per round. Instead the library's write end is replaced by -1, which
+    /// `packet__queue` skips, and `wakeNetworkThread` writes a byte only when another thread queued something and no
+    /// byte is waiting already; the network thread writes what it queued itself right after each round
+    /// (`mosquitto_loop_write`). `mosquitto_loop` still selects on the read end and reads it.
+    private let wakePair: (reader: Int32, writer: Int32)?
+    /// Set by `wakeNetworkThread` when it writes a byte, cleared by the network thread after each round: at most
+    /// about one byte waits in the pair.
+    private let wakePending = Atomic<Bool>(false)
+    /// The network thread (`pthread_self`), whose own calls (in callbacks) need no wake-up.
+    private let networkThread = Atomic<UInt>(0)
 
     /// libmosquitto keeps the pair right after the socket at the start of `struct mosquitto` (`sock`, `sockpairR`,
     /// `sockpairW` in lib/mosquitto_internal.h of every release from 1.6 to 2.0). The layout is not public, so it is
     /// proved here before use: on a new client `sock` is -1 and the other two are a connected pair of non-blocking
-    /// Unix sockets (a byte written to one is read from the other). Anything else: -1, and the loop runs as before.
-    private static func wakeReader(of handle: OpaquePointer) -> Int32 {
+    /// Unix sockets (a byte written to one is read from the other). Anything else: nil, and the pair stays the
+    /// library's (one byte per queued packet, one read per round).
+    private static func takeOverWakeups(of handle: OpaquePointer) -> (reader: Int32, writer: Int32)? {
         var major: Int32 = 0, minor: Int32 = 0, revision: Int32 = 0
         mosquitto_lib_version(&major, &minor, &revision)
-        guard major == 2 || (major == 1 && minor == 6) else { return -1 }
-        let fields = UnsafeRawPointer(handle).assumingMemoryBound(to: Int32.self)
+        guard major == 2 || (major == 1 && minor == 6) else { return nil }
+        let fields = UnsafeMutableRawPointer(handle).assumingMemoryBound(to: Int32.self)
         let (sock, reader, writer) = (fields[0], fields[1], fields[2])
-        guard sock == -1, reader >= 0, writer >= 0, reader != writer else { return -1 }
+        guard sock == -1, reader >= 0, writer >= 0, reader != writer else { return nil }
         for fd in [reader, writer] {
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let named = withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
             }
-            guard named == 0, address.ss_family == sa_family_t(AF_UNIX), fcntl(fd, F_GETFL) & O_NONBLOCK != 0 else { return -1 }
+            guard named == 0, address.ss_family == sa_family_t(AF_UNIX), fcntl(fd, F_GETFL) & O_NONBLOCK != 0 else { return nil }
         }
         var probe: UInt8 = 0x57
         var echoed: UInt8 = 0
-        guard write(writer, &probe, 1) == 1 else { return -1 }
-        guard read(reader, &echoed, 1) == 1, echoed == probe else { return -1 }
-        return reader
+        guard write(writer, &probe, 1) == 1 else { return nil }
+        guard read(reader, &echoed, 1) == 1, echoed == probe else { return nil }
+        fields[2] = -1
+        return (reader, writer)
     }
 
-    /// Reads every wake-up byte waiting (see `wakeReader`).
-    private func drainWakeups() {
-        guard wakeReader >= 0 else { return }
-        withUnsafeTemporaryAllocation(byteCount: 512, alignment: 1) { buffer in
-            while read(wakeReader, buffer.baseAddress, buffer.count) == buffer.count {}
-        }
+    /// Makes `mosquitto_loop` return from its select so that the network thread writes what was queued: called after
+    /// a call from another thread that may have queued a packet (a publish, subscribe, disconnect). On the network
+    /// thread itself, or with a byte already waiting, it does nothing.
+    func wakeNetworkThread() {
+        guard let wakePair, networkThread.load(ordering: .acquiring) != UInt(pthread_self()),
+              !wakePending.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        var byte: UInt8 = 0
+        _ = write(wakePair.writer, &byte, 1)
     }
 
     /// `mosquitto_disconnect` has been called (or the link is gone): lets the network thread end and waits up to
@@ -331,10 +356,9 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     /// MQTT 5 properties of every publication: Content Type and the UTF-8 Payload Format Indicator (1). Built once;
-    /// `mosquitto_publish_v5` copies them into each message. Empty with 3.1.1, which has no properties.
-    private lazy var cloudEventProperties = Self.properties(contentType: "application/cloudevents+json")
-    private lazy var jsonProperties = Self.properties(contentType: "application/json")
-    private let propertiesLock = Mutex<Void>(())
+    /// `mosquitto_publish_v5` copies them into each message. nil with 3.1.1, which has no properties.
+    private let cloudEventProperties: OpaquePointer?
+    private let jsonProperties: OpaquePointer?
 
     private static func properties(contentType: String) -> OpaquePointer? {
         var list: OpaquePointer?
@@ -344,18 +368,19 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     /// `mosquitto_publish_v5` with the payload's properties under MQTT 5, `mosquitto_publish` under 3.1.1
-    /// (QoS from the caller, usually 1).
+    /// (QoS from the caller, usually 1). With `wake` false the caller calls `wakeNetworkThread` after its batch.
     func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool,
-                 kind: PayloadKind = .cloudEvent) -> PublishOutcome {
+                 kind: PayloadKind = .cloudEvent, wake: Bool = true) -> PublishOutcome {
         var mid: Int32 = 0
-        let rc: Int32
-        if settings.protocolVersion == .v5 {
-            let properties = propertiesLock.withLock { _ in kind == .cloudEvent ? cloudEventProperties : jsonProperties }
-            rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain, properties)
-        } else {
-            rc = mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain)
+        // withCString: passing the String itself would copy it into a new array on every call.
+        let (rc, saved) = topic.withCString { topic -> (Int32, Int32) in
+            let rc = settings.protocolVersion == .v5
+                ? mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain,
+                                       kind == .cloudEvent ? cloudEventProperties : jsonProperties)
+                : mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain)
+            return (rc, errno)
         }
-        let saved = errno
+        if wake { wakeNetworkThread() }
         switch rc {
         case Int32(MOSQ_ERR_SUCCESS.rawValue): return .sent(mid: mid)
         case Int32(MOSQ_ERR_NO_CONN.rawValue) where qos > 0 && mid != 0: return .queuedUntilConnected(mid: mid)
@@ -374,6 +399,7 @@ final class MosquittoClient: @unchecked Sendable {
         } else {
             try call("mosquitto_subscribe") { mosquitto_subscribe($0, nil, topic, qos) }
         }
+        wakeNetworkThread()
     }
 
     /// `mosquitto_publish_v5` with the properties of a request or a reply (Response Topic, Correlation Data,
@@ -396,6 +422,7 @@ final class MosquittoClient: @unchecked Sendable {
         var mid: Int32 = 0
         let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, false, properties)
         let saved = errno
+        wakeNetworkThread()
         switch rc {
         case Int32(MOSQ_ERR_SUCCESS.rawValue): return .sent(mid: mid)
         case Int32(MOSQ_ERR_NO_CONN.rawValue) where qos > 0 && mid != 0: return .queuedUntilConnected(mid: mid)
@@ -425,6 +452,7 @@ final class MosquittoClient: @unchecked Sendable {
         } else {
             try call("mosquitto_disconnect") { mosquitto_disconnect($0) }
         }
+        wakeNetworkThread()
     }
 
     /// Test support: ends the TCP connection without a DISCONNECT, as a crash or a pulled cable would, so the
