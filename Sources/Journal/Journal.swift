@@ -29,6 +29,14 @@ public final class Journal: Sendable {
         var unserialled: [String: (boot: UInt16, seq: UInt32)]
         /// Per device log, the highest seq journalled (`device_log`), as committed.
         var logMarks: [DeviceLogKey: UInt32]
+        /// The publication watermark (`publication`, schema 9): every event at or below it is published or refused.
+        var watermark: Int64
+        /// When the watermark last moved (its row in `publication`), nil before the first move.
+        var watermarkMovedAt: Int64?
+        /// The number of pending events, kept with every commit of this connection once counted; counted again when
+        /// another connection committed (`pendingVersion` is then not `PRAGMA data_version` any more).
+        var pending: Int?
+        var pendingVersion: Int64?
     }
 
     /// The database file.
@@ -76,8 +84,10 @@ public final class Journal: Sendable {
         fileIdentity = FileIdentity(path: path)
         epoch = try connection.journalEpoch()
         let next = try connection.latestJournalSeq() + 1
+        let publication = try connection.publicationWatermark()
         writer = Mutex(Writer(connection: connection, nextJournalSeq: next, unserialled: try connection.unserialledRecords(),
-                              logMarks: try connection.deviceLogMarks()))
+                              logMarks: try connection.deviceLogMarks(), watermark: publication.watermark,
+                              watermarkMovedAt: publication.movedAt))
         committed = Atomic(next - 1)
         let reads = try SQLiteConnection(path: path, readOnly: true)
         try reads.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000))
@@ -229,6 +239,7 @@ public final class Journal: Sendable {
                 return outcome
             }
             writer.nextJournalSeq = next
+            writer.pending? += outcome.stored.count
             writer.logMarks.merge(raised) { max($0, $1) }
             for device in passedUnserialled { writer.unserialled[device] = nil }
             // Committed (synchronous=FULL): only now may the publisher see these events, first in memory, then by seq.
@@ -289,6 +300,11 @@ public final class Journal: Sendable {
     }
 
     /// Marks events published (their PUBACK arrived) in one transaction; returns how many were pending.
+    ///
+    /// The publisher sends in journal order and PUBACKs arrive mostly in order, so this mostly moves the publication
+    /// watermark (one row of `publication`) instead of writing every event's row again: the watermark moves up to
+    /// just below the oldest event still pending. Only events acknowledged above that (out of order) get a
+    /// `published_ms` of their own, until the watermark passes them.
     @discardableResult
     public func markPublished(_ journalSeqs: [Int64], at time: Timestamp = .now) throws -> Int {
         if journalSeqs.isEmpty { return 0 }
@@ -298,17 +314,59 @@ public final class Journal: Sendable {
             // commit skips the WAL fsync (synchronous=NORMAL); the next append's FULL commit syncs it anyway.
             try connection.execute("PRAGMA synchronous = NORMAL")
             defer { try? connection.execute("PRAGMA synchronous = FULL") }
-            // PUBACKs arrive mostly in order: one UPDATE per run of consecutive seqs, not one per event.
-            return try connection.transaction {
-                var marked = 0
-                for run in Self.consecutiveRuns(journalSeqs) {
+            let runs = Self.consecutiveRuns(journalSeqs)
+            let (marked, watermark) = try connection.transaction {
+                let watermark = try Self.advancedWatermark(writer, over: runs)
+                // Every event the watermark passes now was pending only if it is one of `runs` (see above).
+                var marked = try Int(connection.scalar(
+                    "SELECT count(*) FROM events WHERE jseq > ? AND jseq <= ? AND published_ms IS NULL",
+                    [.int(writer.watermark), .int(watermark)]) ?? 0)
+                // PUBACKs arrive mostly in order: one UPDATE per run of consecutive seqs, not one per event.
+                for run in runs where run.upperBound > watermark {
                     marked += try connection.run(
                         "UPDATE events SET published_ms = ? WHERE jseq BETWEEN ? AND ? AND published_ms IS NULL",
-                        [.int(time.millisecondsSinceEpoch), .int(run.lowerBound), .int(run.upperBound)])
+                        [.int(time.millisecondsSinceEpoch), .int(max(run.lowerBound, watermark + 1)), .int(run.upperBound)])
                 }
-                return marked
+                try Self.recordWatermark(&writer, watermark, at: time)
+                return (marked, watermark)
             }
+            writer.watermark = watermark
+            writer.pending? -= marked
+            return marked
         }
+    }
+
+    /// Where the watermark can move when the events in `runs` are published too: just below the oldest event above
+    /// it that is still pending and not in `runs`, or to the newest event committed when there is none. Events
+    /// deleted above the watermark (`forget`, retention) are passed over like published ones.
+    private static func advancedWatermark(_ writer: Writer, over runs: [ClosedRange<Int64>]) throws -> Int64 {
+        let newest = writer.nextJournalSeq - 1
+        var watermark = writer.watermark
+        while watermark < newest {
+            guard let oldest = try writer.connection.scalar(
+                "SELECT jseq FROM events WHERE jseq > ? AND published_ms IS NULL ORDER BY jseq LIMIT 1", [.int(watermark)])
+            else { return newest }
+            guard let run = runs.first(where: { $0.contains(oldest) }) else { return oldest - 1 }
+            watermark = min(run.upperBound, newest)
+        }
+        return watermark
+    }
+
+    /// Stores a move of the watermark to `watermark` (no-op if it did not move) in `publication`: a new row, or
+    /// within a second of the last move that row raised, so the table grows by at most one row a second.
+    private static func recordWatermark(_ writer: inout Writer, _ watermark: Int64, at time: Timestamp) throws {
+        guard watermark > writer.watermark else { return }
+        let now = time.millisecondsSinceEpoch
+        if let movedAt = writer.watermarkMovedAt, now >= movedAt, now - movedAt < 1000 {
+            // Everything the row covers was published by `now`; the row's opening time stays in memory, so the
+            // first move a second after it opens a new row.
+            try writer.connection.run("UPDATE publication SET watermark = ?, published_ms = ? WHERE watermark = ?",
+                                      [.int(watermark), .int(now), .int(writer.watermark)])
+            return
+        }
+        try writer.connection.run("INSERT INTO publication (watermark, published_ms) VALUES (?, ?)",
+                                  [.int(watermark), .int(now)])
+        writer.watermarkMovedAt = now
     }
 
     /// `seqs` sorted and folded into ranges of consecutive numbers (duplicates dropped).
@@ -331,15 +389,21 @@ public final class Journal: Sendable {
         if refusals.isEmpty { return 0 }
         return try writer.withLock { writer in
             let connection = writer.connection
-            return try connection.transaction {
+            let (marked, watermark) = try connection.transaction {
                 var marked = 0
-                for (jseq, reason) in refusals {
+                for (jseq, reason) in refusals where jseq > writer.watermark {
                     marked += try connection.run(
                         "UPDATE events SET published_ms = ?, refused = ? WHERE jseq = ? AND published_ms IS NULL",
                         [.int(time.millisecondsSinceEpoch), .int(Int64(reason)), .int(jseq)])
                 }
-                return marked
+                // A refused event right above the watermark no longer holds it back.
+                let watermark = try Self.advancedWatermark(writer, over: [])
+                try Self.recordWatermark(&writer, watermark, at: time)
+                return (marked, watermark)
             }
+            writer.watermark = watermark
+            writer.pending? -= marked
+            return marked
         }
     }
 
@@ -348,9 +412,18 @@ public final class Journal: Sendable {
         try writer.withLock { try $0.connection.refusedCount() }
     }
 
-    /// The number of events not yet published.
+    /// The number of events not yet published: counted once, then kept with this journal's commits (the status
+    /// asks every second, and a broker down for a day leaves many pending events to read), counted again after
+    /// another process changed the journal (`accessgw forget`).
     public func pendingCount() throws -> Int {
-        try writer.withLock { try $0.connection.pendingCount() }
+        try writer.withLock { writer in
+            let version = try writer.connection.scalar("PRAGMA data_version")
+            if let pending = writer.pending, version == writer.pendingVersion { return pending }
+            let pending = try writer.connection.pendingCount()
+            writer.pending = pending
+            writer.pendingVersion = version
+            return pending
+        }
     }
 
     /// Unpublished events per device (for the metrics and the status JSON).
@@ -392,15 +465,23 @@ public final class Journal: Sendable {
             let bytesBefore = try connection.sizeInUse()
             var outcome = RetentionOutcome(expired: 0, publishedDroppedForSize: 0, unpublishedDropped: 0,
                                            bytesBefore: bytesBefore, bytesAfter: bytesBefore)
+            let watermark = SQLiteValue.int(writer.watermark)
             try connection.transaction {
                 try connection.raiseHandedOutMark()
                 outcome.expired = try connection.run(
-                    "DELETE FROM events WHERE published_ms IS NOT NULL AND recorded_ms < ?", [.int(cutoff)])
+                    "DELETE FROM events WHERE recorded_ms < ? AND (jseq <= ? OR published_ms IS NOT NULL)",
+                    [.int(cutoff), watermark])
                 outcome.publishedDroppedForSize = try deleteOldestWhileOver(
-                    maxBytes, connection, where: "published_ms IS NOT NULL")
+                    maxBytes, connection, where: "jseq <= ? OR published_ms IS NOT NULL", watermark)
                 outcome.unpublishedDropped = try deleteOldestWhileOver(
-                    maxBytes, connection, where: "published_ms IS NULL")
+                    maxBytes, connection, where: "jseq > ? AND published_ms IS NULL", watermark)
+                // The watermark's moves below the oldest event left tell nothing any more; the last one stays.
+                try connection.run("""
+                    DELETE FROM publication WHERE watermark < (SELECT min(jseq) FROM events)
+                        AND watermark < (SELECT max(watermark) FROM publication)
+                    """)
             }
+            writer.pending? -= outcome.unpublishedDropped
             // Dropped unpublished events must not be sent from memory after they were reported lost.
             if outcome.unpublishedDropped > 0 { handoff.reset() }
             if outcome.expired + outcome.publishedDroppedForSize + outcome.unpublishedDropped > 0 {
@@ -411,7 +492,8 @@ public final class Journal: Sendable {
         }
     }
 
-    private func deleteOldestWhileOver(_ maxBytes: Int64, _ connection: SQLiteConnection, where condition: String) throws -> Int {
+    private func deleteOldestWhileOver(_ maxBytes: Int64, _ connection: SQLiteConnection, where condition: String,
+                                       _ value: SQLiteValue) throws -> Int {
         var deleted = 0
         while true {
             let used = try connection.sizeInUse()
@@ -422,7 +504,7 @@ public final class Journal: Sendable {
             let chunk = max(1, (used - maxBytes + average - 1) / average)
             let removed = try connection.run(
                 "DELETE FROM events WHERE jseq IN (SELECT jseq FROM events WHERE \(condition) ORDER BY jseq LIMIT ?)",
-                [.int(chunk)])
+                [value, .int(chunk)])
             if removed == 0 { break }
             deleted += removed
         }

@@ -38,7 +38,7 @@ public enum JournalBackup {
                                   statement: "PRAGMA quick_check", path: partial)
             }
             let outcome = Outcome(events: try to.scalar("SELECT count(*) FROM events") ?? 0,
-                                  pending: try to.scalar("SELECT count(*) FROM events WHERE published_ms IS NULL") ?? 0,
+                                  pending: Int64(try to.pendingCount()),
                                   bytes: try to.sizeInUse())
             guard rename(partial, destination) == 0 else {
                 throw SQLiteError(code: errno, message: "cannot rename to \(destination): \(String(cString: strerror(errno)))",

@@ -2,7 +2,7 @@ import Foundation
 
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 8
+    static let version = 9
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -167,6 +167,24 @@ enum JournalSchema {
         PRAGMA user_version = 8;
         """
 
+    /// Version 9 (issue 7, fewer pages per event): a publication watermark instead of an UPDATE of every published
+    /// row. `publication` holds the watermark's moves: every event with jseq at or below a row's `watermark` (and
+    /// above the previous row's) was published or refused by that row's `published_ms` (moves within a second share
+    /// one row, so the time is at most a second late); its highest `watermark` is the watermark itself. An event
+    /// above it is pending unless it carries its own `published_ms`, as the few acknowledged out of order and the
+    /// refused ones do (`refused` as before). Rows below the watermark never change again, and pending events are
+    /// found by a range of the primary key above it, so `events_unpublished` goes (it was written by every append
+    /// and every mark). The watermark starts just below the oldest pending event (or at the highest jseq handed out),
+    /// so the pending set is exactly what it was; the events keep their `published_ms`.
+    static let upgradeToVersion9 = """
+        CREATE TABLE publication (
+            watermark INTEGER PRIMARY KEY,
+            published_ms INTEGER NOT NULL
+        );
+        DROP INDEX events_unpublished;
+        PRAGMA user_version = 9;
+        """
+
     /// 64 random bits as 16 lowercase hex digits: the journal's epoch.
     static func newEpoch() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -242,6 +260,19 @@ enum JournalSchema {
                 if rows > 0 { onRebuild?(rows) }
                 try connection.execute(upgradeToVersion8)
                 try connection.setHandedOutMark(handedOut)
+            }
+        }
+        if current < 9, target >= 9 {
+            try connection.transaction {
+                // Computed before the index that finds the oldest pending event goes.
+                let handedOut = try connection.latestJournalSeq()
+                let watermark = try connection.scalar("SELECT min(jseq) - 1 FROM events WHERE published_ms IS NULL") ?? handedOut
+                let publishedMillis = try connection.scalar("SELECT max(published_ms) FROM events WHERE jseq <= ?", [.int(watermark)])
+                try connection.execute(upgradeToVersion9)
+                if watermark > 0 {
+                    try connection.run("INSERT INTO publication (watermark, published_ms) VALUES (?, ?)",
+                                       [.int(watermark), .int(publishedMillis ?? Int64(Date().timeIntervalSince1970 * 1000))])
+                }
             }
         }
     }

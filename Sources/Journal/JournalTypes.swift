@@ -58,7 +58,9 @@ public struct StoredEvent: Sendable, Equatable {
     public var topic: String
     /// The CloudEvent JSON, exactly as published.
     public var payload: String
-    /// When the broker acknowledged it (PUBACK); nil while pending.
+    /// When the broker's answer (PUBACK) was journalled, nil while pending: the event's own mark when it was
+    /// acknowledged out of order or refused, else the time the publication watermark passed it (schema 9: the
+    /// watermark's moves within a second share one time, the last, so this is at most a second late).
     public var publishedAt: Timestamp?
     /// The PUBACK reason code (0x80 or above) when the broker refused the event; it is not sent again.
     public var refusedReason: Int32?

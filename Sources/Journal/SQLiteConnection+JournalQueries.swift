@@ -2,8 +2,23 @@ import AccessModel
 
 /// Queries shared by the writer (`Journal`) and the read-only `JournalReader`.
 extension SQLiteConnection {
-    static let storedEventColumns =
+    /// The publication watermark (schema 9): every event at or below it is published or refused.
+    static let watermark = "coalesce((SELECT max(watermark) FROM publication), 0)"
+
+    /// An event's publication time: its own mark (acknowledged out of order, or refused), else the watermark move
+    /// that covered it; NULL while pending.
+    static let storedEventColumns = """
+        jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload,
+        coalesce(published_ms, (SELECT publication.published_ms FROM publication WHERE publication.watermark >= events.jseq
+                                ORDER BY publication.watermark LIMIT 1)), refused
+        """
+
+    /// `storedEventColumns` for events known to be pending (publication time NULL).
+    static let pendingEventColumns =
         "jseq, device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload, published_ms, refused"
+
+    /// Pending events: above the watermark and without a mark of their own (a range of the primary key).
+    static let pendingCondition = "jseq > \(watermark) AND published_ms IS NULL"
 
     static func storedEvent(_ row: Statement) -> StoredEvent {
         StoredEvent(journalSeq: row.int(0), device: row.text(1),
@@ -59,12 +74,14 @@ extension SQLiteConnection {
     }
 
     func unpublished(afterJournalSeq: Int64, limit: Int) throws -> [StoredEvent] {
-        try query("SELECT \(Self.storedEventColumns) FROM events WHERE published_ms IS NULL AND jseq > ? "
-                  + "ORDER BY jseq LIMIT ?", [.int(afterJournalSeq), .int(Int64(limit))], Self.storedEvent)
+        try query("SELECT \(Self.pendingEventColumns) FROM events WHERE jseq > max(?, \(Self.watermark)) "
+                  + "AND published_ms IS NULL ORDER BY jseq LIMIT ?", [.int(afterJournalSeq), .int(Int64(limit))],
+                  Self.storedEvent)
     }
 
+    /// Counts the pending events by reading them (a range of the primary key above the watermark).
     func pendingCount() throws -> Int {
-        Int(try scalar("SELECT count(*) FROM events WHERE published_ms IS NULL") ?? 0)
+        Int(try scalar("SELECT count(*) FROM events WHERE \(Self.pendingCondition)") ?? 0)
     }
 
     func refusedCount() throws -> Int {
@@ -72,15 +89,22 @@ extension SQLiteConnection {
     }
 
     func pendingCountByDevice() throws -> [String: Int] {
-        let rows = try query("SELECT device, count(*) FROM events WHERE published_ms IS NULL GROUP BY device") {
+        let rows = try query("SELECT device, count(*) FROM events WHERE \(Self.pendingCondition) GROUP BY device") {
             ($0.text(0), Int($0.int(1)))
         }
         return Dictionary(rows, uniquingKeysWith: +)
     }
 
     func oldestPending() throws -> StoredEvent? {
-        try query("SELECT \(Self.storedEventColumns) FROM events WHERE published_ms IS NULL ORDER BY jseq LIMIT 1",
+        try query("SELECT \(Self.pendingEventColumns) FROM events WHERE \(Self.pendingCondition) ORDER BY jseq LIMIT 1",
                   [], Self.storedEvent).first
+    }
+
+    /// The publication watermark and its last move (`publication`'s highest row); (0, nil) before the first.
+    func publicationWatermark() throws -> (watermark: Int64, movedAt: Int64?) {
+        try query("SELECT watermark, published_ms FROM publication ORDER BY watermark DESC LIMIT 1") {
+            ($0.int(0), Optional($0.int(1)))
+        }.first ?? (0, nil)
     }
 
     /// Bytes of the file in use: (page_count - freelist_count) * page_size. Free pages are reused before the file

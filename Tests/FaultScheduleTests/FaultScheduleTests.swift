@@ -124,6 +124,7 @@ struct FaultScheduleTests {
         (FaultSchedule.Mutation.marksPostedBeforeCommit, "no ack before commit"),
         (.lossReportsDropped, "loss always reported"),
         (.pubacksNeverMarked, "nothing may be stuck"),
+        (.outOfOrderMarksDropped, "nothing may be stuck"),
     ])
     func eachInvariantCatchesItsDefect(mutation: FaultSchedule.Mutation, invariant: String) throws {
         let violation = try #require(Self.firstViolation(faults: Self.strictFaults, count: 2_000, mutation: mutation,

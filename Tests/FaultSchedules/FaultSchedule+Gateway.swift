@@ -117,15 +117,17 @@ extension FaultSchedule {
     /// One iteration of `EventPublisher.run`: journal the refused and PUBACKed events, then hand over journal events while the
     /// in-flight window has room.
     mutating func publisherStep() {
-        for jseq in gateway.refused { journal.mark(jseq, .refused) }
+        journal.mark(gateway.refused.map { ($0, .refused) })
         gateway.refused.removeAll()
-        for jseq in gateway.acknowledged where mutation != .pubacksNeverMarked { journal.mark(jseq, .published) }
+        if mutation != .pubacksNeverMarked {
+            journal.mark(gateway.acknowledged.map { ($0, .published) }, outOfOrderDropped: mutation == .outOfOrderMarksDropped)
+        }
         gateway.acknowledged.removeAll()
         guard gateway.machine.isConnected else { return }
         while gateway.mayReadBatch {
             let rows = journal.unpublished(after: gateway.cursor, limit: min(gateway.machine.allowance, 500))
             var sent = 0
-            for row in rows where row.state == .pending {
+            for row in rows {
                 guard gateway.machine.maySend(journalSeq: row.jseq) else { return }
                 let publication = Publication(mid: gateway.client.newMid(), jseq: row.jseq, device: row.device, kind: row.kind)
                 gateway.machine.published(mid: publication.mid, journalSeq: row.jseq)

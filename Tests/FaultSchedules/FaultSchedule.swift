@@ -22,7 +22,7 @@ public struct FaultSchedule {
     enum Action: CustomStringConvertible {
         case record(Int, count: Int), serve(Int), write, publish, connect, brokerProcess, puback
         case crash, timeout(Int), misroute(Int), refuseAck(Int), reboot(Int), windowGap(Int)
-        case disconnect, refuseConnections(Bool), duplicateDelivery, drainRound(Int)
+        case disconnect, refuseConnections(Bool), duplicateDelivery, reorderPubacks, drainRound(Int)
         /// What a step did, in a replay only.
         case note(String)
 
@@ -44,6 +44,7 @@ public struct FaultSchedule {
             case .disconnect: "broker connection drops"
             case let .refuseConnections(on): "broker \(on ? "starts" : "stops") refusing connections"
             case .duplicateDelivery: "broker delivers the next message twice"
+            case .reorderPubacks: "the two oldest PUBACKs in transit swap places"
             case let .drainRound(n): "drain round \(n)"
             case let .note(text): "    \(text)"
             }
@@ -58,6 +59,8 @@ public struct FaultSchedule {
         case lossReportsDropped
         /// The publisher never marks PUBACKed events published.
         case pubacksNeverMarked
+        /// The journal drops the marks of events acknowledged out of order, above the publication watermark.
+        case outOfOrderMarksDropped
         /// A restarted reader starts from the device's own `ack_seq`, ignoring the journal's device cursor (the
         /// gateway before the fix of the two known issues: a loss reported twice, or hidden by a crash).
         case readersIgnoreTheJournal
@@ -181,6 +184,7 @@ public struct FaultSchedule {
             case 91..<94 where faults.contains(.disconnects): return .disconnect
             case 94..<96 where faults.contains(.refusedConnections): return .refuseConnections(!broker.refusingConnections)
             case 96..<98 where faults.contains(.duplicateDeliveries): return .duplicateDelivery
+            case 98..<100 where faults.contains(.reorderedPubacks): return .reorderPubacks
             default: continue
             }
         }
@@ -217,6 +221,7 @@ public struct FaultSchedule {
             }
         case let .refuseConnections(on): broker.refusingConnections = on
         case .duplicateDelivery: broker.duplicateNextDelivery = true
+        case .reorderPubacks: if broker.pubacks.count >= 2 { broker.pubacks.swapAt(0, 1) }
         case .drainRound, .note: break
         }
     }
@@ -245,7 +250,7 @@ public struct FaultSchedule {
         }
         if !gateway.ring.isEmpty || gateway.batch != nil || gateway.unposted != nil { return "the writer has work left" }
         if journal.pendingCount > 0 {
-            let row = journal.rows.first { $0.state == .pending }!
+            let row = journal.rows.first { journal.isPending($0) }!
             return "\(journal.pendingCount) journal event(s) unpublished, the oldest jseq \(row.jseq) (device \(row.device) \(row.kind))"
         }
         if !gateway.client.queue.isEmpty { return "\(gateway.client.queue.count) publication(s) unacknowledged at the client" }

@@ -25,12 +25,16 @@ public struct ScheduleFaults: OptionSet, Sendable, CustomStringConvertible {
     public static let deniedPublications = ScheduleFaults(rawValue: 1 << 9)
     /// The broker hands a message to the subscriber twice.
     public static let duplicateDeliveries = ScheduleFaults(rawValue: 1 << 10)
+    /// PUBACKs arrive out of order (MQTT orders them per connection, but the journal's publication watermark must not
+    /// depend on it): an event acknowledged after a newer one.
+    public static let reorderedPubacks = ScheduleFaults(rawValue: 1 << 11)
 
     static let named: [(ScheduleFaults, String)] = [
         (.gatewayCrashes, "gatewayCrashes"), (.timeouts, "timeouts"), (.misroutedReplies, "misroutedReplies"),
         (.refusedAcks, "refusedAcks"), (.reboots, "reboots"), (.overflows, "overflows"), (.windowGaps, "windowGaps"),
         (.disconnects, "disconnects"), (.refusedConnections, "refusedConnections"),
         (.deniedPublications, "deniedPublications"), (.duplicateDeliveries, "duplicateDeliveries"),
+        (.reorderedPubacks, "reorderedPubacks"),
     ]
 
     public static let all = ScheduleFaults(named.map(\.0))

@@ -35,6 +35,9 @@ struct SimulatedJournal {
     /// Per device log (`key(device:boot:seq: 0)`), the highest seq stored: `Journal.append`'s `device_log`.
     private var marks: [UInt64: UInt32] = [:]
     private(set) var pendingCount = 0
+    /// `Journal`'s publication watermark (schema 9): every row at or below it is published or refused, whatever its
+    /// `state` says; only rows marked above it (acknowledged out of order, refused) have a state of their own.
+    private(set) var watermark: Int64 = 0
 
     static func key(device: Int, boot: UInt16, seq: UInt32) -> UInt64 {
         UInt64(device) << 48 | UInt64(boot) << 32 | UInt64(seq)
@@ -68,22 +71,31 @@ struct SimulatedJournal {
         cursors[device] = (boot, seq)
     }
 
-    /// Up to `limit` pending rows after `jseq`, in journal order.
-    func unpublished(after jseq: Int64, limit: Int) -> ArraySlice<Row> {
-        var found = 0
-        var end = Int(jseq)
-        while end < rows.count, found < limit {
-            if rows[end].state == .pending { found += 1 }
-            end += 1
+    func isPending(_ row: Row) -> Bool { row.jseq > watermark && row.state == .pending }
+
+    /// Up to `limit` pending rows after `jseq` (and after the watermark), in journal order.
+    func unpublished(after jseq: Int64, limit: Int) -> [Row] {
+        var found: [Row] = []
+        var index = Int(max(jseq, watermark))
+        while index < rows.count, found.count < limit {
+            if rows[index].state == .pending { found.append(rows[index]) }
+            index += 1
         }
-        return rows[Int(jseq)..<end]
+        return found
     }
 
-    mutating func mark(_ jseq: Int64, _ state: State) {
-        let index = Int(jseq - 1)
-        guard rows[index].state == .pending else { return }
-        rows[index].state = state
-        pendingCount -= 1
+    /// `Journal.markPublished` / `markRefused` of one batch: the rows above the watermark get their state, and the
+    /// watermark moves up to just below the oldest row still pending. `outOfOrderDropped`: a row acknowledged above
+    /// the watermark's reach is not marked at all (the defect a watermark invites).
+    mutating func mark(_ batch: [(jseq: Int64, state: State)], outOfOrderDropped: Bool = false) {
+        for (jseq, state) in batch.sorted(by: { $0.jseq < $1.jseq }) where jseq > watermark {
+            if outOfOrderDropped, jseq > watermark + 1 { continue }
+            let index = Int(jseq - 1)
+            guard rows[index].state == .pending else { continue }
+            rows[index].state = state
+            pendingCount -= 1
+            while watermark < Int64(rows.count), rows[Int(watermark)].state != .pending { watermark += 1 }
+        }
     }
 }
 
