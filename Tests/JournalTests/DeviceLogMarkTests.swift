@@ -13,13 +13,7 @@ import Testing
     /// FD-0001 boot 1 seqs 1-5, gate-1's seqs 1-2 of boot 3 stored without a serial by a version 1 gateway, gateway
     /// events, and the three newest events deleted by retention (AUTOINCREMENT's mark 13, max(jseq) 10).
     static func makeVersion7(at path: String) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        let connection = try SQLiteConnection(path: path, readOnly: false)
-        try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        try connection.execute(JournalSchema.connectionPragmas)
-        try JournalSchema.migrate(connection, through: 7)
-        #expect(try connection.scalar("PRAGMA user_version") == 7)
+        let connection = try oldJournal(at: path, version: 7)
         typealias Row = (device: String, serial: String, boot: Int64?, seq: Int64?, type: String, time: Int64)
         var rows: [Row] = [("gateway", "", nil, nil, "gateway.started", baseMillis),
                            ("gate-1", "", 3, 1, "access.granted", legacyTime),
@@ -47,6 +41,18 @@ import Testing
                                [.text("gate-1"), .int(3), .int(2), .int(baseMillis), .text("")])
         }
         #expect(try connection.latestJournalSeq() == 13)
+    }
+
+    /// A new journal at `path` as a gateway of schema `version` creates it.
+    static func oldJournal(at path: String, version: Int) throws -> SQLiteConnection {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        let connection = try SQLiteConnection(path: path, readOnly: false)
+        try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        try connection.execute(JournalSchema.connectionPragmas)
+        try JournalSchema.migrate(connection, through: version)
+        #expect(try connection.scalar("PRAGMA user_version") == Int64(version))
+        return connection
     }
 
     static func dump(_ path: String) throws -> [String] {

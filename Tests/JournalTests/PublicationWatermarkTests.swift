@@ -155,12 +155,7 @@ import Testing
     /// A version 8 journal: 1-3 published, 4 pending, 5 published out of order, 6 refused, 7-8 pending; or, with
     /// `allPublished`, everything published and the newest two numbers deleted by retention.
     static func makeVersion8(at path: String, allPublished: Bool = false) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        let connection = try SQLiteConnection(path: path, readOnly: false)
-        try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        try connection.execute(JournalSchema.connectionPragmas)
-        try JournalSchema.migrate(connection, through: 8)
+        let connection = try DeviceLogMarkTests.oldJournal(at: path, version: 8)
         try connection.transaction {
             for jseq in Int64(1)...10 {
                 let published: Int64? = allPublished || [1, 2, 3, 5, 6].contains(jseq) ? baseMillis + jseq : nil
