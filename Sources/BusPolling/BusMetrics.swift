@@ -50,6 +50,8 @@ struct DeviceMetrics {
     let eventsLost: Counter
     let clockOffset: Gauge
     let badRecords: Counter
+    /// The device fell back from acking with function 23 to function 16 then 03.
+    let ackWithReadFallbacks: Counter
 
     init(device: String) {
         func polls(_ result: String) -> Counter {
@@ -65,6 +67,7 @@ struct DeviceMetrics {
         eventsLost = Counter(label: "accessgw_device_events_lost_total", dimensions: [("device", device)])
         clockOffset = Gauge(label: "accessgw_device_clock_offset_seconds", dimensions: [("device", device)])
         badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "read"), ("device", device)])
+        ackWithReadFallbacks = Counter(label: "accessgw_device_ack_with_read_fallbacks_total", dimensions: [("device", device)])
     }
 
     /// One poll's result: nil when it succeeded.

@@ -105,7 +105,8 @@ extension BusPoller {
         }
     }
 
-    /// Reads the event log once: writes a due ack first, then the header or header and window.
+    /// Reads the event log once: writes a due ack first, then the header or header and window; with a device that
+    /// takes function 23 (`ack_with_read`), the ack and the first read are one transaction.
     func pollLog(_ device: inout PolledDevice) throws -> LogTurn {
         guard var fifo = device.fifo, let log = device.config.profile.eventLog, let decoder = device.decoder else { return .regular }
         let now = monotonicMillis()
@@ -114,13 +115,37 @@ extension BusPoller {
         defer { device.fifo = fifo }
         let unit = device.config.unit
         let layout = device.config.profile.layout
+        /// The read a function 23 ack already made: its registers are in `buffer`.
+        var readWithAck: EventLogStateMachine.Read?
         if case let .writeAck(seq) = fifo.nextStep(committed: device.link.committed), bus.readOnly {
             // Read-only: the journal has the records, the device's ack_seq stays its other reader's. The reader goes
             // on from what it emitted, and the records the window shows again are skipped (or, after a restart,
             // recognised by the journal).
             fifo.ackWritten(seq)
         } else if case let .writeAck(seq) = fifo.nextStep(committed: device.link.committed) {
-            if let refusal = try writeAck(seq, unit: unit, log: log, layout: layout) {
+            var refusal: ModbusError?
+            // Not right after a refusal: the resynchronised ack goes the way SPEC 3 names (function 16).
+            if device.ackWithRead, fifo.refusedAcks == 0, ring.capacity - ring.count >= log.windowRecords + 2 {
+                var acked = fifo
+                acked.ackWritten(seq)
+                if case let .read(kind) = acked.nextStep(committed: device.link.committed) {
+                    switch try ackWithRead(seq, then: kind, &device, log: log, layout: layout) {
+                    case .read:
+                        readWithAck = kind
+                        device.ackWithReadRefusals = 0
+                    case let .refused(error):
+                        refusal = error
+                        device.ackWithReadRefusals += 1
+                        if device.ackWithReadRefusals >= Self.ackWithReadRefusalsBeforeFallBack {
+                            // A device that takes acks with function 16 (in between) but never with 23.
+                            fallBackFromAckWithRead(&device, "it refused \(device.ackWithReadRefusals) acks with function 23 in a row (\(error.detail)) while function 16 took the acks in between")
+                        }
+                    case .fellBack: break
+                    }
+                }
+            }
+            if readWithAck == nil, refusal == nil { refusal = try writeAck(seq, unit: unit, log: log, layout: layout) }
+            if let refusal {
                 // It answered, so it is there; it restarted, or the write reached it garbled. Resynchronise from
                 // its own ack_seq after a pause, never giving up on acking it.
                 fifo.ackRejected()
@@ -132,16 +157,28 @@ extension BusPoller {
                 return .holdOff(delay)
             }
             fifo.ackWritten(seq)
+            device.ackedWithRead = readWithAck != nil ? (boot: fifo.boot ?? 0, seq: seq) : nil
         }
         guard case var .read(kind) = fifo.nextStep(committed: device.link.committed) else { return .regular }
-        guard ring.capacity - ring.count >= log.windowRecords + 2 else { return .regular }  // the device's log keeps them meanwhile
+        if readWithAck == nil {
+            guard ring.capacity - ring.count >= log.windowRecords + 2 else { return .regular }  // the device's log keeps them meanwhile
+        }
         while true {
             let count = kind == .full ? Int(log.fullReadCount) : Int(log.headerCount)
-            try transact { c throws(ModbusError) in try c.readRegisters(unit: unit, address: log.address, count: count, into: buffer) }
+            if readWithAck == nil {
+                try transact { c throws(ModbusError) in try c.readRegisters(unit: unit, address: log.address, count: count, into: buffer) }
+            }
+            readWithAck = nil
             let words = UnsafeBufferPointer(start: buffer, count: count)
             let header = log.header(from: words, layout: layout)
             let seqs: [UInt32]? = kind == .header ? nil : (0..<min(Int(header.windowCount), log.windowRecords)).map {
                 decoder.seq(of: words, base: Int(log.windowOffset) + $0 * log.recordSize)
+            }
+            if let acked = device.ackedWithRead, let problem = ackNotApplied(acked, header: header, windowSeqs: seqs, fifo: fifo) {
+                // Nothing of this read is used: the same ack is written again with function 16 at once (it is due).
+                fallBackFromAckWithRead(&device, problem)
+                fifo.ackNotApplied(acked.seq)
+                return .regular
             }
             let before = (boot: fifo.boot, last: fifo.lastEmitted)
             let outcome = fifo.logRead(header, windowSeqs: seqs)
@@ -193,6 +230,81 @@ extension BusPoller {
         device.link.committed(boot: cursor.boot, seq: cursor.seq)
         logger.debug("resuming the event log from the journal: boot_id \(cursor.boot), seq \(cursor.seq)",
                      metadata: ["device": "\(device.config.id)"])
+    }
+
+    /// Function 23 acks refused in a row, with function 16 taking the acks in between, before a device is acked
+    /// with function 16 for good: a restart or a garbled write refuses one ack, not three in a row.
+    static let ackWithReadRefusalsBeforeFallBack = 3
+
+    /// What a function 23 ack came to.
+    enum AckWithRead {
+        /// Written, and the read made: its registers are in `buffer`.
+        case read
+        /// The device answered exception 03: a refused ack, as with function 16.
+        case refused(ModbusError)
+        /// The device does not take function 23 (said and counted): write the ack with function 16.
+        case fellBack
+    }
+
+    /// Writes `ack_seq` and reads `kind` of the log after it in one transaction (function 23, which writes before it
+    /// reads). Exception 01 or 02, or no reply while a plain read then answers, means the device does not take
+    /// function 23: it falls back to 16 + 03 for good, and the ack is written with function 16 (again, if the write
+    /// of this transaction was applied after all: writing the same `ack_seq` twice releases nothing more).
+    func ackWithRead(_ seq: UInt32, then kind: EventLogStateMachine.Read, _ device: inout PolledDevice, log: EventLogLayout,
+                     layout: WordLayout) throws(ModbusError) -> AckWithRead {
+        let unit = device.config.unit
+        let count = kind == .full ? Int(log.fullReadCount) : Int(log.headerCount)
+        let words = log.ackWords(seq, layout: layout)
+        do {
+            try transact { c throws(ModbusError) in
+                try c.writeAndReadRegisters(unit: unit, writeAddress: log.address + log.ackSeq, values: words,
+                                            readAddress: log.address, count: count, into: buffer)
+            }
+            return .read
+        } catch {
+            switch error.code {
+            case .exception(.illegalDataValue):
+                return .refused(error)
+            case .exception(.illegalFunction), .exception(.illegalDataAddress):
+                fallBackFromAckWithRead(&device, "it answered function 23 with \(error.detail)")
+                return .fellBack
+            case .timeout where device.health.consecutiveFailures == 0:
+                // A device may drop a request of a function it does not know. A plain read tells whether it is there;
+                // an offline device costs no second timeout (it has failed polls already).
+                do {
+                    try transact { c throws(ModbusError) in
+                        try c.readRegisters(unit: unit, address: log.address, count: Int(log.headerCount), into: buffer)
+                    }
+                } catch _ { throw error }
+                fallBackFromAckWithRead(&device, "function 23 got \(error.detail) while a plain read (function 03) then answered")
+                return .fellBack
+            default:
+                throw error
+            }
+        }
+    }
+
+    /// Why a read shows that the ack written with function 23 (`acked`) never reached the device's log, or nil.
+    func ackNotApplied(_ acked: (boot: UInt16, seq: UInt32), header: EventLogHeader, windowSeqs: [UInt32]?,
+                       fifo: EventLogStateMachine) -> String? {
+        guard header.bootID == acked.boot, fifo.boot == acked.boot, fifo.implausibility(of: header) == nil else { return nil }
+        if header.ackSeq < acked.seq {
+            return "its ack_seq reads \(header.ackSeq) after function 23 wrote \(acked.seq)"
+        }
+        if let first = windowSeqs?.first, first <= acked.seq {
+            return "its window starts at seq \(first) after function 23 wrote ack_seq \(acked.seq) (the write did not reach its log)"
+        }
+        return nil
+    }
+
+    /// The device does not take function 23 as SPEC 3.4's ack: from now on function 16, then 03. Said once, counted.
+    func fallBackFromAckWithRead(_ device: inout PolledDevice, _ reason: String) {
+        guard device.ackWithRead else { return }
+        device.ackWithRead = false
+        device.ackedWithRead = nil
+        device.metrics.ackWithReadFallbacks.increment()
+        logger.warning("device profile says ack_with_read, but \(reason); acking with function 16, then reading with 03, from now on",
+                       metadata: ["device": "\(device.config.id)"])
     }
 
     /// Writes `ack_seq`; returns the refusal when the device answered exception 03 to it.

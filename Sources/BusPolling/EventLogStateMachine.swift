@@ -106,6 +106,13 @@ public struct EventLogStateMachine: Sendable {
         refusedAcks = 0
     }
 
+    /// The device answered the ack of `seq` but a later read shows it did not apply it to its log (its `ack_seq` or
+    /// its window still behind it): the ack is due again, to be written another way. Nothing of that read is used.
+    public mutating func ackNotApplied(_ seq: UInt32) {
+        guard seq <= lastEmitted else { return }
+        pendingAck = max(pendingAck ?? 0, seq)
+    }
+
     /// The device refused the ack (exception 03). It may have restarted, or a converter garbled the write: either
     /// way the next read starts again from the device's own `ack_seq`, re-emitting what it still holds (the
     /// journal recognises records it already has by boot and seq), so acking never stops. The poller backs off

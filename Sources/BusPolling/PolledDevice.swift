@@ -34,11 +34,20 @@ struct PolledDevice {
     var baselineLoaded = false
     /// Whether the event log reader was offered the journal's device cursor (once, at the first log read).
     var cursorLoaded = false
+    /// Acks are written together with the next read in one function 23 transaction: the profile says the device
+    /// takes it (`ack_with_read`), and it has not shown otherwise (then false for good: function 16, then 03).
+    var ackWithRead: Bool
+    /// The last ack written with function 23, until a function 16 ack: every later read of its boot must show the
+    /// device's `ack_seq` at or above it and its window beyond it, or the device did not apply it to its log.
+    var ackedWithRead: (boot: UInt16, seq: UInt32)?
+    /// Function 23 acks refused (exception 03) since one was last taken; function 16 took the acks in between.
+    var ackWithReadRefusals = 0
 
     init(config: DeviceConfiguration, link: DeviceLink, alwaysReadFull: Bool) {
         self.config = config
         self.link = link
         decoder = RecordDecoder(profile: config.profile)
+        ackWithRead = config.profile.eventLog?.ackWithRead ?? false
         fifo = config.profile.eventLog.map { EventLogStateMachine(windowRecords: $0.windowRecords, alwaysReadFull: alwaysReadFull) }
         up = Gauge(label: "accessgw_device_up", dimensions: [("device", config.id), ("bus", link.bus)])
         metrics = DeviceMetrics(device: config.id)

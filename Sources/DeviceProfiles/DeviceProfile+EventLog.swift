@@ -2,7 +2,7 @@ extension DeviceProfile {
     static let headerKeys = ["head_seq", "tail_seq", "boot_id", "window_count", "ack_seq", "unread", "log_flags"]
 
     static func parseEventLog(_ value: YAMLValue, enums: [String: [Int64: String]], log: ProblemLog) -> EventLogLayout? {
-        guard let top = value.mapping(log, allowed: ["address", "header", "window", "record"]),
+        guard let top = value.mapping(log, allowed: ["address", "header", "window", "record", "ack_with_read"]),
               let address = top.required("address", log)?.int(log, in: 0...65535),
               let header = top.required("header", log)?.mapping(log, allowed: headerKeys),
               let window = top.required("window", log)?.mapping(log, allowed: ["offset", "records", "record_size"]),
@@ -47,12 +47,14 @@ extension DeviceProfile {
         for role in [RecordRole.seq, .time, .code] where fields[role] == nil && recordSpec[role.rawValue] == nil {
             log.report(recordSpec.owner.file, recordSpec.owner.line, "\(recordSpec.owner.path).\(role.rawValue)", "missing required key")
         }
+        // The device accepts function 23: ack_seq written and the log read in one transaction.
+        let ackWithRead = top["ack_with_read"]?.bool(log) ?? false
         guard offsets.count == headerKeys.count, fields[.seq] != nil, fields[.time] != nil, fields[.code] != nil else { return nil }
         return EventLogLayout(
             address: UInt16(address), headSeq: offsets["head_seq"]!, tailSeq: offsets["tail_seq"]!,
             bootID: offsets["boot_id"]!, windowCount: offsets["window_count"]!, ackSeq: offsets["ack_seq"]!,
             unread: offsets["unread"]!, logFlags: offsets["log_flags"]!, headerCount: UInt16(windowOffset),
             windowOffset: UInt16(windowOffset), windowRecords: Int(records), recordSize: Int(recordSize),
-            record: RecordLayout(fields: fields))
+            record: RecordLayout(fields: fields), ackWithRead: ackWithRead)
     }
 }

@@ -173,6 +173,9 @@ public struct EventLogLayout: Sendable {
     public var windowRecords: Int
     public var recordSize: Int
     public var record: RecordLayout
+    /// `ack_with_read: true`: the device accepts Modbus function 23 (Read/Write Multiple Registers) on its log, so
+    /// `ack_seq` is written and the header and window read in one transaction, the write first. Off: function 16, then 03.
+    public var ackWithRead = false
 
     /// Registers a full read (header and window) covers.
     public var fullReadCount: UInt16 { windowOffset + UInt16(windowRecords * recordSize) }

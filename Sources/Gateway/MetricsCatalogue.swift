@@ -20,6 +20,7 @@ enum MetricsCatalogue {
         "accessgw_device_polls_total": "Polls of a device, by result (ok, timeout, exception, bad_reply, connection, error).",
         "accessgw_device_last_event_timestamp_seconds": "Unix time the device's newest event was read (a device that answers polls but stopped logging shows here).",
         "accessgw_device_events_lost_total": "Records the device overwrote before the gateway read them (reported as gateway.events_lost).",
+        "accessgw_device_ack_with_read_fallbacks_total": "Times a device set to ack with Modbus function 23 (ack_with_read) fell back to function 16 then 03.",
         "accessgw_device_clock_offset_seconds": "Device clock minus gateway clock at the last clock check.",
         "accessgw_bad_records_total": "Records or headers that could not be read or decoded, by stage (read, decode) and device.",
         "accessgw_journal_pending_events": "Journalled events the broker has not acknowledged yet.",

@@ -149,6 +149,22 @@ public final class ModbusConnection: @unchecked Sendable {
         _ = try exchange("modbus_write_registers", unit: unit, address: address, request: request)
     }
 
+    /// Writes `values` at `writeAddress`, then reads `count` holding registers at `readAddress` into `buffer`, in one
+    /// transaction (function 23, Read/Write Multiple Registers: the device performs the write before the read). The
+    /// reply is checked as a function 03 reply is: the unit, the function and a byte count of exactly `count` registers.
+    public func writeAndReadRegisters(unit: UInt8, writeAddress: UInt16, values: [UInt16], readAddress: UInt16, count: Int,
+                                      into buffer: UnsafeMutablePointer<UInt16>) throws(ModbusError) {
+        var request: [UInt8] = [0x17, UInt8(readAddress >> 8), UInt8(readAddress & 0xFF), UInt8(count >> 8), UInt8(count & 0xFF),
+                                UInt8(writeAddress >> 8), UInt8(writeAddress & 0xFF), UInt8(values.count >> 8),
+                                UInt8(values.count & 0xFF), UInt8(truncatingIfNeeded: values.count * 2)]
+        request.reserveCapacity(10 + values.count * 2)
+        for value in values { request += [UInt8(value >> 8), UInt8(value & 0xFF)] }
+        let reply = try exchange("modbus_write_and_read_registers", unit: unit, address: writeAddress, request: request)
+        for index in 0..<count {
+            buffer[index] = UInt16(reply[reply.startIndex + 2 + 2 * index]) << 8 | UInt16(reply[reply.startIndex + 3 + 2 * index])
+        }
+    }
+
     /// Bytes found waiting on the line before a request and discarded: trailing bytes of an earlier reply or noise.
     public private(set) var discardedBytes = 0
 
@@ -254,7 +270,8 @@ public final class ModbusConnection: @unchecked Sendable {
         }
         guard function == request[0] else { return bad("reply with function \(function) to a request with function \(request[0])") }
         switch function {
-        case 1...4:
+        case 1...4, 23:
+            // Function 23 carries its read quantity where the reads do (after the read address).
             let quantity = Int(request[3]) << 8 | Int(request[4])
             let bytes = function <= 2 ? (quantity + 7) / 8 : quantity * 2
             guard pdu.count == 2 + bytes, Int(pdu[pdu.startIndex + 1]) == bytes else {

@@ -22,6 +22,14 @@ public struct DeviceFaults: Sendable, Hashable {
     public var flappingBootID = false
     /// Windows leave out the oldest unread record, though the log holds it (a window gap).
     public var windowGap = false
+    /// Function 23 (Read/Write Multiple Registers) answers exception 01 (illegal function), as on devices that know
+    /// only the 03/06/16 of SPEC 3.
+    public var refuseFunction23 = false
+    /// Function 23 requests get no reply at all, as on devices that drop a function they do not know.
+    public var ignoreFunction23 = false
+    /// A function 23 write of `ack_seq` lands in its registers (it reads back) but not in the log, whose window does
+    /// not move on: a device whose function 23 bypasses what function 16 does to the log.
+    public var function23SkipsLog = false
     /// Replies (TCP) carry this unit id instead of the one asked, as a misbehaving converter does.
     public var replyUnit: UInt8? = nil
     /// Junk bytes sent right after every reply.

@@ -1,7 +1,7 @@
 import DeviceProfiles
 /// Executes one Modbus request PDU (function code and data) against a device and builds the reply PDU.
 ///
-/// Supports functions 03, 06 and 16; anything else answers exception 01. Pure apart from the device.
+/// Supports functions 03, 06, 16 and 23 (write, then read, in one request); anything else answers exception 01. Pure apart from the device.
 public enum ModbusPDU {
     /// The reply PDU for `request`; exceptions come back as `function | 0x80, code`.
     public static func reply(to request: [UInt8], device: SimulatedDevice) -> [UInt8] {
@@ -77,6 +77,22 @@ public enum ModbusPDU {
             try device.writeRegisters(address: word(0), values: values)
             output.append(0x10)
             output.append(contentsOf: data.prefix(4))
+        case 0x17:
+            guard data.count >= 9 else { throw .illegalDataValue("function 23 needs at least 9 data bytes") }
+            let (readCount, writeCount, byteCount) = (word(2), word(6), Int(data[8]))
+            guard (1...125).contains(readCount), (1...121).contains(writeCount), byteCount == writeCount * 2,
+                  data.count == 9 + byteCount else {
+                throw .illegalDataValue("function 23 read quantity \(readCount), write quantity \(writeCount) and byte count \(byteCount) do not fit")
+            }
+            let values = (0..<writeCount).map { UInt16(word(9 + $0 * 2)) }
+            try device.withWriteThenRead(writeAddress: word(4), values: values, readAddress: word(0), count: readCount) { words in
+                output.append(0x17)
+                output.append(UInt8(words.count * 2))
+                for w in words {
+                    output.append(UInt8(w >> 8))
+                    output.append(UInt8(w & 0xFF))
+                }
+            }
         default:
             throw .illegalFunction("function \(function) is not supported")
         }

@@ -25,7 +25,7 @@ extension ModbusRTUServer {
         let reply: [UInt8]
         let delay: Int
         var corrupt = false
-        switch device.decideFault() {
+        switch device.decideFault(function: pdu.first) {
         case .noReply, .dropConnection:
             counters.update { $0.dropped += 1 }
             return

@@ -42,7 +42,7 @@ extension ModbusTCPServer {
             var padding = 0
             let function = input[7]
             if let device = device(for: unit) {
-                let (decision, faults) = device.decideFaultAndFaults()
+                let (decision, faults) = device.decideFaultAndFaults(function: function)
                 replyUnit = faults.replyUnit ?? unit
                 trailing = faults.trailingBytes
                 padding = faults.paddedReplyBytes

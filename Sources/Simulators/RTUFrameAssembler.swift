@@ -1,7 +1,7 @@
 /// Cuts a byte stream from an RS-485 line into Modbus RTU request frames, pure and without I/O.
 ///
-/// A frame ends when its function code's length is complete (8 bytes for 01–06, 9 + byte count for 15/16)
-/// or, for other function codes, at the 3.5-character silence the caller reports with `silence()`.
+/// A frame ends when its function code's length is complete (8 bytes for 01–06, 9 + byte count for 15/16,
+/// 13 + byte count for 23) or, for other function codes, at the 3.5-character silence the caller reports with `silence()`.
 /// After a CRC error everything up to the next silence is discarded, as a slave resynchronises.
 /// Public for the fuzz target (Tests/Fuzz), which is built optimised and cannot import it `@testable`.
 public struct RTUFrameAssembler {
@@ -70,7 +70,7 @@ public struct RTUFrameAssembler {
 
     /// Function codes whose request length is not known from the header; they end at silence.
     private static func isOpenLength(_ function: UInt8) -> Bool {
-        !(1...6).contains(function) && function != 15 && function != 16
+        !(1...6).contains(function) && function != 15 && function != 16 && function != 23
     }
 
     /// The full request length, or nil when it depends on bytes not yet read or on silence.
@@ -79,6 +79,7 @@ public struct RTUFrameAssembler {
         switch bytes[1] {
         case 1...6: return 8
         case 15, 16: return bytes.count >= 7 ? 9 + Int(bytes[6]) : nil
+        case 23: return bytes.count >= 11 ? 13 + Int(bytes[10]) : nil
         default: return nil
         }
     }

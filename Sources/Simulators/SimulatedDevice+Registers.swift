@@ -3,7 +3,7 @@ import AccessModel
 /// The holding-register map of SPEC 3 (map version 1): what reads return and what writes do.
 ///
 /// Readable: HR 0–35 (16–19 and unused state registers read 0) and 100–205. Writable, each only as one
-/// function 16 covering exactly the field: clock 12–13, command 30–33, ack_seq 106–107. Any other write
+/// function 16 (or the write of one function 23) covering exactly the field: clock 12–13, command 30–33, ack_seq 106–107. Any other write
 /// answers exception 02 (read-only or partial field); a bad written value answers exception 03.
 extension SimulatedDevice {
     static let readableRanges: [ClosedRange<Int>] = [0...35, 100...205]
@@ -57,11 +57,35 @@ extension SimulatedDevice {
                     throw .illegalDataValue("ack_seq \(u32) refused (fault refuse_acks)")
                 }
                 try log.acknowledge(u32)
+                ackRegisterOverride = nil
             }
         default:
             let last = address + values.count - 1
             throw .illegalDataAddress("registers \(address)–\(last) are read-only or only part of a writable field")
         }
+    }
+
+    /// Function 23 (Read/Write Multiple Registers): writes `values` at `writeAddress` as function 16 does, then reads
+    /// `count` registers at `readAddress` and hands them to `body`, so the reply already shows what the write did (the
+    /// Modbus specification orders the write before the read). Under the fault `refuseFunction23` it answers exception 01.
+    func withWriteThenRead<R>(writeAddress: Int, values: [UInt16], readAddress: Int, count: Int,
+                              _ body: (UnsafeBufferPointer<UInt16>) -> R) throws(ModbusException) -> R {
+        let faults = lock.withLock {
+            function23Count += 1
+            return activeFaults
+        }
+        if faults.refuseFunction23 { throw .illegalFunction("function 23 is not supported (fault refuse_function_23)") }
+        guard (1...125).contains(count) else { throw .illegalDataValue("cannot read \(count) registers (1–125)") }
+        if faults.function23SkipsLog, writeAddress == 106, values.count == 2 {
+            let seq = UInt32(values[0]) << 16 | UInt32(values[1])
+            try locked { () throws(ModbusException) in
+                guard seq <= log.head else { throw .illegalDataValue("ack_seq \(seq) is above head_seq \(log.head)") }
+                ackRegisterOverride = seq
+            }
+        } else {
+            try writeRegisters(address: writeAddress, values: values)
+        }
+        return try withRegisters(address: readAddress, count: count, body)
     }
 
     /// The command block of SPEC 3.3: validates first (exception 03 for an unknown code or argument), then
@@ -156,8 +180,9 @@ extension SimulatedDevice {
         words[3] = UInt16(truncatingIfNeeded: log.tail)
         words[4] = activeFaults.flappingBootID ? bootID &+ UInt16(truncatingIfNeeded: eventBlockReads) : bootID
         words[5] = activeFaults.garbledWindowCount ?? UInt16(window.count)
-        words[6] = UInt16(log.ack >> 16)
-        words[7] = UInt16(truncatingIfNeeded: log.ack)
+        let ack = ackRegisterOverride ?? log.ack
+        words[6] = UInt16(ack >> 16)
+        words[7] = UInt16(truncatingIfNeeded: ack)
         words[8] = log.unread
         words[9] = (log.overwritten ? 1 : 0) | (log.nearlyFull ? 2 : 0) | (clockSynchronised ? 0 : 4)
         for (i, seq) in window.enumerated() {

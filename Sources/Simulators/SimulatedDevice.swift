@@ -41,6 +41,11 @@ public final class SimulatedDevice: @unchecked Sendable {
     var requestsSinceDrop = 0
     var dropRequested = false
     var ackRefusalsLeft = 0
+    /// What `ack_seq` reads as after a function 23 write under the fault `function23SkipsLog`, the log's own ack left
+    /// behind; nil otherwise. A function 16 write of `ack_seq` or a restart clears it.
+    var ackRegisterOverride: UInt32?
+    /// Function 23 requests answered (executed or refused with an exception by the device itself).
+    var function23Count = 0
     var eventBlockReads = 0
     /// The tables of a map-2 device (SPEC 3.5); nil for the event-log devices of map 1.
     var mapTables: SimulatedMap?
@@ -119,6 +124,7 @@ public final class SimulatedDevice: @unchecked Sendable {
         lock.withLock {
             bootID = bootID == UInt16.max ? 1 : bootID + 1
             log.clear()
+            ackRegisterOverride = nil
             state = kind.initialState
             _ = recordLocked(code: 33, point: 0, direction: 0, value: 0, extra: 0,
                              subject: [UInt8](repeating: 0, count: 40))
@@ -178,6 +184,9 @@ public final class SimulatedDevice: @unchecked Sendable {
         lock.withLock { (log.head, log.tail, log.ack, bootID, log.overwritten) }
     }
 
+    /// Function 23 (Read/Write Multiple Registers) requests the device answered, executed or refused.
+    public var function23Requests: Int { lock.withLock { function23Count } }
+
     /// The event with `seq` if the log still holds it.
     public func event(seq: UInt32) -> LoggedEvent? { lock.withLock { log.event(seq: seq) } }
 
@@ -188,18 +197,19 @@ public final class SimulatedDevice: @unchecked Sendable {
         return try body()
     }
 
-    /// Decides what happens to the next request addressed to this device.
-    public func decideFault() -> FaultDecision {
-        decideFaultAndFaults().decision
+    /// Decides what happens to the next request addressed to this device, of `function` when known.
+    public func decideFault(function: UInt8? = nil) -> FaultDecision {
+        decideFaultAndFaults(function: function).decision
     }
 
     /// `decideFault()` and the faults it decided by, under one lock (the TCP server needs both for every request).
-    func decideFaultAndFaults() -> (decision: FaultDecision, faults: DeviceFaults) {
-        lock.withLock { (decideFaultLocked(), activeFaults) }
+    func decideFaultAndFaults(function: UInt8? = nil) -> (decision: FaultDecision, faults: DeviceFaults) {
+        lock.withLock { (decideFaultLocked(function: function), activeFaults) }
     }
 
-    private func decideFaultLocked() -> FaultDecision {
+    private func decideFaultLocked(function: UInt8?) -> FaultDecision {
         let f = activeFaults
+        if f.ignoreFunction23, function == 0x17 { return .noReply }
         if dropRequested {
             dropRequested = false
             return .dropConnection

@@ -35,7 +35,23 @@ struct ProfileErrorGoldenTests {
             #expect(profile.name == name)
             #expect(profile.eventLog?.fullReadCount == 106)
             #expect(profile.eventLog?.headerCount == 10)
+            #expect(profile.eventLog?.ackWithRead == true, "the generic devices take function 23")
         }
+    }
+
+    /// `ack_with_read` is a yes or no, checked with file:line like every other key; left out, it is no.
+    @Test func ackWithReadIsValidatedWithItsLine() throws {
+        let path = "\(Fixtures.devicesDirectory)/face-door.yaml"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("ack_with_read:") }) + 1
+        do {
+            _ = try DeviceProfile.parse(text.replacingOccurrences(of: "ack_with_read: true", with: "ack_with_read: sometimes"), file: "door.yaml")
+            Issue.record("ack_with_read: sometimes was accepted")
+        } catch {
+            #expect(error.description == "door.yaml:\(line): event_log.ack_with_read: expected true or false, found 'sometimes'")
+        }
+        let without = try DeviceProfile.parse(text.replacingOccurrences(of: "ack_with_read: true", with: ""), file: "door.yaml")
+        #expect(without.eventLog?.ackWithRead == false)
     }
 
     @Test func shippedProfilesDefineTheSPECCommands() throws {

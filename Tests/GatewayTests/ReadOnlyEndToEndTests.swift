@@ -41,6 +41,7 @@ struct ReadOnlyEndToEndTests {
         let events = subscriber.events.filter { $0.device == "door-3e" }
         #expect(events.compactMap(\.seq) == [1, 2, 3, 4, 5], "each record once: \(events.map { ($0.type, $0.seq) })")
         #expect(door.logStatus.ack == 2, "only the vendor acknowledged")
+        #expect(door.function23Requests == 0, "the profile says ack_with_read, but read-only writes nothing, with function 23 neither")
         #expect(subscriber.events.allSatisfy { $0.data["read_only"] as? Bool == true }, "every event says read_only")
         let skew = try #require(events.first { $0.type == "device.clock_skew" }, "the skew is still reported")
         #expect(skew.data["read_only"] as? Bool == true)

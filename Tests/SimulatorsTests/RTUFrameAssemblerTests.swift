@@ -10,6 +10,11 @@ struct RTUFrameAssemblerTests {
         #expect(assembler.append(read.prefix(3)).isEmpty)
         #expect(assembler.append(read.dropFirst(3) + write) == [.frame(read), .frame(write)])
         #expect(assembler.isEmpty)
+        // Function 23: read address and quantity, write address, quantity and byte count, then the values.
+        let ackAndRead = CRC16.appending(to: [3, 23, 0, 100, 0, 106, 0, 106, 0, 2, 4, 0, 0, 0, 9])
+        #expect(assembler.append(ackAndRead.prefix(10)).isEmpty)
+        #expect(assembler.append(ackAndRead.dropFirst(10) + read) == [.frame(ackAndRead), .frame(read)], "complete without a silence")
+        #expect(assembler.isEmpty)
     }
 
     @Test func badCRCDiscardsUntilSilence() {

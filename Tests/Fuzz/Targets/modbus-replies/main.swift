@@ -10,7 +10,8 @@ import Glibc
 /// Every reply the gateway's Modbus client can receive, through the real client (`ModbusConnection`, whose Modbus
 /// TCP round trip reads the reply itself): a fuzzing device on a loopback socket answers each request with the input and hangs up.
 ///
-/// Input: byte 0 picks the request (read 1-125 registers, write one, write several) and which reply header bytes
+/// Input: byte 0 picks the request (read 1-125 registers, write one, write several; bit 7: function 23, write two and
+/// read 1-120) and which reply header bytes
 /// are copied from the request (transaction id, unit, function) so that replies get past the first checks; the
 /// rest is the reply.
 let reply = Mutex<[UInt8]>([])
@@ -44,7 +45,12 @@ fuzz { input in
     guard let op = input.bytes.first else { return }
     reply.withLock { $0 = Array(input.bytes) }
     let count = Int(op >> 1 & 0x07) * 17 + 1
-    switch op % 3 {
+    switch op & 0x80 != 0 ? 3 : op % 3 {
+    case 3:
+        // Function 23, as the bus poller acks and reads the event log.
+        let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        try? connection.writeAndReadRegisters(unit: 1, writeAddress: 106, values: [0, 7], readAddress: 100, count: count, into: buffer)
     case 0: _ = try? connection.readRegisters(unit: 1, address: 100, count: count)
     case 1: try? connection.writeRegister(unit: 1, address: 100, value: 7)
     default: try? connection.writeRegisters(unit: 1, address: 100, values: [UInt16](repeating: 1, count: count))
