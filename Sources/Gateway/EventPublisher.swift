@@ -23,6 +23,12 @@ public final class EventPublisher: @unchecked Sendable {
     /// Retained state topics of removed devices still to be cleared (an empty retained message), sent once connected.
     let pendingClears = Mutex<[String]>([])
     let wakeBell: RingDoorbell
+    /// What the publisher sleeps on while the in-flight window has no room for a batch, instead of `wakeBell`, which
+    /// the writer rings after every commit: rung by PUBACKs and refusals (room again, or acks to mark), stop and reload.
+    let roomBell: RingDoorbell
+    /// Set by the network thread when it rings for a PUBACK, cleared by the publisher as it goes to sleep: one ring
+    /// per sleep, not one per PUBACK while the woken thread is on its way.
+    let rung = ManagedAtomic<Bool>(false)
     let logger: Logger
     let acknowledged = Mutex<[Int64]>([])
     /// Events the broker refused (PUBACK reason >= 0x80), with the reason: journalled as refused, never resent.
@@ -55,7 +61,9 @@ public final class EventPublisher: @unchecked Sendable {
         self.board = board
         stateTopics = Mutex(configuration.devices.map { Self.stateTopic(of: $0.id, in: configuration) })
         self.wakeBell = wakeBell
-        stage = StageThread(name: "gw-publisher", wake: { wakeBell.ring() })
+        let roomBell = RingDoorbell()
+        self.roomBell = roomBell
+        stage = StageThread(name: "gw-publisher", wake: { wakeBell.ring(); roomBell.ring() })
         self.logger = logger
         batchThreshold = max(1, configuration.mqtt.maxInflight / 4)
     }
@@ -80,6 +88,7 @@ public final class EventPublisher: @unchecked Sendable {
             clears = (clears + removed).filter { !active.contains($0) }
         }
         wakeBell.ring()
+        roomBell.ring()
     }
 
     /// Each configured device's retained state with `online: false`: published by a clean stop.
@@ -93,7 +102,7 @@ public final class EventPublisher: @unchecked Sendable {
 
     /// Starts the publishing thread and collects PUBACKs.
     public func start() {
-        mqtt.setAcknowledgementHandler { [weak self] seq in self?.pubackArrived(seq) }
+        mqtt.setAcknowledgementHandler { [weak self] seq, window in self?.pubackArrived(seq, window: window) }
         mqtt.setRefusalHandler { [weak self] seq, reason in self?.refusalArrived(seq, reason: reason) }
         stage.start { [self] in run() }
     }
@@ -123,15 +132,20 @@ public final class EventPublisher: @unchecked Sendable {
                 publishStates()
                 publishEvents()
             }
-            _ = wakeBell.wait(timeout: .milliseconds(Self.markIntervalMillis)) {
-                stage.isStopping || (connected && (hasUnsent || cursor < journal.committedThrough) && mayReadBatch(mqtt.window))
+            // With no room in the window a new commit changes nothing: sleep where only PUBACKs (and stop) ring.
+            let bell = mayReadBatch(mqtt.window) ? wakeBell : roomBell
+            _ = bell.wait(timeout: .milliseconds(Self.markIntervalMillis)) {
+                // Cleared after announcing the sleep and before the last look: a PUBACK after this rings again.
+                rung.store(false, ordering: .sequentiallyConsistent)
+                return stage.isStopping
+                    || (connected && (hasUnsent || cursor < journal.committedThrough) && mayReadBatch(mqtt.window))
             }
         }
     }
 
     /// Whether the in-flight window has room for a journal read: with events in flight, only once a quarter of
     /// it is free. `run` sleeps until this holds, so a PUBACK that frees one slot does not start a read.
-    func mayReadBatch(_ window: (available: Int, inflight: Int)) -> Bool {
+    func mayReadBatch(_ window: MQTTPublisher.Window) -> Bool {
         window.available > 0 && (window.available >= batchThreshold || window.inflight == 0)
     }
 
@@ -150,40 +164,47 @@ public final class EventPublisher: @unchecked Sendable {
                 hasUnsent = false
                 return
             }
-            var events: [(journalSeq: Int64, topic: String, payload: String)] = []
+            let offered: Int, sent: Int
             var readBack = false
             switch journal.handoff.take(after: cursor, limit: slots) {
             case let .events(handed):
-                events = handed.map { ($0.journalSeq, $0.topic, $0.payload) }
+                (offered, sent) = (handed.count, send(handed))
             case .readBack:
                 readBack = true
                 do {
-                    events = try journal.unpublished(afterJournalSeq: cursor, limit: slots).map { ($0.journalSeq, $0.topic, $0.payload) }
+                    let stored = try journal.unpublished(afterJournalSeq: cursor, limit: slots)
+                    (offered, sent) = (stored.count, send(stored))
                 } catch {
                     logger.error("cannot read unpublished events from the journal: \(error)")
                     return
                 }
-            }
-            var sent = 0
-            for event in events {
-                guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq, wake: false) else { break }
-                cursor = event.journalSeq
-                sent += 1
             }
             if sent > 0 {
                 mqtt.wakeNetworkThread()  // once per batch, not once per event
                 (readBack ? fromJournal : fromMemory).increment(by: sent)
                 (readBack ? sentFromJournal : sentFromMemory).wrappingIncrement(by: sent, ordering: .relaxed)
             }
-            if sent < events.count {
+            if sent < offered {
                 hasUnsent = true
                 return
             }
             // A short read saw every unpublished event up to `committed`: the rest there were published before
             // (an earlier run), so the cursor moves past them instead of reading them again.
-            if readBack && events.count < slots { cursor = max(cursor, committed) }
+            if readBack && offered < slots { cursor = max(cursor, committed) }
             hasUnsent = cursor < journal.committedThrough
         }
+    }
+
+    /// Hands `events` to the MQTT client in order until it refuses one (window full, disconnected); returns how many
+    /// it took. The network thread is woken by the caller, once for the batch.
+    private func send<Event: PublishableEvent>(_ events: [Event]) -> Int {
+        var sent = 0
+        for event in events {
+            guard mqtt.publish(topic: event.topic, payload: event.payload, journalSeq: event.journalSeq, wake: false) else { break }
+            cursor = event.journalSeq
+            sent += 1
+        }
+        return sent
     }
 
     func clearRemovedStates() {
@@ -206,18 +227,22 @@ public final class EventPublisher: @unchecked Sendable {
 
     /// Runs on libmosquitto's network thread for each PUBACK: wakes the publisher only when it has something to
     /// do, a batch of PUBACKs to mark or room for a journal read, not once per message.
-    func pubackArrived(_ seq: Int64) {
+    func pubackArrived(_ seq: Int64, window: MQTTPublisher.Window) {
         let pending = acknowledged.withLock { all -> Int in
             all.append(seq)
             return all.count
         }
-        if pending >= Self.markBatch || mayReadBatch(mqtt.window) { wakeBell.ring() }
+        if pending >= Self.markBatch || mayReadBatch(window), !rung.exchange(true, ordering: .sequentiallyConsistent) {
+            roomBell.ring()
+            wakeBell.ring()
+        }
     }
 
     /// Runs on libmosquitto's network thread for a refused publication: its slot is free again, so the queue
     /// moves on at once; the refusal is journalled with the next batch of PUBACKs.
     func refusalArrived(_ seq: Int64, reason: Int32) {
         refused.withLock { $0.append((seq, reason)) }
+        roomBell.ring()
         wakeBell.ring()
     }
 
@@ -245,3 +270,13 @@ public final class EventPublisher: @unchecked Sendable {
         }
     }
 }
+
+/// What `EventPublisher.send` needs of an event, from the writer's hand-off or read back from the journal.
+protocol PublishableEvent {
+    var journalSeq: Int64 { get }
+    var topic: String { get }
+    var payload: String { get }
+}
+
+extension CommittedHandoff.Event: PublishableEvent {}
+extension StoredEvent: PublishableEvent {}

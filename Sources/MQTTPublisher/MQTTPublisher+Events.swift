@@ -111,8 +111,8 @@ extension MQTTPublisher {
     static let closesSuggestingTakeover = 3
 
     private func pubackReceived(mid: Int32, reasonCode: Int32) {
-        let (action, handler, refusalHandler) = withShared {
-            s -> (PublisherStateMachine.AckAction, AcknowledgementHandler?, RefusalHandler?) in
+        let (action, window, handler, refusalHandler) = withShared {
+            s -> (PublisherStateMachine.AckAction, Window, AcknowledgementHandler?, RefusalHandler?) in
             let action = s.machine.acknowledged(mid: mid, reasonCode: reasonCode)
             switch action {
             case .markPublished: s.counters.acknowledged += 1
@@ -120,11 +120,11 @@ extension MQTTPublisher {
                 s.counters.lastError = .rejected(reasonCode, topic: nil, broker: settings.broker)
             case .stateAcknowledged, .unknown: break
             }
-            return (action, s.acknowledgementHandler, s.refusalHandler)
+            return (action, s.window, s.acknowledgementHandler, s.refusalHandler)
         }
         switch action {
         case let .markPublished(journalSeq):
-            if let handler { handler.body(journalSeq) } else { ackContinuation.yield(journalSeq) }
+            if let handler { handler.body(journalSeq, window) } else { ackContinuation.yield(journalSeq) }
         case let .rejected(journalSeq, reasonCode):
             logger.error("\(MQTTError.rejected(reasonCode, topic: nil, broker: settings.broker))",
                          metadata: ["journal.seq": "\(journalSeq.map(String.init) ?? "-")"])

@@ -28,6 +28,7 @@ public final class MQTTPublisher: @unchecked Sendable {
 
     struct Shared {
         var machine: PublisherStateMachine
+        var window: Window { (machine.allowance, machine.journalInflightCount) }
         var counters = MQTTPublisherCounters()
         var started = false
         var lastConnackRefused = false
@@ -42,9 +43,12 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// Boxed for the same reason as `MosquittoClient`'s event handler: a closure kept in the `Mutex` is
     /// re-abstracted on every access.
     final class AcknowledgementHandler: Sendable {
-        let body: @Sendable (Int64) -> Void
-        init(_ body: @escaping @Sendable (Int64) -> Void) { self.body = body }
+        let body: @Sendable (Int64, Window) -> Void
+        init(_ body: @escaping @Sendable (Int64, Window) -> Void) { self.body = body }
     }
+
+    /// Journal events `publish` would accept right now, and journal events awaiting their PUBACK.
+    public typealias Window = (available: Int, inflight: Int)
 
     public init(settings: MQTTSettings, status: GatewayStatus? = nil, logger: Logger) throws(MQTTError) {
         guard settings.maxInflight > 0, (0...2).contains(settings.qos) else {
@@ -129,9 +133,10 @@ public final class MQTTPublisher: @unchecked Sendable {
         ackContinuation.finish()
     }
 
-    /// Sends the journal seq of every PUBACK to `body` instead of `acknowledgements`. `body` runs on
-    /// libmosquitto's network thread and must not block; it saves a hop through the cooperative pool per message.
-    public func setAcknowledgementHandler(_ body: @escaping @Sendable (Int64) -> Void) {
+    /// Sends the journal seq of every PUBACK to `body` instead of `acknowledgements`, with the in-flight window as the
+    /// PUBACK left it (read under the same lock). `body` runs on libmosquitto's network thread and must not block; it
+    /// saves a hop through the cooperative pool per message.
+    public func setAcknowledgementHandler(_ body: @escaping @Sendable (Int64, Window) -> Void) {
         let handler = AcknowledgementHandler(body)
         shared.withLock { $0.acknowledgementHandler = handler }
     }
@@ -244,8 +249,6 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// Journal events handed over and still waiting for their PUBACK.
     public var inflightCount: Int { shared.withLock { $0.machine.journalInflightCount } }
     /// `availableSlots` and `inflightCount` read under one lock.
-    public var window: (available: Int, inflight: Int) {
-        shared.withLock { ($0.machine.allowance, $0.machine.journalInflightCount) }
-    }
+    public var window: Window { shared.withLock { $0.window } }
     public var oldestUnacknowledgedJournalSeq: Int64? { shared.withLock { $0.machine.oldestUnacknowledgedJournalSeq } }
 }

@@ -254,8 +254,14 @@ final class MosquittoClient: @unchecked Sendable {
                     _ = wakePending.exchange(false, ordering: .sequentiallyConsistent)
                     // What the round queued (messages released by its PUBACKs, packets of its callbacks, what other
                     // threads queued after its select) goes out now, not after one more select.
-                    if loop == Int32(MOSQ_ERR_SUCCESS.rawValue), mosquitto_socket(handle) >= 0 {
+                    let socket = mosquitto_socket(handle)
+                    if loop == Int32(MOSQ_ERR_SUCCESS.rawValue), socket >= 0, mosquitto_want_write(handle) {
+                        // Corked, the round's packets leave in one TCP segment instead of one each (the
+                        // socket has TCP_NODELAY): half the transmits of this thread. Uncorking sends at once; a
+                        // socket the write closed is left alone (its number may already be another file's).
+                        Self.cork(socket, true)
                         loop = mosquitto_loop_write(handle, 1)
+                        if mosquitto_socket(handle) == socket { Self.cork(socket, false) }
                     }
                 } while loop == Int32(MOSQ_ERR_SUCCESS.rawValue)
                 let loopErrno = errno
@@ -273,6 +279,11 @@ final class MosquittoClient: @unchecked Sendable {
             failures += 1
             _ = wakeUp.wait(timeout: .now() + .milliseconds(Int(delay / .milliseconds(1))))
         }
+    }
+
+    private static func cork(_ socket: Int32, _ on: Bool) {
+        var value: Int32 = on ? 1 : 0
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// libmosquitto's wake-up socket pair, taken over from the library; nil when its layout could not be proved.
