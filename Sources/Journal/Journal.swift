@@ -172,11 +172,11 @@ public final class Journal: Sendable {
                 var outcome = AppendOutcome(stored: [], duplicates: [])
                 outcome.stored.reserveCapacity(entries.count)
                 var cursors = BatchCursors()
-                var rows: [[SQLiteValue]] = []
+                var rows: [EventRow] = []
                 rows.reserveCapacity(entries.count)
                 for (index, entry) in entries.enumerated() {
                     let event = entry.event
-                    var boot = SQLiteValue.null, seq = SQLiteValue.null, serial = SQLiteValue.text("")
+                    var log: (boot: UInt16, seq: UInt32)?, serial = ""
                     if case let .device(b, s) = event.origin {
                         let serialText = event.serial.description
                         cursors.advance(event.device, serial: serialText, boot: b, seq: s, at: event.recordedTime)
@@ -195,26 +195,41 @@ public final class Journal: Sendable {
                             continue
                         }
                         raised[key] = s
-                        boot = .int(Int64(b))
-                        seq = .int(Int64(s))
-                        serial = .text(serialText)
+                        log = (b, s)
+                        serial = serialText
                     } else if let lost = entry.lostThrough {
                         cursors.advance(event.device, serial: lost.serial.description, boot: lost.boot, seq: lost.seq,
                                         at: event.recordedTime)
                     }
                     let payload = devicePayloads[index]
                         ?? CloudEvent.json(event, source: entry.source, journalSeq: next, epoch: epoch)
-                    rows.append([.int(next), .text(event.device), serial, boot, seq, .text(event.type), .int(event.alarm ? 1 : 0),
-                                 .int(event.time.millisecondsSinceEpoch), .int(event.recordedTime.millisecondsSinceEpoch),
-                                 .text(entry.topic), .text(payload)])
+                    rows.append(EventRow(entryIndex: index, journalSeq: next, serial: serial, log: log, payload: payload))
                     outcome.stored.append(.init(entryIndex: index, journalSeq: next))
                     if handoff.enabled { handed.append(.init(journalSeq: next, topic: entry.topic, payload: payload)) }
                     next += 1
                 }
-                // A few statements of many rows each, not one per event or device.
+                // A few statements of many rows each, not one per event or device, bound straight from the entries.
                 try connection.runRows("""
                     INSERT INTO events (jseq, device, serial, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload)
-                    """, rows, "", perStatement: 32)
+                    """, count: rows.count, columns: 11, "", perStatement: 32) { index, binder in
+                    let row = rows[index]
+                    try binder.bind(row.journalSeq)
+                    try binder.bind(entries[row.entryIndex].event.device)
+                    try binder.bind(row.serial)
+                    if let log = row.log {
+                        try binder.bind(Int64(log.boot))
+                        try binder.bind(Int64(log.seq))
+                    } else {
+                        try binder.bindNull()
+                        try binder.bindNull()
+                    }
+                    try binder.bind(entries[row.entryIndex].event.type)
+                    try binder.bind(entries[row.entryIndex].event.alarm ? 1 : 0)
+                    try binder.bind(entries[row.entryIndex].event.time.millisecondsSinceEpoch)
+                    try binder.bind(entries[row.entryIndex].event.recordedTime.millisecondsSinceEpoch)
+                    try binder.bind(entries[row.entryIndex].topic)
+                    try binder.bind(row.payload)
+                }
                 try connection.runRows("INSERT INTO device_log (device, serial, boot, seq)", raised.map { key, seq in
                     [.text(key.device), .text(key.serial), .int(Int64(key.boot)), .int(Int64(seq))]
                 }, "ON CONFLICT (device, serial, boot) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > device_log.seq")
@@ -510,6 +525,17 @@ public final class Journal: Sendable {
         }
         return deleted
     }
+}
+
+/// One event of a batch to insert: what `Journal.append` decided for it beside its entry.
+private struct EventRow {
+    var entryIndex: Int
+    var journalSeq: Int64
+    /// The controller's serial ('' for gateway events and devices without one).
+    var serial: String
+    /// Boot and seq of a device record; nil for the gateway's own events.
+    var log: (boot: UInt16, seq: UInt32)?
+    var payload: String
 }
 
 /// The device cursors of one batch, folded in memory so each device costs one upsert per commit.

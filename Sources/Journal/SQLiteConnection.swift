@@ -32,6 +32,14 @@ final class SQLiteConnection {
     let path: String
     let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
+    /// Each multi-row statement (also in `statements`) by its head, tail and row count (`runRows`).
+    private var multiRowStatements: [MultiRowKey: (sql: String, statement: OpaquePointer)] = [:]
+
+    private struct MultiRowKey: Hashable {
+        var head: String
+        var tail: String
+        var rows: Int
+    }
 
     /// Opens `path` with `sqlite3_open_v2`; `readOnly` uses SQLITE_OPEN_READONLY, otherwise the file is created.
     init(path: String, readOnly: Bool) throws {
@@ -110,13 +118,83 @@ final class SQLiteConnection {
     /// a statement: one statement per commit where a statement per row would repeat SQLite's per-statement work. The
     /// rows of one call must not conflict with each other (an upsert sees each row in turn).
     func runRows(_ head: String, _ rows: [[SQLiteValue]], _ tail: String, perStatement: Int = 64) throws {
+        guard let first = rows.first else { return }
+        try runRows(head, count: rows.count, columns: first.count, tail, perStatement: perStatement) { index, binder in
+            for value in rows[index] { try binder.bind(value) }
+        }
+    }
+
+    /// `runRows` for `count` rows of `columns` values each, which `bind(row, binder)` binds in column order straight
+    /// into the statement: no array of values per row. The statement of each row count is prepared once.
+    func runRows(_ head: String, count: Int, columns: Int, _ tail: String, perStatement: Int = 64,
+                 bind: (Int, inout RowBinder) throws -> Void) throws {
         var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(rows.count, start + perStatement)]
-            let row = "(" + Array(repeating: "?", count: chunk[chunk.startIndex].count).joined(separator: ", ") + ")"
-            let sql = head + " VALUES " + Array(repeating: row, count: chunk.count).joined(separator: ", ") + " " + tail
-            try run(sql, chunk.flatMap { $0 })
-            start += chunk.count
+        while start < count {
+            let rows = min(count - start, perStatement)
+            let key = MultiRowKey(head: head, tail: tail, rows: rows)
+            let (sql, raw): (String, OpaquePointer)
+            if let known = multiRowStatements[key] {
+                (sql, raw) = known
+            } else {
+                let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+                sql = head + " VALUES " + Array(repeating: row, count: rows).joined(separator: ", ") + " " + tail
+                raw = try prepared(sql)
+                multiRowStatements[key] = (sql, raw)
+            }
+            defer { sqlite3_reset(raw) }
+            var binder = RowBinder(handle: raw, sql: sql, connection: self)
+            for index in start..<(start + rows) { try bind(index, &binder) }
+            guard binder.position == Int32(rows * columns) else {
+                throw SQLiteError(code: SQLITE_MISUSE, message: "\(binder.position) values bound for \(rows * columns)",
+                                  statement: sql, path: path)
+            }
+            var statement = Statement(handle: raw, sql: sql, connection: self)
+            while try statement.step() {}
+            start += rows
+        }
+    }
+
+    /// Binds a multi-row statement's parameters in order (see `runRows(_:count:columns:_:perStatement:bind:)`).
+    struct RowBinder {
+        let handle: OpaquePointer
+        let sql: String
+        unowned let connection: SQLiteConnection
+        /// The number of parameters bound so far.
+        private(set) var position: Int32 = 0
+
+        mutating func bind(_ value: Int64) throws(SQLiteError) {
+            position += 1
+            try connection.check(sqlite3_bind_int64(handle, position, value), sql)
+        }
+
+        /// Binds `value`'s UTF-8 bytes with their length (no `strlen`); SQLite copies them.
+        mutating func bind(_ value: String) throws(SQLiteError) {
+            position += 1
+            var text = value
+            let (handle, position) = (handle, position)
+            let rc = text.withUTF8 { bytes -> Int32 in
+                // An empty buffer may have no address, which SQLite would take for NULL.
+                guard let base = bytes.baseAddress, !bytes.isEmpty else {
+                    return sqlite3_bind_text(handle, position, "", 0, sqliteTransient)
+                }
+                return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                    sqlite3_bind_text(handle, position, $0, Int32(bytes.count), sqliteTransient)
+                }
+            }
+            try connection.check(rc, sql)
+        }
+
+        mutating func bindNull() throws(SQLiteError) {
+            position += 1
+            try connection.check(sqlite3_bind_null(handle, position), sql)
+        }
+
+        mutating func bind(_ value: SQLiteValue) throws(SQLiteError) {
+            switch value {
+            case let .int(number): try bind(number)
+            case let .text(text): try bind(text)
+            case .null: try bindNull()
+            }
         }
     }
 
