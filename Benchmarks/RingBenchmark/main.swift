@@ -2,6 +2,7 @@
 //
 //   ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY]    ring throughput, default 50,000,000 records × 5
 //   ring-benchmark journal [EVENTS] [DIRECTORY]          journal appends/s with synchronous=FULL, default 2000 events
+//   ring-benchmark journal-cpu [EVENTS] [DIRECTORY]      journal CPU and mallocs per event (append, markPublished), on /dev/shm
 //   ring-benchmark encode [EVENTS] [DEVICES-DIRECTORY]   the writer's per-event work outside SQLite (decode, CloudEvent JSON)
 //
 // Each run has one producer thread and one consumer thread, pinned to CPUs 1 and 0. Both rings carry a 64-byte record and do the same work
@@ -212,6 +213,9 @@ let arguments = CommandLine.arguments.dropFirst()
 if arguments.first == "journal" {
     let rest = Array(arguments.dropFirst())
     journalBenchmark(events: rest.first.flatMap { Int($0) } ?? 2000, directory: rest.dropFirst().first)
+} else if arguments.first == "journal-cpu" {
+    let rest = Array(arguments.dropFirst())
+    journalCPUBenchmark(events: rest.first.flatMap { Int($0) } ?? 100_000, directory: rest.dropFirst().first)
 } else if arguments.first == "encode" {
     let rest = Array(arguments.dropFirst())
     encodeBenchmark(events: rest.first.flatMap { Int($0) } ?? 1_000_000, directory: rest.dropFirst().first)
@@ -219,7 +223,7 @@ if arguments.first == "journal" {
     let numbers = arguments.map { Int(String($0.filter { $0 != "_" })) }
     guard numbers.allSatisfy({ $0 != nil && $0! > 0 }) else {
         print("usage: ring-benchmark [RECORDS] [REPETITIONS] [CAPACITY] | ring-benchmark journal [EVENTS] [DIRECTORY]"
-            + " | ring-benchmark encode [EVENTS] [DEVICES-DIRECTORY]")
+            + " | ring-benchmark journal-cpu [EVENTS] [DIRECTORY] | ring-benchmark encode [EVENTS] [DEVICES-DIRECTORY]")
         exit(64)
     }
     ringBenchmark(records: UInt64(numbers.first.flatMap { $0 } ?? 50_000_000),

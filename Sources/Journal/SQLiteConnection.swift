@@ -32,6 +32,8 @@ final class SQLiteConnection {
     let path: String
     let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
+    /// Where `runRows` copies the texts of one statement, bound without SQLite's own copy of each.
+    private let textArena = TextArena()
     /// Each multi-row statement (also in `statements`) by its head, tail and row count (`runRows`).
     private var multiRowStatements: [MultiRowKey: (sql: String, statement: OpaquePointer)] = [:]
 
@@ -141,8 +143,13 @@ final class SQLiteConnection {
                 raw = try prepared(sql)
                 multiRowStatements[key] = (sql, raw)
             }
-            defer { sqlite3_reset(raw) }
-            var binder = RowBinder(handle: raw, sql: sql, connection: self)
+            // The texts stay in the arena until the statement is reset and its bindings cleared.
+            defer {
+                sqlite3_reset(raw)
+                sqlite3_clear_bindings(raw)
+                textArena.reset()
+            }
+            var binder = RowBinder(handle: raw, sql: sql, connection: self, arena: textArena)
             for index in start..<(start + rows) { try bind(index, &binder) }
             guard binder.position == Int32(rows * columns) else {
                 throw SQLiteError(code: SQLITE_MISUSE, message: "\(binder.position) values bound for \(rows * columns)",
@@ -159,6 +166,7 @@ final class SQLiteConnection {
         let handle: OpaquePointer
         let sql: String
         unowned let connection: SQLiteConnection
+        unowned let arena: TextArena
         /// The number of parameters bound so far.
         private(set) var position: Int32 = 0
 
@@ -167,21 +175,12 @@ final class SQLiteConnection {
             try connection.check(sqlite3_bind_int64(handle, position, value), sql)
         }
 
-        /// Binds `value`'s UTF-8 bytes with their length (no `strlen`); SQLite copies them.
+        /// Binds `value`'s UTF-8 bytes, copied into the arena (SQLITE_STATIC: no malloc and copy by SQLite per value).
         mutating func bind(_ value: String) throws(SQLiteError) {
             position += 1
             var text = value
-            let (handle, position) = (handle, position)
-            let rc = text.withUTF8 { bytes -> Int32 in
-                // An empty buffer may have no address, which SQLite would take for NULL.
-                guard let base = bytes.baseAddress, !bytes.isEmpty else {
-                    return sqlite3_bind_text(handle, position, "", 0, sqliteTransient)
-                }
-                return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
-                    sqlite3_bind_text(handle, position, $0, Int32(bytes.count), sqliteTransient)
-                }
-            }
-            try connection.check(rc, sql)
+            let bytes = text.withUTF8 { arena.copy($0) }
+            try connection.check(sqlite3_bind_text(handle, position, bytes.baseAddress, Int32(bytes.count), nil), sql)
         }
 
         mutating func bindNull() throws(SQLiteError) {
@@ -264,6 +263,38 @@ final class SQLiteConnection {
         func optionalText(_ column: Int32) -> String? {
             sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : text(column)
         }
+    }
+}
+
+/// Memory for the texts bound to one statement, in chunks kept from statement to statement: `copy` never moves what
+/// it copied before `reset`, so the pointers SQLite holds stay valid until the statement is done.
+final class TextArena {
+    private var chunks: [UnsafeMutableRawBufferPointer] = []
+    private var chunk = 0
+    private var used = 0
+    static let chunkSize = 1 << 16
+
+    deinit { for chunk in chunks { chunk.deallocate() } }
+
+    /// A copy of `bytes` (never a nil address, even when empty) valid until `reset`.
+    func copy(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<CChar> {
+        while chunk < chunks.count, chunks[chunk].count - used < bytes.count {
+            chunk += 1
+            used = 0
+        }
+        if chunk == chunks.count {
+            chunks.append(.allocate(byteCount: max(Self.chunkSize, bytes.count), alignment: 1))
+            used = 0
+        }
+        let start = chunks[chunk].baseAddress!.advanced(by: used)
+        if let source = bytes.baseAddress { start.copyMemory(from: source, byteCount: bytes.count) }
+        used += bytes.count
+        return UnsafeBufferPointer(start: start.assumingMemoryBound(to: CChar.self), count: bytes.count)
+    }
+
+    func reset() {
+        chunk = 0
+        used = 0
     }
 }
 

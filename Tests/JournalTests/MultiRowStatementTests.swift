@@ -11,19 +11,22 @@ import Testing
                                                 withIntermediateDirectories: true)
         let connection = try SQLiteConnection(path: temp.path, readOnly: false)
         try connection.execute("CREATE TABLE t (n INTEGER NOT NULL, s TEXT, z TEXT)")
-        let texts = ["", "é—漢字", String(repeating: "x", count: 700), "short"]
-        // 10 rows 4 a statement: statements of 4, 4 and 2 rows, the 4-row one prepared once.
+        // Texts are copied into 64 KiB chunks kept between statements: some statements need more than one chunk,
+        // one text more than a chunk.
+        let texts = ["", "é—漢字", String(repeating: "x", count: 700), "short", String(repeating: "y", count: 40_000),
+                     String(repeating: "z", count: 70_000)]
+        // 10 rows 4 a statement, twice: statements of 4, 4 and 2 rows, each prepared once.
         for _ in 0..<2 {
             try connection.runRows("INSERT INTO t (n, s, z)", count: 10, columns: 3, "", perStatement: 4) { index, binder in
                 try binder.bind(Int64(index))
-                try binder.bind(texts[index % texts.count])
+                try binder.bind(String(texts[index % texts.count].reversed()))
                 if index % 2 == 0 { try binder.bindNull() } else { try binder.bind("") }
             }
         }
         let rows = try connection.query("SELECT n, s, z IS NULL, typeof(s) FROM t ORDER BY rowid") {
             "\($0.int(0))|\($0.text(1))|\($0.int(2))|\($0.text(3))"
         }
-        let expected = (0..<10).map { "\($0)|\(texts[$0 % texts.count])|\($0 % 2 == 0 ? 1 : 0)|text" }
+        let expected = (0..<10).map { "\($0)|\(String(texts[$0 % texts.count].reversed()))|\($0 % 2 == 0 ? 1 : 0)|text" }
         #expect(rows == expected + expected)
     }
 
