@@ -4,12 +4,16 @@ import Testing
 
 /// `SQLiteConnection.runRows`: many rows a statement, bound straight from the caller's values.
 @Suite struct MultiRowStatementTests {
+    static func database(_ temp: TemporaryJournal) throws -> SQLiteConnection {
+        try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        return try SQLiteConnection(path: temp.path, readOnly: false)
+    }
+
     @Test func rowsAreBoundInOrderAcrossStatementsWithEmptyTextKeptApartFromNull() throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }
-        try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        let connection = try SQLiteConnection(path: temp.path, readOnly: false)
+        let connection = try Self.database(temp)
         try connection.execute("CREATE TABLE t (n INTEGER NOT NULL, s TEXT, z TEXT)")
         // Texts are copied into 64 KiB chunks kept between statements: some statements need more than one chunk,
         // one text more than a chunk.
@@ -33,9 +37,7 @@ import Testing
     @Test func aRowBindingTooFewValuesIsRefusedNamingTheStatement() throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }
-        try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        let connection = try SQLiteConnection(path: temp.path, readOnly: false)
+        let connection = try Self.database(temp)
         try connection.execute("CREATE TABLE t (n INTEGER, s TEXT)")
         let error = #expect(throws: SQLiteError.self) {
             try connection.runRows("INSERT INTO t (n, s)", count: 2, columns: 2, "") { index, binder in
