@@ -230,19 +230,32 @@ public final class Journal: Sendable {
                     try binder.bind(entries[row.entryIndex].topic)
                     try binder.bind(row.payload)
                 }
-                try connection.runRows("INSERT INTO device_log (device, serial, boot, seq)", raised.map { key, seq in
-                    [.text(key.device), .text(key.serial), .int(Int64(key.boot)), .int(Int64(seq))]
-                }, "ON CONFLICT (device, serial, boot) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > device_log.seq")
+                let marks = Array(raised)
+                try connection.runRows("INSERT INTO device_log (device, serial, boot, seq)", count: marks.count, columns: 4,
+                                       "ON CONFLICT (device, serial, boot) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > device_log.seq"
+                ) { index, binder in
+                    let (key, seq) = marks[index]
+                    try binder.bind(key.device)
+                    try binder.bind(key.serial)
+                    try binder.bind(Int64(key.boot))
+                    try binder.bind(Int64(seq))
+                }
                 // Another controller or boot id replaces the stored cursor; within a boot only a higher seq does.
-                try connection.runRows("INSERT INTO device_cursor (device, boot, seq, updated_ms, serial)", cursors.byDevice.map { device, cursor in
-                    [.text(device), .int(Int64(cursor.boot)), .int(Int64(cursor.seq)), .int(cursor.updatedAt.millisecondsSinceEpoch),
-                     .text(cursor.serial)]
-                }, """
+                let moved = Array(cursors.byDevice)
+                try connection.runRows("INSERT INTO device_cursor (device, boot, seq, updated_ms, serial)", count: moved.count,
+                                       columns: 5, """
                     ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq,
                         updated_ms = excluded.updated_ms, serial = excluded.serial
                     WHERE excluded.boot != device_cursor.boot OR excluded.serial != device_cursor.serial
                         OR excluded.seq > device_cursor.seq
-                    """)
+                    """) { index, binder in
+                    let (device, cursor) = moved[index]
+                    try binder.bind(device)
+                    try binder.bind(Int64(cursor.boot))
+                    try binder.bind(Int64(cursor.seq))
+                    try binder.bind(cursor.updatedAt.millisecondsSinceEpoch)
+                    try binder.bind(cursor.serial)
+                }
                 let now = Timestamp.now.millisecondsSinceEpoch
                 for (device, baseline) in baselines {
                     try connection.run("""

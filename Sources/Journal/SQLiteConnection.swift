@@ -116,18 +116,11 @@ final class SQLiteConnection {
         }
     }
 
-    /// Runs `head VALUES (…), (…), … tail` for `rows` (each of the same number of values), up to `perStatement` rows
-    /// a statement: one statement per commit where a statement per row would repeat SQLite's per-statement work. The
-    /// rows of one call must not conflict with each other (an upsert sees each row in turn).
-    func runRows(_ head: String, _ rows: [[SQLiteValue]], _ tail: String, perStatement: Int = 64) throws {
-        guard let first = rows.first else { return }
-        try runRows(head, count: rows.count, columns: first.count, tail, perStatement: perStatement) { index, binder in
-            for value in rows[index] { try binder.bind(value) }
-        }
-    }
-
-    /// `runRows` for `count` rows of `columns` values each, which `bind(row, binder)` binds in column order straight
-    /// into the statement: no array of values per row. The statement of each row count is prepared once.
+    /// Runs `head VALUES (…), (…), … tail` for `count` rows of `columns` values each, up to `perStatement` rows a
+    /// statement: one statement per commit where a statement per row would repeat SQLite's per-statement work. The
+    /// rows of one call must not conflict with each other (an upsert sees each row in turn). `bind(row, binder)`
+    /// binds a row's values in column order straight into the statement, with no array of values per row; the
+    /// statement of each row count is prepared once.
     func runRows(_ head: String, count: Int, columns: Int, _ tail: String, perStatement: Int = 64,
                  bind: (Int, inout RowBinder) throws -> Void) throws {
         var start = 0
@@ -215,10 +208,11 @@ final class SQLiteConnection {
 
     /// Runs `body` in one transaction (BEGIN IMMEDIATE … COMMIT), rolling back if it throws.
     func transaction<R>(_ body: () throws -> R) throws -> R {
-        try execute("BEGIN IMMEDIATE")
+        // Prepared once (the statement cache), not parsed again for every transaction as `execute` would.
+        try run("BEGIN IMMEDIATE")
         do {
             let result = try body()
-            try execute("COMMIT")
+            try run("COMMIT")
             return result
         } catch {
             try? execute("ROLLBACK")
