@@ -104,6 +104,30 @@ func journalCPUBenchmark(events: Int, directory: String?) {
         print("  append:\t\(String(format: "%.2f", appendCPU * 1e6 / count)) us/event\t\(String(format: "%.1f", Double(appendMallocs) / count)) mallocs/event")
         print("  markPublished:\t\(String(format: "%.2f", markCPU * 1e6 / count)) us/event\t\(String(format: "%.1f", Double(markMallocs) / count)) mallocs/event")
         print("  pending at the end: \(try journal.pendingCount())")
+        // The publisher's read-back after the hand-off overflowed: the same events appended again, read in pages
+        // of 500 as whole `StoredEvent`s and as what is sent (seq, topic, payload).
+        var batchStart = 0
+        while batchStart < entries.count {
+            let batch = Array(entries[batchStart..<min(entries.count, batchStart + 35)])
+            batchStart += batch.count
+            _ = try journal.append(batch.map { entry in
+                var again = entry
+                if case let .device(boot, seq) = entry.event.origin { again.event.origin = .device(boot: boot + 1, seq: seq) }
+                return again
+            })
+        }
+        let after = try journal.latestJournalSeq() - Int64(entries.count)
+        let stored = { (cursor: Int64) in try journal.unpublished(afterJournalSeq: cursor, limit: 500).last?.journalSeq }
+        let sent = { (cursor: Int64) in try journal.unpublishedPayloads(afterJournalSeq: cursor, limit: 500).last?.journalSeq }
+        // Each read twice, alternately, so neither gains from the other's warm cache alone.
+        for (name, read) in [("unpublished", stored), ("unpublishedPayloads", sent), ("unpublished", stored),
+                             ("unpublishedPayloads", sent)] {
+            var cursor = after
+            let (cpu, mallocs) = (threadCPU(), ref_allocation_count())
+            while let last = try read(cursor) { cursor = last }
+            print("  read back, \(name):\t\(String(format: "%.2f", (threadCPU() - cpu) * 1e6 / count)) us/event\t"
+                  + "\(String(format: "%.1f", Double(ref_allocation_count() - mallocs) / count)) mallocs/event")
+        }
     } catch {
         print("journal CPU benchmark failed: \(error)")
         exit(1)

@@ -174,7 +174,7 @@ public final class EventPublisher: @unchecked Sendable {
             case .readBack:
                 readBack = true
                 do {
-                    let stored = try journal.unpublished(afterJournalSeq: cursor, limit: slots)
+                    let stored = try journal.unpublishedPayloads(afterJournalSeq: cursor, limit: slots)
                     (offered, sent) = (stored.count, send(stored))
                 } catch {
                     logger.error("cannot read unpublished events from the journal: \(error)")
@@ -281,4 +281,3 @@ protocol PublishableEvent {
 }
 
 extension CommittedHandoff.Event: PublishableEvent {}
-extension StoredEvent: PublishableEvent {}

@@ -327,6 +327,12 @@ public final class Journal: Sendable {
         try publisherReads.withLock { try $0.unpublished(afterJournalSeq: afterJournalSeq, limit: limit) }
     }
 
+    /// `unpublished` as the publisher sends them (journal seq, topic and payload only): what it reads back when the
+    /// in-memory hand-off has overflowed.
+    public func unpublishedPayloads(afterJournalSeq: Int64 = 0, limit: Int) throws -> [CommittedHandoff.Event] {
+        try publisherReads.withLock { try $0.unpublishedPayloads(afterJournalSeq: afterJournalSeq, limit: limit) }
+    }
+
     /// Marks events published (their PUBACK arrived) in one transaction; returns how many were pending.
     ///
     /// The publisher sends in journal order and PUBACKs arrive mostly in order, so this mostly moves the publication

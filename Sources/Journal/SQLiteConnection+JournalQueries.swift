@@ -79,6 +79,14 @@ extension SQLiteConnection {
                   Self.storedEvent)
     }
 
+    /// `unpublished` with only what the publisher sends: no `StoredEvent` of eleven columns per event.
+    func unpublishedPayloads(afterJournalSeq: Int64, limit: Int) throws -> [CommittedHandoff.Event] {
+        try query("SELECT jseq, topic, payload FROM events WHERE jseq > max(?, \(Self.watermark)) "
+                  + "AND published_ms IS NULL ORDER BY jseq LIMIT ?", [.int(afterJournalSeq), .int(Int64(limit))]) {
+            CommittedHandoff.Event(journalSeq: $0.int(0), topic: $0.text(1), payload: $0.text(2))
+        }
+    }
+
     /// Counts the pending events by reading them (a range of the primary key above the watermark).
     func pendingCount() throws -> Int {
         Int(try scalar("SELECT count(*) FROM events WHERE \(Self.pendingCondition)") ?? 0)

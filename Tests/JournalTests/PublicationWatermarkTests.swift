@@ -18,7 +18,11 @@ import Testing
     }
 
     static func pending(_ journal: Journal, _ reader: JournalReader) throws -> [Int64] {
-        let seqs = try journal.unpublished(limit: 1000).map(\.journalSeq)
+        let pending = try journal.unpublished(limit: 1000)
+        let seqs = pending.map(\.journalSeq)
+        let sent = try journal.unpublishedPayloads(limit: 1000)
+        #expect(sent.map(\.journalSeq) == seqs && sent.map(\.topic) == pending.map(\.topic)
+                && sent.map(\.payload) == pending.map(\.payload))
         #expect(try journal.pendingCount() == seqs.count)
         #expect(try reader.pendingCount() == seqs.count)
         #expect(try reader.oldestPending()?.journalSeq == seqs.first)
@@ -44,6 +48,7 @@ import Testing
         #expect(try Self.ownMarks(temp.path).compactMapValues { $0 } == [6: baseMillis + 5_000, 7: baseMillis + 5_000])
         #expect(try Self.pending(journal, reader) == [4, 5, 8, 9, 10])
         #expect(try journal.unpublished(afterJournalSeq: 4, limit: 2).map(\.journalSeq) == [5, 8])
+        #expect(try journal.unpublishedPayloads(afterJournalSeq: 4, limit: 2).map(\.journalSeq) == [5, 8])
         #expect(try journal.pendingCountByDevice() == ["door-3e": 5])
 
         // 4 and 5 fill the gap: the watermark passes the marked 6 and 7 and stops below 8.
