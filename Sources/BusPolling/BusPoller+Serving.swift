@@ -247,8 +247,8 @@ extension BusPoller {
     }
 
     /// Writes `ack_seq` and reads `kind` of the log after it in one transaction (function 23, which writes before it
-    /// reads). Exception 01 or 02, or no reply while a plain read then answers, means the device does not take
-    /// function 23: it falls back to 16 + 03 for good, and the ack is written with function 16 (again, if the write
+    /// reads). Exception 01 or 02, or no reply (or a garbled one, or a dropped link) while a plain read then answers,
+    /// means the device does not take function 23: it falls back to 16 + 03 for good, and the ack is written with function 16 (again, if the write
     /// of this transaction was applied after all: writing the same `ack_seq` twice releases nothing more).
     func ackWithRead(_ seq: UInt32, then kind: EventLogStateMachine.Read, _ device: inout PolledDevice, log: EventLogLayout,
                      layout: WordLayout) throws(ModbusError) -> AckWithRead {
@@ -268,9 +268,11 @@ extension BusPoller {
             case .exception(.illegalFunction), .exception(.illegalDataAddress):
                 fallBackFromAckWithRead(&device, "it answered function 23 with \(error.detail)")
                 return .fellBack
-            case .timeout where device.health.consecutiveFailures == 0:
-                // A device may drop a request of a function it does not know. A plain read tells whether it is there;
-                // an offline device costs no second timeout (it has failed polls already).
+            case .timeout, .badReply, .connection:
+                // A device may drop a request of a function it does not know, a converter may garble its reply or
+                // close the link. A plain read tells whether the device is there; an offline device costs no second
+                // timeout (it has failed polls already).
+                guard device.health.consecutiveFailures == 0 else { throw error }
                 do {
                     try transact { c throws(ModbusError) in
                         try c.readRegisters(unit: unit, address: log.address, count: Int(log.headerCount), into: buffer)

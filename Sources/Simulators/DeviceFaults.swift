@@ -27,6 +27,8 @@ public struct DeviceFaults: Sendable, Hashable {
     public var refuseFunction23 = false
     /// Function 23 requests get no reply at all, as on devices that drop a function they do not know.
     public var ignoreFunction23 = false
+    /// Function 23 replies carry a byte count two short of the registers read (a converter that does not know 23).
+    public var garbleFunction23 = false
     /// A function 23 write of `ack_seq` lands in its registers (it reads back) but not in the log, whose window does
     /// not move on: a device whose function 23 bypasses what function 16 does to the log.
     public var function23SkipsLog = false

@@ -85,9 +85,10 @@ public enum ModbusPDU {
                 throw .illegalDataValue("function 23 read quantity \(readCount), write quantity \(writeCount) and byte count \(byteCount) do not fit")
             }
             let values = (0..<writeCount).map { UInt16(word(9 + $0 * 2)) }
+            let garble = device.faults.garbleFunction23
             try device.withWriteThenRead(writeAddress: word(4), values: values, readAddress: word(0), count: readCount) { words in
                 output.append(0x17)
-                output.append(UInt8(words.count * 2))
+                output.append(UInt8(words.count * 2 - (garble ? 2 : 0)))
                 for w in words {
                     output.append(UInt8(w >> 8))
                     output.append(UInt8(w & 0xFF))

@@ -183,7 +183,7 @@ extension SimulatorConfig {
         guard let fields = value.mapping(log, allowed: [
             "delay", "no_reply", "exception", "exception_probability", "corrupt_crc", "drop_connection_after",
             "reboot_after", "overflow", "read_only_clock", "failing_state_block", "garbled_window_count",
-            "flapping_boot_id", "window_gap", "refuse_function_23", "ignore_function_23", "function_23_skips_log", "reply_unit", "trailing_bytes", "padded_reply_bytes",
+            "flapping_boot_id", "window_gap", "refuse_function_23", "ignore_function_23", "garble_function_23", "function_23_skips_log", "reply_unit", "trailing_bytes", "padded_reply_bytes",
         ]) else { return }
         var faults = DeviceFaults()
         faults.delayMilliseconds = Int(fields["delay"]?.milliseconds(log) ?? 0)
@@ -199,6 +199,7 @@ extension SimulatorConfig {
         faults.windowGap = fields["window_gap"]?.bool(log) ?? false
         faults.refuseFunction23 = fields["refuse_function_23"]?.bool(log) ?? false
         faults.ignoreFunction23 = fields["ignore_function_23"]?.bool(log) ?? false
+        faults.garbleFunction23 = fields["garble_function_23"]?.bool(log) ?? false
         faults.function23SkipsLog = fields["function_23_skips_log"]?.bool(log) ?? false
         faults.replyUnit = fields["reply_unit"]?.int(log, in: 0...255).map(UInt8.init)
         faults.trailingBytes = Int(fields["trailing_bytes"]?.int(log, in: 0...250) ?? 0)

@@ -133,6 +133,26 @@ struct AckWithReadPollingTests {
         withExtendedLifetime(box) {}
     }
 
+    /// A converter that garbles function 23's replies (byte count two short): a bad reply, a plain read answers,
+    /// fallback; over TCP and RTU.
+    @Test(arguments: Line.allCases)
+    func garbledRepliesToFunction23FallBackWhenAPlainReadAnswers(line: Line) async throws {
+        var faults = DeviceFaults()
+        faults.garbleFunction23 = true
+        let door = SimulatedDevice(kind: .faceDoor, unit: 1, faults: faults)
+        for _ in 0..<9 { door.record(code: 16, point: 1) }
+        let (harness, box) = try await poller(line, [door])
+        harness.start()
+        try await waitUntil("9 acknowledged (ack \(door.logStatus.ack))", timeout: .seconds(30)) { door.logStatus.ack == 9 }
+        harness.stop()
+        #expect(harness.seqs() == Array(1...9))
+        #expect(door.function23Requests == 1)
+        // TCP: the MBAP length no longer matches; RTU: the CRC is read from the data.
+        #expect(harness.log.lines.filter { $0.contains("but function 23 got ") && $0.contains("while a plain read (function 03) then answered") }.count == 1,
+                "\(harness.log.lines)")
+        withExtendedLifetime(box) {}
+    }
+
     /// Issue 7 finding 1 through function 23: exception 03 to its write (ack_seq above head_seq, here a garbled write)
     /// is a refused ack: the log is read again from the device's own ack_seq after a pause, and acking goes on.
     @Test(arguments: Line.allCases)

@@ -59,7 +59,8 @@ struct SimulatorConfigTests {
                 tcp: { host: 127.0.0.1, port: 0 }
                 faults: { read_only_clock: true, failing_state_block: yes, garbled_window_count: 9, flapping_boot_id: true,
                           window_gap: true, reply_unit: 2, trailing_bytes: 5, padded_reply_bytes: 4,
-                          refuse_function_23: true, ignore_function_23: on, function_23_skips_log: yes }
+                          refuse_function_23: true, ignore_function_23: on, garble_function_23: true,
+                          function_23_skips_log: yes }
             """
         let faults = try #require(try SimulatorConfig.parse(yaml: yaml, file: "inline").devices.first).faults
         var expected = DeviceFaults()
@@ -73,6 +74,7 @@ struct SimulatorConfigTests {
         expected.paddedReplyBytes = 4
         expected.refuseFunction23 = true
         expected.ignoreFunction23 = true
+        expected.garbleFunction23 = true
         expected.function23SkipsLog = true
         #expect(faults == expected)
     }
