@@ -38,6 +38,9 @@ public enum RS485Bench {
         /// The line's limit for the ideal drain cycle alone: one 106-register read and one ack write per 3 events.
         public var drainCycleTheoreticalPerSecond: Double
         public var eventsPerSecond: Double
+        /// Events/s of the ideal drain of 3-record windows: read then ack (16 + 03), and ack-and-read (function 23).
+        public var idealDrainEventsPerSecond: Double = 0
+        public var idealAckAndReadEventsPerSecond: Double = 0
     }
 
     /// The line time one transaction needs at the least: request, the 3.5-character silence, the device's latency,
@@ -98,6 +101,9 @@ public enum RS485Bench {
                                        turnaroundMillis: options.turnaroundMillis)
             + minimumNanoseconds(requestBytes: 13, replyBytes: 8, line: line, latencyMillis: options.latencyMillis,
                                  turnaroundMillis: options.turnaroundMillis)
+        // Function 23 (`ack_with_read`): request 1+1+8+1+4+2 = 17 bytes, the same 217-byte reply, one transaction a window.
+        let ackAndRead = minimumNanoseconds(requestBytes: 17, replyBytes: 217, line: line, latencyMillis: options.latencyMillis,
+                                            turnaroundMillis: options.turnaroundMillis)
         let seconds = t1 - t0
         let achieved = Double(transactions) / seconds
         let theoretical = 1e9 / perTransaction
@@ -105,7 +111,8 @@ public enum RS485Bench {
                       turnaroundMillis: options.turnaroundMillis, seconds: seconds, transactions: transactions,
                       meanRequestBytes: requestBytes, meanReplyBytes: replyBytes, achievedPerSecond: achieved,
                       theoreticalPerSecond: theoretical, ratio: achieved / theoretical,
-                      drainCycleTheoreticalPerSecond: 2e9 / cycle, eventsPerSecond: Double(ackAfter - ackBefore) / seconds)
+                      drainCycleTheoreticalPerSecond: 2e9 / cycle, eventsPerSecond: Double(ackAfter - ackBefore) / seconds,
+                      idealDrainEventsPerSecond: 3e9 / cycle, idealAckAndReadEventsPerSecond: 3e9 / ackAndRead)
     }
 }
 
@@ -114,7 +121,7 @@ extension RS485Bench.Result {
         """
         RS-485: \(devices) devices on one paced line at \(baud) 8N1, device latency \(latencyMillis) ms, turnaround \(turnaroundMillis) ms
           window: \(String(format: "%.1f", seconds)) s, \(transactions) transactions, mean request \(String(format: "%.1f", meanRequestBytes)) B, mean reply \(String(format: "%.1f", meanReplyBytes)) B
-          theoretical for this mix: \(String(format: "%.2f", theoreticalPerSecond)) transactions/s (ideal read+ack drain cycle: \(String(format: "%.2f", drainCycleTheoreticalPerSecond))/s)
+          theoretical for this mix: \(String(format: "%.2f", theoreticalPerSecond)) transactions/s (ideal read+ack drain cycle: \(String(format: "%.2f", drainCycleTheoreticalPerSecond))/s; ideal drain \(String(format: "%.1f", idealDrainEventsPerSecond)) events/s with 16 + 03, \(String(format: "%.1f", idealAckAndReadEventsPerSecond)) with function 23)
           achieved: \(String(format: "%.2f", achievedPerSecond)) transactions/s, \(String(format: "%.1f", eventsPerSecond)) events acknowledged/s
           ratio achieved / theoretical: \(String(format: "%.3f", ratio)) (target >= 0.9)
         """

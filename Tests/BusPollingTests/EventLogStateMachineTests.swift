@@ -26,6 +26,23 @@ struct EventLogStateMachineTests {
         #expect(fifo.nextStep(committed: (7, 3)) == .read(.full))
     }
 
+    /// An ack the device answered (function 23) but did not apply to its log is due again, nothing re-emitted;
+    /// a seq never emitted is no ack to make due.
+    @Test func anAckNotAppliedIsDueAgainWithoutReEmitting() {
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        #expect(fifo.logRead(header(head: 5, ack: 0), windowSeqs: [1, 2, 3]).emit == 0..<3)
+        fifo.ackWritten(3)
+        fifo.ackNotApplied(9)
+        #expect(fifo.nextStep(committed: (7, 3)) == .read(.full), "9 was never emitted")
+        fifo.ackNotApplied(3)
+        #expect(fifo.nextStep(committed: (7, 2)) == .waitForCommit)
+        #expect(fifo.nextStep(committed: (7, 3)) == .writeAck(3))
+        fifo.ackWritten(3)
+        // The device applied it this time: the window from 4, nothing emitted twice.
+        #expect(fifo.logRead(header(head: 5, ack: 3), windowSeqs: [4, 5]).emit == 0..<2)
+        #expect(fifo.lastEmitted == 5)
+    }
+
     /// A restarted reader resumed from the journal's cursor (issue 7): what the journal holds is acked, not re-read; a
     /// loss it journalled is not reported again; a loss the device's ack passed meanwhile is reported.
     @Test func aResumedReaderStartsFromTheJournal() {
