@@ -304,7 +304,7 @@ extension BusPoller {
         guard device.ackWithRead else { return }
         device.ackWithRead = false
         device.ackedWithRead = nil
-        device.metrics.ackWithReadFallbacks.increment()
+        device.metrics.ackWithReadFellBack()
         logger.warning("device profile says ack_with_read, but \(reason); acking with function 16, then reading with 03, from now on",
                        metadata: ["device": "\(device.config.id)"])
     }
