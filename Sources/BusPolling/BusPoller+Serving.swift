@@ -117,6 +117,8 @@ extension BusPoller {
         let layout = device.config.profile.layout
         /// The read a function 23 ack already made: its registers are in `buffer`.
         var readWithAck: EventLogStateMachine.Read?
+        // A window is read only while the ring has room for it; the device's log keeps the records meanwhile.
+        func ringHasRoomForAWindow() -> Bool { ring.capacity - ring.count >= log.windowRecords + 2 }
         if case let .writeAck(seq) = fifo.nextStep(committed: device.link.committed), bus.readOnly {
             // Read-only: the journal has the records, the device's ack_seq stays its other reader's. The reader goes
             // on from what it emitted, and the records the window shows again are skipped (or, after a restart,
@@ -125,7 +127,7 @@ extension BusPoller {
         } else if case let .writeAck(seq) = fifo.nextStep(committed: device.link.committed) {
             var refusal: ModbusError?
             // Not right after a refusal: the resynchronised ack goes the way SPEC 3 names (function 16).
-            if device.ackWithRead, fifo.refusedAcks == 0, ring.capacity - ring.count >= log.windowRecords + 2 {
+            if device.ackWithRead, fifo.refusedAcks == 0, ringHasRoomForAWindow() {
                 var acked = fifo
                 acked.ackWritten(seq)
                 if case let .read(kind) = acked.nextStep(committed: device.link.committed) {
@@ -160,9 +162,7 @@ extension BusPoller {
             device.ackedWithRead = readWithAck != nil ? (boot: fifo.boot ?? 0, seq: seq) : nil
         }
         guard case var .read(kind) = fifo.nextStep(committed: device.link.committed) else { return .regular }
-        if readWithAck == nil {
-            guard ring.capacity - ring.count >= log.windowRecords + 2 else { return .regular }  // the device's log keeps them meanwhile
-        }
+        guard readWithAck != nil || ringHasRoomForAWindow() else { return .regular }
         while true {
             let count = kind == .full ? Int(log.fullReadCount) : Int(log.headerCount)
             if readWithAck == nil {
@@ -213,7 +213,7 @@ extension BusPoller {
             // What it emitted is acked as soon as the journal commits it (the commit wakes this device), and the
             // backlog read then; a read that emitted nothing (a window gap, records awaiting the ack of another
             // reader) is read again at the next regular poll, never in a tight loop.
-            guard outcome.readWindowNow, kind == .header, ring.capacity - ring.count >= log.windowRecords + 2 else { return .regular }
+            guard outcome.readWindowNow, kind == .header, ringHasRoomForAWindow() else { return .regular }
             kind = .full
         }
     }

@@ -180,14 +180,6 @@ final class SQLiteConnection {
             position += 1
             try connection.check(sqlite3_bind_null(handle, position), sql)
         }
-
-        mutating func bind(_ value: SQLiteValue) throws(SQLiteError) {
-            switch value {
-            case let .int(number): try bind(number)
-            case let .text(text): try bind(text)
-            case .null: try bindNull()
-            }
-        }
     }
 
     /// The rows of a query, each turned into a value by `row`.
