@@ -45,6 +45,10 @@ public final class EventPublisher: @unchecked Sendable {
     /// transaction waiting for the writer's lock (held across its FULL commits); now the 50 ms mostly decide.
     static let markBatch = 2048
     static let markIntervalMillis: Int64 = 50
+    /// The writer holds the journal across its FULL commits, whose fsync now and then takes tens of milliseconds: a
+    /// batch is marked only if the journal is free, unless this many acks wait or the last mark is this old.
+    static let markBatchMax = 4 * markBatch
+    static let markWaitAfterMillis: Int64 = 1000
     /// Events handed to the client, by where they came from: the writer's in-memory hand-off or a journal read.
     let fromMemory = Counter(label: "accessgw_publisher_events_total", dimensions: [("source", "memory")])
     let fromJournal = Counter(label: "accessgw_publisher_events_total", dimensions: [("source", "journal")])
@@ -106,6 +110,11 @@ public final class EventPublisher: @unchecked Sendable {
     public func start() {
         mqtt.setAcknowledgementHandler { [weak self] seq, window in self?.pubackArrived(seq, window: window) }
         mqtt.setRefusalHandler { [weak self] seq, reason in self?.refusalArrived(seq, reason: reason) }
+        // Without it the publisher would see a new connection (or a lost one) only at its next look, up to 50 ms on.
+        mqtt.setConnectionHandler { [wakeBell, roomBell] _ in
+            wakeBell.ring()
+            roomBell.ring()
+        }
         stage.start { [self] in run() }
     }
 
@@ -248,7 +257,9 @@ public final class EventPublisher: @unchecked Sendable {
         wakeBell.ring()
     }
 
-    /// Marks acknowledged events published, one transaction per batch of PUBACKs (every 50 ms or 2048 acks).
+    /// Marks acknowledged events published, one transaction per batch of PUBACKs (every 50 ms or 2048 acks). While the
+    /// writer holds the journal the batch waits for the next round instead (see `markBatchMax`), so the publisher does
+    /// not stall on the writer's fsync with room in its window; a mark lost to a crash only means a resend, same id.
     func recordAcknowledgements(force: Bool = false) {
         let now = monotonicMillis()
         let seqs = acknowledged.withLock { all -> [Int64] in
@@ -266,10 +277,18 @@ public final class EventPublisher: @unchecked Sendable {
             }
         }
         guard !seqs.isEmpty else { return }
-        lastMarked = now
-        do { _ = try journal.markPublished(seqs) } catch {
+        let mayWait = force || seqs.count >= Self.markBatchMax || now - lastMarked >= Self.markWaitAfterMillis
+        do {
+            if mayWait {
+                _ = try journal.markPublished(seqs)
+            } else if try journal.markPublishedUnlessBusy(seqs) == nil {
+                acknowledged.withLock { $0.insert(contentsOf: seqs, at: 0) }
+                return
+            }
+        } catch {
             logger.error("cannot mark \(seqs.count) event(s) published; they will be sent again: \(error)")
         }
+        lastMarked = now
     }
 }
 

@@ -288,7 +288,7 @@ public final class Journal: Sendable {
         try writer.withLock { writer in
             var baselines: [String: DeviceBaseline] = [:]
             for row in try writer.connection.query("SELECT device, fingerprint, image FROM device_baseline", [], { statement in
-                (statement.text(0) ?? "", statement.text(1) ?? "", statement.text(2) ?? "")
+                (statement.text(0), statement.text(1), statement.text(2))
             }) {
                 baselines[row.0] = DeviceBaseline(fingerprint: row.1, imageText: row.2)
             }
@@ -342,32 +342,42 @@ public final class Journal: Sendable {
     @discardableResult
     public func markPublished(_ journalSeqs: [Int64], at time: Timestamp = .now) throws -> Int {
         if journalSeqs.isEmpty { return 0 }
-        return try writer.withLock { writer in
-            let connection = writer.connection
-            // A published mark lost to a power cut only means the event is sent again with the same id, so this
-            // commit skips the WAL fsync (synchronous=NORMAL); the next append's FULL commit syncs it anyway.
-            try connection.execute("PRAGMA synchronous = NORMAL")
-            defer { try? connection.execute("PRAGMA synchronous = FULL") }
-            let runs = Self.consecutiveRuns(journalSeqs)
-            let (marked, watermark) = try connection.transaction {
-                let watermark = try Self.advancedWatermark(writer, over: runs)
-                // Every event the watermark passes now was pending only if it is one of `runs` (see above).
-                var marked = try Int(connection.scalar(
-                    "SELECT count(*) FROM events WHERE jseq > ? AND jseq <= ? AND published_ms IS NULL",
-                    [.int(writer.watermark), .int(watermark)]) ?? 0)
-                // PUBACKs arrive mostly in order: one UPDATE per run of consecutive seqs, not one per event.
-                for run in runs where run.upperBound > watermark {
-                    marked += try connection.run(
-                        "UPDATE events SET published_ms = ? WHERE jseq BETWEEN ? AND ? AND published_ms IS NULL",
-                        [.int(time.millisecondsSinceEpoch), .int(max(run.lowerBound, watermark + 1)), .int(run.upperBound)])
-                }
-                try Self.recordWatermark(&writer, watermark, at: time)
-                return (marked, watermark)
+        return try writer.withLock { try Self.markPublished(journalSeqs, at: time, in: &$0) }
+    }
+
+    /// `markPublished`, unless the writer holds the journal right now (mid-commit, in its fsync, which now and then
+    /// takes tens of milliseconds): then nil, and nothing is marked. The publisher keeps the seqs and tries again
+    /// instead of stalling with room in its window.
+    public func markPublishedUnlessBusy(_ journalSeqs: [Int64], at time: Timestamp = .now) throws -> Int? {
+        if journalSeqs.isEmpty { return 0 }
+        return try writer.withLockIfAvailable { try Self.markPublished(journalSeqs, at: time, in: &$0) }
+    }
+
+    private static func markPublished(_ journalSeqs: [Int64], at time: Timestamp, in writer: inout Writer) throws -> Int {
+        let connection = writer.connection
+        // A published mark lost to a power cut only means the event is sent again with the same id, so this
+        // commit skips the WAL fsync (synchronous=NORMAL); the next append's FULL commit syncs it anyway.
+        try connection.execute("PRAGMA synchronous = NORMAL")
+        defer { try? connection.execute("PRAGMA synchronous = FULL") }
+        let runs = Self.consecutiveRuns(journalSeqs)
+        let (marked, watermark) = try connection.transaction {
+            let watermark = try Self.advancedWatermark(writer, over: runs)
+            // Every event the watermark passes now was pending only if it is one of `runs` (see above).
+            var marked = try Int(connection.scalar(
+                "SELECT count(*) FROM events WHERE jseq > ? AND jseq <= ? AND published_ms IS NULL",
+                [.int(writer.watermark), .int(watermark)]) ?? 0)
+            // PUBACKs arrive mostly in order: one UPDATE per run of consecutive seqs, not one per event.
+            for run in runs where run.upperBound > watermark {
+                marked += try connection.run(
+                    "UPDATE events SET published_ms = ? WHERE jseq BETWEEN ? AND ? AND published_ms IS NULL",
+                    [.int(time.millisecondsSinceEpoch), .int(max(run.lowerBound, watermark + 1)), .int(run.upperBound)])
             }
-            writer.watermark = watermark
-            writer.pending? -= marked
-            return marked
+            try Self.recordWatermark(&writer, watermark, at: time)
+            return (marked, watermark)
         }
+        writer.watermark = watermark
+        writer.pending? -= marked
+        return marked
     }
 
     /// Where the watermark can move when the events in `runs` are published too: just below the oldest event above

@@ -43,6 +43,7 @@ extension MQTTPublisher {
             for topic in subscriptions.withLock({ $0 }) {
                 do { try client.subscribe(topic: topic, qos: 1) } catch { logger.error("\(error)", metadata: ["mqtt.topic": "\(topic)"]) }
             }
+            withShared { $0.connectionHandler }?.body(true)
         } else {
             // An ERROR once; the log handler turns the retries into one summary a minute until the broker connects.
             logger.error("\(refusal)", metadata: [LogKind.key: "\(LogKind.mqttRefused)"])
@@ -85,6 +86,7 @@ extension MQTTPublisher {
             }
             return (action, refusedBefore, firstTakeover)
         }
+        if case .connectionLost = action { withShared { $0.connectionHandler }?.body(false) }
         switch action {
         case .stopped:
             return
@@ -112,7 +114,7 @@ extension MQTTPublisher {
 
     private func pubackReceived(mid: Int32, reasonCode: Int32) {
         let (action, window, handler, refusalHandler) = withShared {
-            s -> (PublisherStateMachine.AckAction, Window, AcknowledgementHandler?, RefusalHandler?) in
+            s -> (PublisherStateMachine.AckAction, Window, Handler<(Int64, Window)>?, Handler<(Int64, Int32)>?) in
             let action = s.machine.acknowledged(mid: mid, reasonCode: reasonCode)
             switch action {
             case .markPublished: s.counters.acknowledged += 1
@@ -124,11 +126,11 @@ extension MQTTPublisher {
         }
         switch action {
         case let .markPublished(journalSeq):
-            if let handler { handler.body(journalSeq, window) } else { ackContinuation.yield(journalSeq) }
+            if let handler { handler.body((journalSeq, window)) } else { ackContinuation.yield(journalSeq) }
         case let .rejected(journalSeq, reasonCode):
             logger.error("\(MQTTError.rejected(reasonCode, topic: nil, broker: settings.broker))",
                          metadata: ["journal.seq": "\(journalSeq.map(String.init) ?? "-")"])
-            if let journalSeq, let refusalHandler { refusalHandler.body(journalSeq, reasonCode) }
+            if let journalSeq, let refusalHandler { refusalHandler.body((journalSeq, reasonCode)) }
         case .stateAcknowledged, .unknown:
             break
         }

@@ -3,16 +3,10 @@ import Synchronization
 
 /// Subscriptions for requests (commands, SPEC 4.1) and replies to them.
 extension MQTTPublisher {
-    /// Boxed like the acknowledgement handler.
-    final class MessageHandler: Sendable {
-        let body: @Sendable (IncomingMessage) -> Void
-        init(_ body: @escaping @Sendable (IncomingMessage) -> Void) { self.body = body }
-    }
-
     /// Subscribes to `topic` with QoS 1 on every connection from now on; `handler` runs on libmosquitto's network
     /// thread for each message and must hand it on quickly.
     public func subscribe(_ topic: String, handler: @escaping @Sendable (IncomingMessage) -> Void) {
-        messageHandlers.withLock { $0.append((topic, MessageHandler(handler))) }
+        messageHandlers.withLock { $0.append((topic, Handler(handler))) }
         subscriptions.withLock { $0.append(topic) }
         if isConnected { try? client.subscribe(topic: topic, qos: 1) }
     }

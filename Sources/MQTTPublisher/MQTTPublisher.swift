@@ -23,7 +23,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// Request topics (commands) subscribed after every CONNACK, and who handles their messages.
     let subscriptions = Mutex<[String]>([])
     /// Who handles the messages of each subscribed filter (commands, replay).
-    let messageHandlers = Mutex<[(filter: String, handler: MessageHandler)]>([])
+    let messageHandlers = Mutex<[(filter: String, handler: Handler<IncomingMessage>)]>([])
     let subacks = Atomic<Int>(0)
 
     struct Shared {
@@ -36,15 +36,16 @@ public final class MQTTPublisher: @unchecked Sendable {
         var takeoverLogged = false
         /// When accepted connections were closed by the broker without a reason, within the last minute.
         var recentCloses: [ContinuousClock.Instant] = []
-        var acknowledgementHandler: AcknowledgementHandler?
-        var refusalHandler: RefusalHandler?
+        var acknowledgementHandler: Handler<(Int64, Window)>?
+        var refusalHandler: Handler<(Int64, Int32)>?
+        var connectionHandler: Handler<Bool>?
     }
 
-    /// Boxed for the same reason as `MosquittoClient`'s event handler: a closure kept in the `Mutex` is
-    /// re-abstracted on every access.
-    final class AcknowledgementHandler: Sendable {
-        let body: @Sendable (Int64, Window) -> Void
-        init(_ body: @escaping @Sendable (Int64, Window) -> Void) { self.body = body }
+    /// A callback run on libmosquitto's network thread. Boxed for the same reason as `MosquittoClient`'s event
+    /// handler: a closure kept in a `Mutex` is re-abstracted on every access.
+    final class Handler<Argument>: Sendable {
+        let body: @Sendable (Argument) -> Void
+        init(_ body: @escaping @Sendable (Argument) -> Void) { self.body = body }
     }
 
     /// Journal events `publish` would accept right now, and journal events awaiting their PUBACK.
@@ -65,12 +66,6 @@ public final class MQTTPublisher: @unchecked Sendable {
         shared = Mutex(Shared(machine: PublisherStateMachine(maxInflight: settings.maxInflight)))
         client = try MosquittoClient(settings: settings, will: status?.will, forwardDebugLog: logger.logLevel <= .trace)
         client.setEventHandler { [weak self] event in self?.handle(event) }
-    }
-
-    /// Boxed like `AcknowledgementHandler`: journal seq and PUBACK reason code of a publication the broker refused.
-    final class RefusalHandler: Sendable {
-        let body: @Sendable (Int64, Int32) -> Void
-        init(_ body: @escaping @Sendable (Int64, Int32) -> Void) { self.body = body }
     }
 
     // MARK: Lifecycle
@@ -137,7 +132,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// PUBACK left it (read under the same lock). `body` runs on libmosquitto's network thread and must not block; it
     /// saves a hop through the cooperative pool per message.
     public func setAcknowledgementHandler(_ body: @escaping @Sendable (Int64, Window) -> Void) {
-        let handler = AcknowledgementHandler(body)
+        let handler = Handler<(Int64, Window)> { body($0.0, $0.1) }
         shared.withLock { $0.acknowledgementHandler = handler }
     }
 
@@ -145,8 +140,16 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// or above, e.g. an ACL denial, 0x87) to `body`, on libmosquitto's network thread; it must not block. The
     /// publication is over: its slot is free again and it is not resent by this run.
     public func setRefusalHandler(_ body: @escaping @Sendable (Int64, Int32) -> Void) {
-        let handler = RefusalHandler(body)
+        let handler = Handler<(Int64, Int32)> { body($0.0, $0.1) }
         shared.withLock { $0.refusalHandler = handler }
+    }
+
+    /// Calls `body` on libmosquitto's network thread with true once a CONNACK accepted a connection and with false once
+    /// an accepted connection is lost, so that whoever publishes starts (or stops) at once instead of at its next look.
+    /// It must not block.
+    public func setConnectionHandler(_ body: @escaping @Sendable (_ connected: Bool) -> Void) {
+        let handler = Handler<Bool>(body)
+        shared.withLock { $0.connectionHandler = handler }
     }
 
     // MARK: Publishing

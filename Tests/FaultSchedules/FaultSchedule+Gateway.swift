@@ -119,10 +119,14 @@ extension FaultSchedule {
     mutating func publisherStep() {
         journal.mark(gateway.refused.map { ($0, .refused) })
         gateway.refused.removeAll()
-        if mutation != .pubacksNeverMarked {
-            journal.mark(gateway.acknowledged.map { ($0, .published) }, outOfOrderDropped: mutation == .outOfOrderMarksDropped)
+        // `Journal.markPublishedUnlessBusy`: while the writer is between taking a batch and committing it (holding the
+        // journal), the PUBACKed seqs wait for a later round; a crash meanwhile has them sent again, with the same ids.
+        if gateway.batch == nil {
+            if mutation != .pubacksNeverMarked {
+                journal.mark(gateway.acknowledged.map { ($0, .published) }, outOfOrderDropped: mutation == .outOfOrderMarksDropped)
+            }
+            gateway.acknowledged.removeAll()
         }
-        gateway.acknowledged.removeAll()
         guard gateway.machine.isConnected else { return }
         while gateway.mayReadBatch {
             let rows = journal.unpublished(after: gateway.cursor, limit: min(gateway.machine.allowance, 500))

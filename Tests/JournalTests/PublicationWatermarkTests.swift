@@ -70,6 +70,37 @@ import Testing
         #expect(try Self.pending(journal, reader) == [11])
     }
 
+    /// The publisher does not queue behind the writer's commit (its fsync): while the writer holds the journal a batch
+    /// is refused whole, nothing marked, and it is marked in full once the journal is free.
+    @Test func aBatchMarkedWhileTheWriterHoldsTheJournalIsRefusedWholeAndMarkedLater() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        _ = try journal.append((1...5).map { deviceEntry("door-3e", seq: $0) })
+        let reader = try temp.reader()
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+        // Another thread holds the journal writer inside a write transaction, as a batch commit does.
+        Thread.detachNewThread {
+            try? journal.withWriteConnection { connection in
+                try connection.transaction {
+                    holding.signal()
+                    release.wait()
+                }
+            }
+            released.signal()
+        }
+        holding.wait()
+        let whileHeld = Result { try journal.markPublishedUnlessBusy([1, 2, 3]) }
+        release.signal()
+        released.wait()
+        #expect(try whileHeld.get() == nil)
+        #expect(try Self.pending(journal, reader) == [1, 2, 3, 4, 5], "nothing was marked while the writer held the journal")
+
+        #expect(try journal.markPublishedUnlessBusy([1, 2, 3]) == 3)
+        #expect(try Self.watermark(temp.path) == 3)
+        #expect(try Self.pending(journal, reader) == [4, 5])
+    }
+
     @Test func aRefusedEventRightAboveTheWatermarkHoldsNothingBack() throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }
