@@ -37,7 +37,7 @@ final class MosquittoClient: @unchecked Sendable {
         init(_ body: @escaping @Sendable (MosquittoEvent) -> Void) { self.body = body }
     }
     private let handler = Mutex<EventHandler?>(nil)
-    /// libmosquitto logs two DEBUG lines per message; they are only turned into Strings when wanted.
+    /// libmosquitto logs two DEBUG lines per message; they are only turned into Strings when wanted (see `setLibraryLog`).
     private let forwardDebugLog: Bool
 
     /// `mosquitto_lib_init` once per process; SIGPIPE ignored so a write to a dead broker socket is an error
@@ -137,14 +137,26 @@ final class MosquittoClient: @unchecked Sendable {
         installCallbacks()
     }
 
+    /// libmosquitto formats every log line into a fresh malloc'd buffer before the callback can drop it, two DEBUG lines
+    /// per message (`sending PUBLISH`, `received PUBACK`): about a microsecond per event on the network thread. What is
+    /// worth reading, a refused TCP connection or OpenSSL's reason for a failed handshake, comes while connecting; so
+    /// the log is on while connecting and off once a CONNACK accepted the connection, unless DEBUG lines are wanted.
+    /// A connection lost later is still reported, by the disconnect callback's code.
+    private func setLibraryLog(_ on: Bool) {
+        mosquitto_log_callback_set(handle, on ? Self.logCallback : nil)
+    }
+
+    private static let logCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?) -> Void = {
+        _, obj, level, text in
+        guard let obj, let text else { return }
+        let client = MosquittoClient.from(obj)
+        guard level != MOSQ_LOG_DEBUG || client.forwardDebugLog else { return }
+        if level == MOSQ_LOG_ERR { client.loggedError.withLock { $0 = String(cString: text) } }
+        client.deliver(.log(level: level, message: String(cString: text)))
+    }
+
     private func installCallbacks() {
-        mosquitto_log_callback_set(handle) { _, obj, level, text in
-            guard let obj, let text else { return }
-            let client = MosquittoClient.from(obj)
-            guard level != MOSQ_LOG_DEBUG || client.forwardDebugLog else { return }
-            if level == MOSQ_LOG_ERR { client.loggedError.withLock { $0 = String(cString: text) } }
-            client.deliver(.log(level: level, message: String(cString: text)))
-        }
+        setLibraryLog(true)
         if settings.protocolVersion == .v5 {
             mosquitto_connect_v5_callback_set(handle) { _, obj, rc, _, _ in
                 guard let obj else { return }
@@ -194,7 +206,10 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     private func connected(code: Int32) {
-        if code == 0 { accepted.store(true, ordering: .releasing) }
+        if code == 0 {
+            accepted.store(true, ordering: .releasing)
+            if !forwardDebugLog { setLibraryLog(false) }
+        }
         deliver(.connected(code: code))
     }
 
@@ -241,6 +256,7 @@ final class MosquittoClient: @unchecked Sendable {
         var first = true
         while !stopping.load(ordering: .acquiring) {
             // Blocking connect on this thread: DNS, TCP and the TLS handshake; then CONNECT is queued.
+            setLibraryLog(true)
             let rc = first ? connectFirst(keepalive: keepalive) : mosquitto_reconnect(handle)
             let saved = errno
             first = false
