@@ -67,24 +67,10 @@ import Testing
         defer { temp.remove() }
         let journal = try temp.open()
         try journal.openCommandClaims()
-        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), claimed = DispatchSemaphore(value: 0)
-        // Another thread holds the journal writer inside a write transaction, as a batch commit does.
-        Thread.detachNewThread {
-            try? journal.withWriteConnection { connection in
-                try connection.transaction {
-                    holding.signal()
-                    release.wait()
-                }
-            }
-        }
-        holding.wait()
-        Thread.detachNewThread {
-            _ = try? journal.claimCommand(Self.request("during-a-batch"))
-            claimed.signal()
-        }
-        let result = claimed.wait(timeout: .now() + 20)
-        release.signal()
-        #expect(result == .success, "the claim waited for the journal writer's transaction")
+        let writer = HeldWriter(journal)
+        let claimed: Void? = writer.runElsewhere { _ = try? journal.claimCommand(Self.request("during-a-batch")) }
+        writer.release()
+        #expect(claimed != nil, "the claim waited for the journal writer's transaction")
     }
 
     @Test func idsInTheJournalsOwnTablesAreTakenOverAndABackupCarriesThem() throws {

@@ -1,6 +1,7 @@
 import AccessModel
 import Foundation
-import Journal
+@testable import Journal
+import Synchronization
 import TestSupport
 
 /// A journal in a fresh temporary directory, removed when the test is done with it.
@@ -13,6 +14,48 @@ struct TemporaryJournal {
     func open() throws -> Journal { try Journal(path: path) }
     func reader() throws -> JournalReader { try JournalReader(path: path) }
     func remove() { try? FileManager.default.removeItem(at: directory) }
+}
+
+/// Another thread holds `journal`'s writer inside a write transaction, as a batch commit does, from `init` until
+/// `release()`: what must not wait for the writer is called meanwhile.
+final class HeldWriter: Sendable {
+    private let holding = DispatchSemaphore(value: 0), releasing = DispatchSemaphore(value: 0)
+    private let released = DispatchSemaphore(value: 0)
+
+    init(_ journal: Journal) {
+        Thread.detachNewThread { [holding, releasing, released] in
+            try? journal.withWriteConnection { connection in
+                try connection.transaction {
+                    holding.signal()
+                    releasing.wait()
+                }
+            }
+            released.signal()
+        }
+        holding.wait()
+    }
+
+    func release() {
+        releasing.signal()
+        released.wait()
+    }
+
+    /// `body`'s result, run on a thread of its own; nil if it has not returned within 20 s (it waited for the writer):
+    /// the test then fails instead of hanging.
+    func runElsewhere<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T? {
+        let outcome = Outcome<T>(), done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let value = body()
+            outcome.value.withLock { $0 = value }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + 20) == .success else { return nil }
+        return outcome.value.withLock { $0 }
+    }
+
+    private final class Outcome<T: Sendable>: Sendable {
+        let value = Mutex<T?>(nil)
+    }
 }
 
 let baseMillis: Int64 = 1_795_766_400_000  // 2026-11-27T00:00:00Z

@@ -78,22 +78,10 @@ import Testing
         let journal = try temp.open()
         _ = try journal.append((1...5).map { deviceEntry("door-3e", seq: $0) })
         let reader = try temp.reader()
-        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
-        // Another thread holds the journal writer inside a write transaction, as a batch commit does.
-        Thread.detachNewThread {
-            try? journal.withWriteConnection { connection in
-                try connection.transaction {
-                    holding.signal()
-                    release.wait()
-                }
-            }
-            released.signal()
-        }
-        holding.wait()
-        let whileHeld = Result { try journal.markPublishedUnlessBusy([1, 2, 3]) }
-        release.signal()
-        released.wait()
-        #expect(try whileHeld.get() == nil)
+        let writer = HeldWriter(journal)
+        let whileHeld = writer.runElsewhere { Result { try journal.markPublishedUnlessBusy([1, 2, 3]) } }
+        writer.release()
+        #expect(try #require(whileHeld, "marking waited for the writer").get() == nil)
         #expect(try Self.pending(journal, reader) == [1, 2, 3, 4, 5], "nothing was marked while the writer held the journal")
 
         #expect(try journal.markPublishedUnlessBusy([1, 2, 3]) == 3)
