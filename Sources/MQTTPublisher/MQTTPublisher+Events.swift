@@ -114,7 +114,7 @@ extension MQTTPublisher {
 
     private func pubackReceived(mid: Int32, reasonCode: Int32) {
         let (action, window, handler, refusalHandler) = withShared {
-            s -> (PublisherStateMachine.AckAction, Window, Handler<(Int64, Window)>?, Handler<(Int64, Int32)>?) in
+            s -> (PublisherStateMachine.AckAction, Window, Callback<(Int64, Window)>?, Callback<(Int64, Int32)>?) in
             let action = s.machine.acknowledged(mid: mid, reasonCode: reasonCode)
             switch action {
             case .markPublished: s.counters.acknowledged += 1

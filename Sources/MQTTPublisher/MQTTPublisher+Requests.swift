@@ -6,7 +6,7 @@ extension MQTTPublisher {
     /// Subscribes to `topic` with QoS 1 on every connection from now on; `handler` runs on libmosquitto's network
     /// thread for each message and must hand it on quickly.
     public func subscribe(_ topic: String, handler: @escaping @Sendable (IncomingMessage) -> Void) {
-        messageHandlers.withLock { $0.append((topic, Handler(handler))) }
+        messageHandlers.withLock { $0.append((topic, Callback(handler))) }
         subscriptions.withLock { $0.append(topic) }
         if isConnected { try? client.subscribe(topic: topic, qos: 1) }
     }

@@ -23,7 +23,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// Request topics (commands) subscribed after every CONNACK, and who handles their messages.
     let subscriptions = Mutex<[String]>([])
     /// Who handles the messages of each subscribed filter (commands, replay).
-    let messageHandlers = Mutex<[(filter: String, handler: Handler<IncomingMessage>)]>([])
+    let messageHandlers = Mutex<[(filter: String, handler: Callback<IncomingMessage>)]>([])
     let subacks = Atomic<Int>(0)
 
     struct Shared {
@@ -36,16 +36,9 @@ public final class MQTTPublisher: @unchecked Sendable {
         var takeoverLogged = false
         /// When accepted connections were closed by the broker without a reason, within the last minute.
         var recentCloses: [ContinuousClock.Instant] = []
-        var acknowledgementHandler: Handler<(Int64, Window)>?
-        var refusalHandler: Handler<(Int64, Int32)>?
-        var connectionHandler: Handler<Bool>?
-    }
-
-    /// A callback run on libmosquitto's network thread. Boxed for the same reason as `MosquittoClient`'s event
-    /// handler: a closure kept in a `Mutex` is re-abstracted on every access.
-    final class Handler<Argument>: Sendable {
-        let body: @Sendable (Argument) -> Void
-        init(_ body: @escaping @Sendable (Argument) -> Void) { self.body = body }
+        var acknowledgementHandler: Callback<(Int64, Window)>?
+        var refusalHandler: Callback<(Int64, Int32)>?
+        var connectionHandler: Callback<Bool>?
     }
 
     /// Journal events `publish` would accept right now, and journal events awaiting their PUBACK.
@@ -132,7 +125,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// PUBACK left it (read under the same lock). `body` runs on libmosquitto's network thread and must not block; it
     /// saves a hop through the cooperative pool per message.
     public func setAcknowledgementHandler(_ body: @escaping @Sendable (Int64, Window) -> Void) {
-        let handler = Handler<(Int64, Window)> { body($0.0, $0.1) }
+        let handler = Callback<(Int64, Window)> { body($0.0, $0.1) }
         shared.withLock { $0.acknowledgementHandler = handler }
     }
 
@@ -140,7 +133,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// or above, e.g. an ACL denial, 0x87) to `body`, on libmosquitto's network thread; it must not block. The
     /// publication is over: its slot is free again and it is not resent by this run.
     public func setRefusalHandler(_ body: @escaping @Sendable (Int64, Int32) -> Void) {
-        let handler = Handler<(Int64, Int32)> { body($0.0, $0.1) }
+        let handler = Callback<(Int64, Int32)> { body($0.0, $0.1) }
         shared.withLock { $0.refusalHandler = handler }
     }
 
@@ -148,7 +141,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// an accepted connection is lost, so that whoever publishes starts (or stops) at once instead of at its next look.
     /// It must not block.
     public func setConnectionHandler(_ body: @escaping @Sendable (_ connected: Bool) -> Void) {
-        let handler = Handler<Bool>(body)
+        let handler = Callback<Bool>(body)
         shared.withLock { $0.connectionHandler = handler }
     }
 

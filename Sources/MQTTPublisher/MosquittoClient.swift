@@ -30,13 +30,7 @@ final class MosquittoClient: @unchecked Sendable {
     // from other threads while `mosquitto_loop_start`'s thread runs, and our own mutable state sits in Mutexes.
     private let handle: OpaquePointer
     let settings: MQTTSettings
-    /// Boxed: a closure passed through `Mutex.withLock`'s generic `inout` is re-abstracted and written back on
-    /// every access, wrapping one more thunk around it per event (measured: publish rate falling with each message).
-    private final class EventHandler: Sendable {
-        let body: @Sendable (MosquittoEvent) -> Void
-        init(_ body: @escaping @Sendable (MosquittoEvent) -> Void) { self.body = body }
-    }
-    private let handler = Mutex<EventHandler?>(nil)
+    private let handler = Mutex<Callback<MosquittoEvent>?>(nil)
     /// libmosquitto logs two DEBUG lines per message; they are only turned into Strings when wanted (see `setLibraryLog`).
     private let forwardDebugLog: Bool
 
@@ -89,7 +83,7 @@ final class MosquittoClient: @unchecked Sendable {
 
     /// Where callbacks go; set before `start`.
     func setEventHandler(_ body: @escaping @Sendable (MosquittoEvent) -> Void) {
-        let box = EventHandler(body)
+        let box = Callback(body)
         handler.withLock { $0 = box }
     }
 
