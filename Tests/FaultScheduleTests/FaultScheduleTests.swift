@@ -12,8 +12,22 @@ struct FaultScheduleTests {
 
     /// Runs `count` schedules from seed `first` on (or only `ACCESSGW_SCHEDULE_SEED` when set) and returns the
     /// first violation with its replay command.
+    ///
+    /// Thousands of schedules are seconds of CPU: they run on a thread of their own. On the cooperative pool (two
+    /// threads on a 2-core machine) several of them at once starved every async test of the run for 20 s and more,
+    /// and tests waiting on a deadline failed (seen twice in 6 full runs).
     static func firstViolation(faults: ScheduleFaults, count: Int, first: UInt64 = 1, mutation: FaultSchedule.Mutation? = nil,
-                               test: String) -> String? {
+                               test: String) async -> String? {
+        await onOwnThread { firstViolationHere(faults: faults, count: count, first: first, mutation: mutation, test: test) }
+    }
+
+    /// `body`'s result, computed on a new thread instead of the cooperative pool.
+    static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { done in Thread.detachNewThread { done.resume(returning: body()) } }
+    }
+
+    private static func firstViolationHere(faults: ScheduleFaults, count: Int, first: UInt64, mutation: FaultSchedule.Mutation?,
+                                           test: String) -> String? {
         let environment = ProcessInfo.processInfo.environment
         let replay = environment["ACCESSGW_SCHEDULE_SEED"].flatMap(UInt64.init)
         let base = environment["ACCESSGW_SCHEDULE_BASE"].flatMap(UInt64.init) ?? first
@@ -49,8 +63,8 @@ struct FaultScheduleTests {
         return nil
     }
 
-    @Test func tenThousandSchedulesKeepTheDeliveryGuarantees() {
-        if let violation = Self.firstViolation(faults: Self.strictFaults, count: 10_000, test: "tenThousandSchedules") {
+    @Test func tenThousandSchedulesKeepTheDeliveryGuarantees() async {
+        if let violation = await Self.firstViolation(faults: Self.strictFaults, count: 10_000, test: "tenThousandSchedules") {
             Issue.record("\(violation)")
         }
     }
@@ -58,20 +72,20 @@ struct FaultScheduleTests {
     // The findings of issue 7 the schedules catch (first failing seeds before the fixes: 32, 1, 1, in
     // `ACCESSGW_SCHEDULE_SURVEY=1` runs); all three are fixed, so these are strict, and the 10,000 include them.
 
-    @Test func refusedAckNeverStopsADevice() {
-        if let violation = Self.firstViolation(faults: Self.strictFaults.union(.refusedAcks), count: 2_000, test: "refusedAckNeverStopsADevice") {
+    @Test func refusedAckNeverStopsADevice() async {
+        if let violation = await Self.firstViolation(faults: Self.strictFaults.union(.refusedAcks), count: 2_000, test: "refusedAckNeverStopsADevice") {
             Issue.record("\(violation)")
         }
     }
 
-    @Test func windowGapIsNotTakenForLoss() {
-        if let violation = Self.firstViolation(faults: Self.strictFaults.union(.windowGaps), count: 2_000, test: "windowGapIsNotTakenForLoss") {
+    @Test func windowGapIsNotTakenForLoss() async {
+        if let violation = await Self.firstViolation(faults: Self.strictFaults.union(.windowGaps), count: 2_000, test: "windowGapIsNotTakenForLoss") {
             Issue.record("\(violation)")
         }
     }
 
-    @Test func deniedPublicationNeverStallsTheQueue() {
-        if let violation = Self.firstViolation(faults: [.deniedPublications, .disconnects, .gatewayCrashes], count: 2_000,
+    @Test func deniedPublicationNeverStallsTheQueue() async {
+        if let violation = await Self.firstViolation(faults: [.deniedPublications, .disconnects, .gatewayCrashes], count: 2_000,
                                                test: "deniedPublicationNeverStallsTheQueue") {
             Issue.record("\(violation)")
         }
@@ -80,8 +94,8 @@ struct FaultScheduleTests {
     // Found by the schedules themselves, fixed by starting a restarted reader from the journal's device cursor
     // (`EventLogStateMachine.resume`); the 10,000 include them, these run more crashes.
 
-    @Test func aLossIsReportedOnceAndSurvivesACrash() {
-        if let violation = Self.firstViolation(faults: Self.strictFaults, count: 2_000, first: 20_001, test: "aLossIsReportedOnceAndSurvivesACrash") {
+    @Test func aLossIsReportedOnceAndSurvivesACrash() async {
+        if let violation = await Self.firstViolation(faults: Self.strictFaults, count: 2_000, first: 20_001, test: "aLossIsReportedOnceAndSurvivesACrash") {
             Issue.record("\(violation)")
         }
     }
@@ -90,11 +104,14 @@ struct FaultScheduleTests {
     /// the same loss again under a new id; a loss seen only after the device's ack passed it lived in memory until
     /// committed, so a crash in between hid it.
     @Test(arguments: ["one id per event", "loss always reported"])
-    func readersIgnoringTheJournalReportALossTwiceOrNever(invariant: String) throws {
-        var found: String?
-        for first in stride(from: UInt64(1), to: 20_001, by: 2_000) where found == nil {
-            found = Self.survey(faults: Self.strictFaults, count: 2_000, first: first, mutation: .readersIgnoreTheJournal)
-                .first { $0.contains(invariant) }
+    func readersIgnoringTheJournalReportALossTwiceOrNever(invariant: String) async throws {
+        let found = await Self.onOwnThread { () -> String? in
+            var found: String?
+            for first in stride(from: UInt64(1), to: 20_001, by: 2_000) where found == nil {
+                found = Self.survey(faults: Self.strictFaults, count: 2_000, first: first, mutation: .readersIgnoreTheJournal)
+                    .first { $0.contains(invariant) }
+            }
+            return found
         }
         #expect(found != nil, "no schedule showed \(invariant) without the journal's device cursor")
     }
@@ -126,8 +143,8 @@ struct FaultScheduleTests {
         (.pubacksNeverMarked, "nothing may be stuck"),
         (.outOfOrderMarksDropped, "nothing may be stuck"),
     ])
-    func eachInvariantCatchesItsDefect(mutation: FaultSchedule.Mutation, invariant: String) throws {
-        let violation = try #require(Self.firstViolation(faults: Self.strictFaults, count: 2_000, mutation: mutation,
+    func eachInvariantCatchesItsDefect(mutation: FaultSchedule.Mutation, invariant: String) async throws {
+        let violation = try #require(await Self.firstViolation(faults: Self.strictFaults, count: 2_000, mutation: mutation,
                                                           test: "eachInvariantCatchesItsDefect"))
         #expect(violation.contains(invariant), "\(violation)")
     }
