@@ -90,7 +90,7 @@ let package = Package(
         // Seeded fault schedules: the pure state machines with an in-memory device log, journal and broker.
         .target(name: "FaultSchedules", dependencies: ["BusPolling", "DeviceProfiles", "MQTTPublisher", "Simulators"],
                 path: "Tests/FaultSchedules"),
-        .testTarget(name: "FaultScheduleTests", dependencies: ["FaultSchedules"]),
+        .testTarget(name: "FaultScheduleTests", dependencies: ["FaultSchedules", "AccessModel"]),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel", "Simulators"]),
         .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),

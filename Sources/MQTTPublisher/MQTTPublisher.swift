@@ -1,5 +1,5 @@
+import AccessModel
 import CMosquitto
-import Dispatch
 import Logging
 import Synchronization
 #if canImport(Glibc)
@@ -101,7 +101,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         if linkWasUp {
             await waitUntil(min(deadline, clock.now + .seconds(2))) { $0.machine.connection == .disconnected }
         }
-        let ended = await Self.offCooperativePool { [client] in client.stopNetworkThread(timeout: .seconds(5)) }
+        let ended = await onDedicatedThread { [client] in client.stopNetworkThread(timeout: .seconds(5)) }
         if !ended { logger.warning("the MQTT network thread did not end within 5 s") }
         let left = shared.withLock { s -> Int in
             s.machine.stopped()
@@ -116,7 +116,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     public func abortWithoutDisconnect() async {
         shared.withLock { $0.machine.stopRequested() }
         client.abortWithoutDisconnect()
-        _ = await Self.offCooperativePool { [client] in client.stopNetworkThread(timeout: .seconds(5)) }
+        _ = await onDedicatedThread { [client] in client.stopNetworkThread(timeout: .seconds(5)) }
         shared.withLock { $0.machine.stopped() }
         ackContinuation.finish()
     }
@@ -226,13 +226,6 @@ public final class MQTTPublisher: @unchecked Sendable {
     private func waitUntil(_ deadline: ContinuousClock.Instant, _ condition: (Shared) -> Bool) async {
         while !shared.withLock({ condition($0) }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
-    /// Runs a blocking C call (joining the network thread) on a thread of its own, not on the cooperative pool.
-    static func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
-            DispatchQueue.global().async { done.resume(returning: body()) }
         }
     }
 

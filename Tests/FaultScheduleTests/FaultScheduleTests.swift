@@ -1,3 +1,4 @@
+import AccessModel
 import FaultSchedules
 import Foundation
 import Testing
@@ -18,12 +19,7 @@ struct FaultScheduleTests {
     /// and tests waiting on a deadline failed (seen twice in 6 full runs).
     static func firstViolation(faults: ScheduleFaults, count: Int, first: UInt64 = 1, mutation: FaultSchedule.Mutation? = nil,
                                test: String) async -> String? {
-        await onOwnThread { firstViolationHere(faults: faults, count: count, first: first, mutation: mutation, test: test) }
-    }
-
-    /// `body`'s result, computed on a new thread instead of the cooperative pool.
-    static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { done in Thread.detachNewThread { done.resume(returning: body()) } }
+        await onDedicatedThread { firstViolationHere(faults: faults, count: count, first: first, mutation: mutation, test: test) }
     }
 
     private static func firstViolationHere(faults: ScheduleFaults, count: Int, first: UInt64, mutation: FaultSchedule.Mutation?,
@@ -105,7 +101,7 @@ struct FaultScheduleTests {
     /// committed, so a crash in between hid it.
     @Test(arguments: ["one id per event", "loss always reported"])
     func readersIgnoringTheJournalReportALossTwiceOrNever(invariant: String) async throws {
-        let found = await Self.onOwnThread { () -> String? in
+        let found = await onDedicatedThread { () -> String? in
             var found: String?
             for first in stride(from: UInt64(1), to: 20_001, by: 2_000) where found == nil {
                 found = Self.survey(faults: Self.strictFaults, count: 2_000, first: first, mutation: .readersIgnoreTheJournal)
