@@ -70,8 +70,51 @@ public enum CloudEvent {
 
     /// The whole CloudEvent as one line of JSON: the bytes `envelope(...).serialized` gives, written straight into
     /// one buffer without building the tree (the journal writer makes one per event).
-    public static func json(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String) -> String {
-        JSONBuffer.text { write(event, source: source, journalSeq: journalSeq, epoch: epoch, into: &$0) }
+    /// `gwseq`, when given, adds the receipts' extension attributes `gwepoch` (= `epoch`) and `gwseq` (SPEC 4.3).
+    public static func json(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String,
+                            gwseq: Int64? = nil) -> String {
+        JSONBuffer.text { write(event, source: source, journalSeq: journalSeq, epoch: epoch, gwseq: gwseq, into: &$0) }
+    }
+
+    /// Where the envelope's `data` member starts in a payload `json` wrote: the receipts' attributes go right before.
+    static let dataMember = Array(#","data":{"#.utf8)
+
+    /// `payload` (written by `json` without `gwseq`) with `"gwepoch"` and `"gwseq"` inserted before `data`, the same
+    /// text `json(..., gwseq:)` gives: the journal writer builds device payloads before it knows their place.
+    public static func inserting(gwepoch: String, gwseq: Int64, into payload: String) -> String {
+        var payload = payload
+        return payload.withUTF8 { bytes -> String in
+            guard let at = firstIndex(of: dataMember, in: bytes) else { return String(decoding: bytes, as: UTF8.self) }
+            return JSONBuffer.text { out in
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[..<at]))
+                writeReceiptAttributes(gwepoch: gwepoch, gwseq: gwseq, into: &out)
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[at...]))
+            }
+        }
+    }
+
+    static func firstIndex(of needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard bytes.count >= needle.count else { return nil }
+        var index = 0
+        while index <= bytes.count - needle.count {
+            if bytes[index] == needle[0] {
+                var match = true
+                for offset in 1..<needle.count where bytes[index + offset] != needle[offset] {
+                    match = false
+                    break
+                }
+                if match { return index }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    static func writeReceiptAttributes<Sink: JSONByteSink>(gwepoch: String, gwseq: Int64, into out: inout Sink) {
+        out.appendASCII(#","gwepoch":""#)
+        out.appendJSONEscaped(gwepoch)
+        out.appendASCII(#"","gwseq":"#)
+        out.appendDecimal(gwseq)
     }
 
     /// Whether `fields` hold a personal field (`personalFields`), without hashing every name.
@@ -86,7 +129,7 @@ public enum CloudEvent {
 
     /// `envelope(...)`'s members and `data`'s, in the same order, as JSON text.
     static func write<Sink: JSONByteSink>(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String,
-                                          into out: inout Sink) {
+                                          gwseq: Int64? = nil, into out: inout Sink) {
         out.appendASCII(#"{"specversion":"1.0","id":""#)
         // The id's parts are escaped one by one: escaping maps each byte on its own, so this is the escaped whole.
         out.appendJSONEscaped(source.site)
@@ -132,6 +175,7 @@ public enum CloudEvent {
         if hasPersonalField(event.fields) {
             out.appendASCII(#","dataclassification":"confidential","dataregulation":"pipl""#)
         }
+        if let gwseq { writeReceiptAttributes(gwepoch: epoch, gwseq: gwseq, into: &out) }
         out.appendASCII(#","data":{"site":"#)
         out.appendJSONString(source.site)
         out.appendASCII(#","gateway":"#)
@@ -183,7 +227,8 @@ public enum CloudEvent {
     }
 
     /// The CloudEvent as a tree (tests, schema checks); `json` writes the same text without building it.
-    public static func envelope(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String) -> JSONValue {
+    public static func envelope(_ event: NormalisedEvent, source: EventSource, journalSeq: Int64, epoch: String,
+                                gwseq: Int64? = nil) -> JSONValue {
         var data: [(String, JSONValue)] = [
             ("site", .string(source.site)),
             ("gateway", .string(source.gateway)),
@@ -221,6 +266,10 @@ public enum CloudEvent {
         if event.fields.contains(where: { personalFields.contains($0.0) }) {
             envelope.append(("dataclassification", .string("confidential")))
             envelope.append(("dataregulation", .string("pipl")))
+        }
+        if let gwseq {
+            envelope.append(("gwepoch", .string(epoch)))
+            envelope.append(("gwseq", .int(gwseq)))
         }
         envelope.append(("data", .object(data)))
         return .object(envelope)

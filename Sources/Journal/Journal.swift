@@ -43,6 +43,9 @@ public final class Journal: Sendable {
     public let path: String
     /// Random hex chosen when the journal was created; gateway-made event ids carry it (SPEC section 4).
     public let epoch: String
+    /// An event's place for receipts (SPEC 4.3) is `gwseq = jseq - gwseqBase` (schema 10): 0 for a journal created
+    /// with receipts, the publication watermark at the upgrade for an older one.
+    public let gwseqBase: Int64
     private let writer: Mutex<Writer>
     /// Read-only, for `unpublished`: committed events only, without waiting for the writer's lock.
     private let publisherReads: Mutex<SQLiteConnection>
@@ -83,6 +86,7 @@ public final class Journal: Sendable {
         try JournalSchema.migrate(connection, onRebuild: onSchemaRebuild)
         fileIdentity = FileIdentity(path: path)
         epoch = try connection.journalEpoch()
+        gwseqBase = try connection.scalar("SELECT gwseq_base FROM journal_identity LIMIT 1") ?? 0
         let next = try connection.latestJournalSeq() + 1
         let publication = try connection.publicationWatermark()
         writer = Mutex(Writer(connection: connection, nextJournalSeq: next, unserialled: try connection.unserialledRecords(),
@@ -201,8 +205,9 @@ public final class Journal: Sendable {
                         cursors.advance(event.device, serial: lost.serial.description, boot: lost.boot, seq: lost.seq,
                                         at: event.recordedTime)
                     }
-                    let payload = devicePayloads[index]
-                        ?? CloudEvent.json(event, source: entry.source, journalSeq: next, epoch: epoch)
+                    let gwseq = next - gwseqBase
+                    let payload = devicePayloads[index].map { CloudEvent.inserting(gwepoch: epoch, gwseq: gwseq, into: $0) }
+                        ?? CloudEvent.json(event, source: entry.source, journalSeq: next, epoch: epoch, gwseq: gwseq)
                     rows.append(EventRow(entryIndex: index, journalSeq: next, serial: serial, log: log, payload: payload))
                     outcome.stored.append(.init(entryIndex: index, journalSeq: next))
                     if handoff.enabled { handed.append(.init(journalSeq: next, topic: entry.topic, payload: payload)) }
@@ -501,7 +506,11 @@ public final class Journal: Sendable {
     /// indexes and overhead included, and freed pages are reused before the file grows; `PRAGMA incremental_vacuum`
     /// then hands them back to the file system. Rows are deleted in chunks sized from the average row size, and the
     /// size is measured again after each chunk.
-    public func enforceRetention(maxAge: Duration, maxBytes: Int64, now: Timestamp = .now) throws -> RetentionOutcome {
+    ///
+    /// With `coverage` (receipts on, SPEC 4.3) the deleted events' places that it does not confirm are counted in
+    /// the outcome, for the caller's `gateway.events_unconfirmed_expired`: nothing unconfirmed goes silently.
+    public func enforceRetention(maxAge: Duration, maxBytes: Int64, now: Timestamp = .now,
+                                 coverage: ReceiptCoverage? = nil) throws -> RetentionOutcome {
         try writer.withLock { writer in
             let connection = writer.connection
             let cutoff = now.millisecondsSinceEpoch - Int64(maxAge.components.seconds * 1000)
@@ -510,20 +519,33 @@ public final class Journal: Sendable {
             var outcome = RetentionOutcome(expired: 0, publishedDroppedForSize: 0, unpublishedDropped: 0,
                                            bytesBefore: bytesBefore, bytesAfter: bytesBefore)
             let watermark = SQLiteValue.int(writer.watermark)
+            let base = gwseqBase
+            var unconfirmed: [Int64] = []
+            // Deletes and, with receipts, notes the places of the deleted events no receipt confirms.
+            let delete: (String, [SQLiteValue]) throws -> Int = { sql, values in
+                guard let coverage else { return try connection.run(sql, values) }
+                let deleted = try connection.query(sql + " RETURNING jseq", values) { $0.int(0) }
+                unconfirmed += deleted.lazy.map { $0 - base }.filter { $0 >= 1 && !coverage.covers($0) }
+                return deleted.count
+            }
             try connection.transaction {
                 try connection.raiseHandedOutMark()
-                outcome.expired = try connection.run(
+                outcome.expired = try delete(
                     "DELETE FROM events WHERE recorded_ms < ? AND (jseq <= ? OR published_ms IS NOT NULL)",
                     [.int(cutoff), watermark])
                 outcome.publishedDroppedForSize = try deleteOldestWhileOver(
-                    maxBytes, connection, where: "jseq <= ? OR published_ms IS NOT NULL", watermark)
+                    maxBytes, connection, where: "jseq <= ? OR published_ms IS NOT NULL", watermark, delete: delete)
                 outcome.unpublishedDropped = try deleteOldestWhileOver(
-                    maxBytes, connection, where: "jseq > ? AND published_ms IS NULL", watermark)
+                    maxBytes, connection, where: "jseq > ? AND published_ms IS NULL", watermark, delete: delete)
                 // The watermark's moves below the oldest event left tell nothing any more; the last one stays.
                 try connection.run("""
                     DELETE FROM publication WHERE watermark < (SELECT min(jseq) FROM events)
                         AND watermark < (SELECT max(watermark) FROM publication)
                     """)
+            }
+            if let first = unconfirmed.min(), let last = unconfirmed.max() {
+                outcome.unconfirmedDeleted = unconfirmed.count
+                outcome.unconfirmedPlaces = first...last
             }
             writer.pending? -= outcome.unpublishedDropped
             // Dropped unpublished events must not be sent from memory after they were reported lost.
@@ -537,7 +559,7 @@ public final class Journal: Sendable {
     }
 
     private func deleteOldestWhileOver(_ maxBytes: Int64, _ connection: SQLiteConnection, where condition: String,
-                                       _ value: SQLiteValue) throws -> Int {
+                                       _ value: SQLiteValue, delete: (String, [SQLiteValue]) throws -> Int) throws -> Int {
         var deleted = 0
         while true {
             let used = try connection.sizeInUse()
@@ -546,7 +568,7 @@ public final class Journal: Sendable {
             guard rows > 0 else { break }
             let average = max(1, used / rows)
             let chunk = max(1, (used - maxBytes + average - 1) / average)
-            let removed = try connection.run(
+            let removed = try delete(
                 "DELETE FROM events WHERE jseq IN (SELECT jseq FROM events WHERE \(condition) ORDER BY jseq LIMIT ?)",
                 [value, .int(chunk)])
             if removed == 0 { break }

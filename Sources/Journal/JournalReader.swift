@@ -7,7 +7,7 @@ import Synchronization
 /// own read transaction (statements are reset after use), so each call sees everything committed before it began.
 public final class JournalReader: Sendable {
     public let path: String
-    private let connection: Mutex<SQLiteConnection>
+    let connection: Mutex<SQLiteConnection>
 
     /// Opens the journal at `path` read-only; fails if it does not exist.
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws {

@@ -2,7 +2,7 @@ import Foundation
 
 /// The journal's tables, versioned with `PRAGMA user_version`.
 enum JournalSchema {
-    static let version = 9
+    static let version = 10
 
     /// Settings that hold for a connection's lifetime (not stored in the file).
     static let connectionPragmas = """
@@ -185,6 +185,30 @@ enum JournalSchema {
         PRAGMA user_version = 9;
         """
 
+    /// Version 10 (SPEC 4.3 receipts): every event's place `gwseq` is `jseq - gwseq_base` (the writer hands out jseq
+    /// consecutively in commit order, so places have no gaps); `receipt` holds the last receipt applied (receipts are
+    /// cumulative: its `through` and `ranges` are everything the centre has confirmed), so a restart forgets nothing.
+    /// An upgraded journal numbers from the publication watermark: events published before receipts existed never
+    /// carried a place, so the centre could never confirm one; the events above it (pending, or acknowledged out of
+    /// order) get their places in journal order, written into their payloads.
+    static let upgradeToVersion10 = """
+        ALTER TABLE journal_identity ADD COLUMN gwseq_base INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE receipt (
+            epoch TEXT NOT NULL,
+            through INTEGER NOT NULL,
+            ranges TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            applied_ms INTEGER NOT NULL
+        );
+        """
+
+    /// Gives the events above `base` their receipts' attributes in the payload (version 10), before `"data"`.
+    static let placeUpgradedEvents = """
+        UPDATE events SET payload = substr(payload, 1, instr(payload, ',"data":{') - 1)
+            || ',"gwepoch":"' || ? || '","gwseq":' || (jseq - ?) || substr(payload, instr(payload, ',"data":{'))
+        WHERE jseq > ? AND instr(payload, ',"data":{') > 0
+        """
+
     /// 64 random bits as 16 lowercase hex digits: the journal's epoch.
     static func newEpoch() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -273,6 +297,19 @@ enum JournalSchema {
                     try connection.run("INSERT INTO publication (watermark, published_ms) VALUES (?, ?)",
                                        [.int(watermark), .int(publishedMillis ?? Int64(Date().timeIntervalSince1970 * 1000))])
                 }
+            }
+        }
+        if current < 10, target >= 10 {
+            try connection.transaction {
+                // A journal created now starts at base 0 (gwseq = jseq); an older one at its publication watermark.
+                let base = try current == 0 ? 0 : connection.publicationWatermark().watermark
+                let epoch = try connection.journalEpoch()
+                try connection.execute(upgradeToVersion10)
+                try connection.run("UPDATE journal_identity SET gwseq_base = ?", [.int(base)])
+                if current > 0 {
+                    try connection.run(placeUpgradedEvents, [.text(epoch), .int(base), .int(base)])
+                }
+                try connection.execute("PRAGMA user_version = 10")
             }
         }
     }

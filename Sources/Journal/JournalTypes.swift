@@ -95,6 +95,10 @@ public struct RetentionOutcome: Sendable, Equatable {
     /// The journal's size in use before and after, in bytes (see `Journal.sizeInUse()`).
     public var bytesBefore: Int64
     public var bytesAfter: Int64
+    /// With receipts (SPEC 4.3): how many of the deleted events no receipt had confirmed, and the span of their
+    /// places (`gwseq`), for `gateway.events_unconfirmed_expired`; 0 and nil without.
+    public var unconfirmedDeleted = 0
+    public var unconfirmedPlaces: ClosedRange<Int64>?
 }
 
 /// Where the journal stands with a device's log: its latest controller (serial) and boot, and the highest seq of

@@ -75,7 +75,7 @@ import Testing
         #expect(try Self.dump(temp.path) == before)
         #expect(try journal!.latestJournalSeq() == 13, "AUTOINCREMENT's mark is carried over")
         let connection = try SQLiteConnection(path: temp.path, readOnly: true)
-        #expect(try connection.scalar("PRAGMA user_version") == 9)
+        #expect(try connection.scalar("PRAGMA user_version") == Int64(JournalSchema.version))
         let marks = try connection.deviceLogMarks()
         #expect(marks == [DeviceLogKey(device: "door-3e", serial: "FD-0001", boot: 1): 6,
                           DeviceLogKey(device: "gate-1", serial: "", boot: 3): 2])

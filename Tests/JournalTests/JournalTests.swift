@@ -17,7 +17,7 @@ import Testing
         let stored = try journal.unpublished(limit: 10)
         #expect(stored.count == 2)
         #expect(stored[0].payload == CloudEvent.json(entries[0].event, source: entries[0].source, journalSeq: 1,
-                                                          epoch: journal.epoch))
+                                                          epoch: journal.epoch, gwseq: 1))
         #expect(stored[0].payload.contains("\"id\":\"kunming-guandu/door-3e/7/1042\""))
         #expect(stored[0].topic == "accessgw/kunming-guandu/door-3e/event/access.granted")
         #expect(stored[0].boot == 7 && stored[0].seq == 1042 && stored[0].device == "door-3e")

@@ -208,7 +208,7 @@ import Testing
         #expect(try reader.events(filter: JournalFilter()).map { $0.publishedAt?.millisecondsSinceEpoch }
                 == [baseMillis + 1, baseMillis + 2, baseMillis + 3, nil, baseMillis + 5, baseMillis + 6, nil, nil])
         let connection = try SQLiteConnection(path: temp.path, readOnly: true)
-        #expect(try connection.scalar("PRAGMA user_version") == 9)
+        #expect(try connection.scalar("PRAGMA user_version") == Int64(JournalSchema.version))
         #expect(try connection.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'events_unpublished'") == 0)
         #expect(try journal.markPublished([4]) == 1)
         #expect(try Self.watermark(temp.path) == 6)
