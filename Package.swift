@@ -9,7 +9,7 @@ let package = Package(
         // For the fuzz targets in Tests/Fuzz (a package of their own, built with libFuzzer by scripts/fuzz): the
         // modules whose parsers face input, so each target calls the same entry point the daemon uses.
         .library(name: "AccessGatewayModules", targets: [
-            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "RequestAuthority",
+            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "RequestAuthority", "Journal",
         ]),
     ],
     dependencies: [

@@ -32,8 +32,10 @@ extension GatewayConfiguration {
             log.report(at: enabled, "commands need MQTT 5 (signature user property, response topic, correlation data); mqtt.protocol is \(mqtt.protocolVersion.rawValue)")
         }
         if commands.maxTTLMillis <= 0, let maxTTL = fields["max_ttl"] { log.report(at: maxTTL, "max_ttl must be above 0") }
-        // Every command name some configured device's profile defines, and the replay permission (SPEC 4.2).
-        let known = Set(devices.flatMap { $0.profile.commands?.commands.map(\.name) ?? [] }).union(["replay"])
+        // Every command name some configured device's profile defines, and the replay and receipt permissions
+        // (SPEC 4.2, 4.3).
+        let known = Set(devices.flatMap { $0.profile.commands?.commands.map(\.name) ?? [] })
+            .union(["replay", RequestAuthority.receiptPermission])
         var ids: Set<String> = []
         for issuerValue in fields["issuers"]?.sequence(log) ?? [] {
             guard let entry = issuerValue.mapping(log, allowed: ["id", "public_key_file", "allow"]),

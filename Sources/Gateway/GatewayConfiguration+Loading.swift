@@ -22,7 +22,7 @@ extension GatewayConfiguration {
     }
 
     static func parse(_ root: YAMLValue, log: ProblemLog) -> GatewayConfiguration? {
-        guard let top = root.mapping(log, allowed: ["gateway", "mqtt", "metrics", "buses", "devices", "profile_dirs", "commands", "replay"]) else { return nil }
+        guard let top = root.mapping(log, allowed: ["gateway", "mqtt", "metrics", "buses", "devices", "profile_dirs", "commands", "replay", "receipts"]) else { return nil }
         guard let gateway = top.required("gateway", log)?.mapping(log, allowed: ["id", "site", "journal", "retention", "max_journal_size", "privacy", "host_clock"])
         else { return nil }
         let gatewayID = gateway.required("id", log).flatMap { identifier($0, log) } ?? "gw"
@@ -57,6 +57,7 @@ extension GatewayConfiguration {
         configuration.hostClock = gateway["host_clock"]?.choice(log) ?? .kernel
         configuration.commands = parseCommands(top["commands"], mqtt: mqtt, devices: devices, log: log)
         configuration.replay = parseReplay(top["replay"], commands: configuration.commands, log: log)
+        configuration.receipts = parseReceipts(top["receipts"], gatewayID: gatewayID, mqtt: mqtt, commands: configuration.commands, log: log)
         return configuration
     }
 

@@ -75,6 +75,7 @@ public struct GatewayConfiguration: Sendable {
     public var profileDirectories: [String]
     public var commands = Commands()
     public var replay = Replay()
+    public var receipts = Receipts()
     /// Whether device clocks are set only while the kernel says the host clock is synchronised (`kernel`), or
     /// always (`trusted`: a clock disciplined by something the kernel does not see, such as a GPS without ntpd).
     public var hostClock = HostClockSource.kernel

@@ -16,6 +16,7 @@ extension GatewayRuntime {
         let applied = new.keepingRestartOnlySections(of: old)
         commandIntake?.replace(commands: applied.commands)
         replayService?.replace(authority: applied.commands.authority)
+        receiptIntake?.replace(authority: applied.commands.authority)
         guard plan.changesPolling else {
             self.wiring.withLock { $0.configuration = applied }
             return plan

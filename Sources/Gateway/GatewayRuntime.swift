@@ -22,6 +22,8 @@ public final class GatewayRuntime: Sendable {
     public let commandIntake: CommandIntake?
     /// Replay (SPEC 4.2), when `replay.enabled` (on with commands).
     public let replayService: ReplayService?
+    /// Receipts and re-publication (SPEC 4.3), when `receipts.enabled`.
+    public let receiptIntake: ReceiptIntake?
     /// Each configured device's bus poller and link, for the intake; replaced by a reload.
     let targetDirectory: CommandTargetDirectory?
     let doorbell: RingDoorbell
@@ -94,6 +96,9 @@ public final class GatewayRuntime: Sendable {
         }
         targetDirectory?.replace(wiring.commandTargets)
         replayService = configuration.replay.enabled ? ReplayService(configuration: configuration, mqtt: mqtt, logger: logger) : nil
+        receiptIntake = configuration.receipts.enabled
+            ? ReceiptIntake(configuration: configuration, journal: journal, mqtt: mqtt, logger: logger) : nil
+        housekeeper.receipts = receiptIntake
     }
 
     /// A poller and its ring for the devices in slots `onBus`; those slots get its wake bell.
@@ -148,6 +153,7 @@ public final class GatewayRuntime: Sendable {
         for poller in pollers { poller.start() }
         commandIntake?.start()
         replayService?.start()
+        receiptIntake?.start()
         try mqtt.start()
         publisher.start()
         housekeeper.start()
@@ -159,6 +165,7 @@ public final class GatewayRuntime: Sendable {
             for poller in pollers { poller.stop() }
             writer.stop()
         }
+        await onDedicatedThread { [receiptIntake] in receiptIntake?.stop() }
         await mqtt.stop(timeout: timeout, finalRetained: publisher.finalStates())
         await onDedicatedThread { [publisher, housekeeper] in
             publisher.stop()

@@ -32,6 +32,9 @@ public final class Housekeeper: @unchecked Sendable {
     /// The publisher's counters at the last tick, to export their growth as Prometheus counters.
     var lastCounters = MQTTPublisherCounters()
     let droppedUnpublished = Counter(label: "accessgw_journal_unpublished_dropped_total")
+    /// Receipts (SPEC 4.3) when on: retention reports what it deletes unconfirmed, `status` shows them. Set once by
+    /// the runtime before `start`, read only by the housekeeping thread afterwards.
+    var receipts: ReceiptIntake?
 
     public static let statusKey = "status"
     static let retentionIntervalMillis: Int64 = 600_000
@@ -126,7 +129,7 @@ public final class Housekeeper: @unchecked Sendable {
                 ("oldest_pending", oldest.map { .string($0.recordedTime.rfc3339) } ?? .null),
             ])),
             ("devices", .array(devices)),
-        ])
+        ] + (receipts.map { [("receipts", $0.snapshot)] } ?? []))
     }
 
     /// Turns each `accessgw forget` into a `gateway.data_erased` event (what kind of identifier, how many events;
@@ -156,10 +159,36 @@ public final class Housekeeper: @unchecked Sendable {
         }
     }
 
+    /// Journals `gateway.events_unconfirmed_expired` (SPEC 4.3): the centre learns that the places `places` it has not
+    /// confirmed are gone for good.
+    func journalUnconfirmedExpired(count: Int, places: ClosedRange<Int64>) {
+        let source = configuration.gatewaySource
+        let event = NormalisedEvent(device: configuration.gatewayID, origin: .gateway, type: "gateway.events_unconfirmed_expired",
+                                    alarm: true, time: .now, recordedTime: .now, fields: [
+                                        ("count", .int(Int64(count))),
+                                        ("from_gwseq", .int(places.lowerBound)),
+                                        ("to_gwseq", .int(places.upperBound)),
+                                    ])
+        do {
+            _ = try journal.append([JournalEntry(event: event, source: source,
+                                                 topic: CloudEvent.topic(of: event, source: source, prefix: configuration.mqtt.topicPrefix))])
+            publisherBell?.ring()
+        } catch {
+            logger.error("cannot journal gateway.events_unconfirmed_expired for places \(places): \(error)")
+        }
+        logger.error("""
+            retention deleted \(count) event(s) no receipt confirmed (places \(places.lowerBound)-\(places.upperBound)): \
+            the centre never confirmed storing them; reported as gateway.events_unconfirmed_expired
+            """)
+    }
+
     func enforceRetention() {
         do {
             let outcome = try journal.enforceRetention(maxAge: .milliseconds(configuration.retentionMillis),
-                                                       maxBytes: configuration.maxJournalBytes)
+                                                       maxBytes: configuration.maxJournalBytes, coverage: receipts?.coverage)
+            if let places = outcome.unconfirmedPlaces {
+                journalUnconfirmedExpired(count: outcome.unconfirmedDeleted, places: places)
+            }
             if outcome.unpublishedDropped > 0 {
                 droppedUnpublished.increment(by: outcome.unpublishedDropped)
                 logger.error("journal over max_journal_size: dropped \(outcome.unpublishedDropped) unpublished event(s), oldest first")

@@ -33,6 +33,11 @@ enum MetricsCatalogue {
         "accessgw_mqtt_rejected_total": "Publications the broker answered with a failure reason code.",
         "accessgw_mqtt_published_total": "Journalled events handed to the broker.",
         "accessgw_mqtt_acknowledged_total": "Journalled events the broker acknowledged (PUBACK).",
+        "accessgw_events_unconfirmed": "Events the broker acknowledged that no receipt from the centre confirms yet (receipts on, SPEC 4.3).",
+        "accessgw_events_oldest_unconfirmed_age_seconds": "Age (since the gateway recorded it) of the oldest published event no receipt confirms (0 when none).",
+        "accessgw_receipts_applied_total": "Receipts from the centre applied (signed, permitted, this epoch, not stale).",
+        "accessgw_receipts_ignored_total": "Receipts ignored, by reason (unsigned, bad_signature, not_permitted, other_epoch, stale, malformed).",
+        "accessgw_events_resent_total": "Unconfirmed events published again receipts.resend_after after their last publication.",
         "accessgw_publisher_events_total": "Journalled events handed to the broker, by source: memory (handed over by the journal writer after its commit) or journal (read back).",
     ]
 

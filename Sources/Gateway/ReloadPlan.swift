@@ -107,6 +107,7 @@ extension GatewayConfiguration {
         applied.hostClock = running.hostClock
         applied.mqtt = running.mqtt
         applied.metricsListen = running.metricsListen
+        applied.receipts = running.receipts
         if commands.enabled != running.commands.enabled { applied.commands = running.commands }
         return applied
     }

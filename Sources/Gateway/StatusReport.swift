@@ -86,7 +86,23 @@ public struct StatusReport {
                 .map { "\($0.value) \($0.key.dropFirst("command.".count))" }
             commands = "\n" + TerminalText.escaped("commands in the last 24 h: " + counts.joined(separator: ", ") + " (accessgw tail --type 'command.*')")
         }
-        return table.rendered + "\n" + TerminalText.escaped(gateway) + commands
+        return table.rendered + "\n" + TerminalText.escaped(gateway) + commands + receiptLine
+    }
+
+    /// With receipts on (SPEC 4.3): what the centre has not confirmed yet, and its last receipt.
+    var receiptLine: String {
+        guard let receipts = snapshot["receipts"] as? [String: Any] else { return "" }
+        var line = "receipts: \(receipts["unconfirmed"] as? Int ?? 0) unconfirmed"
+        if let oldest = receipts["oldest_unconfirmed"] as? String { line += ", oldest unconfirmed \(oldest)" }
+        if let last = receipts["last_receipt"] as? String {
+            line += ", last receipt \(Self.ago(last)) (through \(receipts["through"] as? Int ?? 0))"
+        } else {
+            line += ", NO RECEIPT yet"
+        }
+        line += ", \(receipts["resent"] as? Int ?? 0) re-sent"
+        let ignored = (receipts["ignored"] as? [String: Int] ?? [:]).filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        if !ignored.isEmpty { line += ", ignored: " + ignored.map { "\($0.value) \($0.key)" }.joined(separator: ", ") }
+        return "\n" + TerminalText.escaped(line)
     }
 
     public var json: String {
@@ -95,6 +111,7 @@ public struct StatusReport {
             "refused": refused,
             "pending_by_device": pendingByDevice, "journal_bytes": journalBytes, "commands_24h": commandOutcomes,
             "oldest_pending": oldestPending.map { $0.recordedTime.rfc3339 } ?? NSNull(),
+            "receipts": snapshot["receipts"] ?? NSNull(),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)

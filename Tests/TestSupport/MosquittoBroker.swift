@@ -115,6 +115,17 @@ public final class MosquittoBroker: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Kills the broker (SIGKILL: a power cut) and starts it again on the same port; without `persistent` it comes
+    /// back with no session and no queued message, whatever it had acknowledged.
+    public func crashAndRestart() throws {
+        if let process {
+            process.stop(signal: SIGKILL)
+            earlierOutput += process.text
+            self.process = nil
+        }
+        try start()
+    }
+
     /// Starts the broker again on the same port (stopping it first if it runs).
     public func restart() throws {
         stop()
