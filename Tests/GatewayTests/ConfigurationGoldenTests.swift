@@ -12,7 +12,7 @@ struct ConfigurationGoldenTests {
         .deletingLastPathComponent().appendingPathComponent("Devices").path
 
     @Test(arguments: ["typos-and-durations", "devices-and-secrets", "commands", "limits-and-addresses", "billion-laughs",
-                      "duplicate-keys"])
+                      "duplicate-keys", "receipts"])
     func configurationErrorsMatchGolden(name: String) throws {
         let source = try String(contentsOfFile: "\(Self.golden)/\(name).yaml", encoding: .utf8)
         let directory = try makeDirectory()
