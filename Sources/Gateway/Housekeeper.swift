@@ -35,6 +35,7 @@ public final class Housekeeper: @unchecked Sendable {
     /// Receipts (SPEC 4.3) when on: retention reports what it deletes unconfirmed, `status` shows them. Set once by
     /// the runtime before `start`, read only by the housekeeping thread afterwards.
     var receipts: ReceiptIntake?
+    let unconfirmedExpired = Counter(label: "accessgw_events_unconfirmed_expired_total")
 
     public static let statusKey = "status"
     static let retentionIntervalMillis: Int64 = 600_000
@@ -162,6 +163,7 @@ public final class Housekeeper: @unchecked Sendable {
     /// Journals `gateway.events_unconfirmed_expired` (SPEC 4.3): the centre learns that the places `places` it has not
     /// confirmed are gone for good.
     func journalUnconfirmedExpired(count: Int, places: ClosedRange<Int64>) {
+        unconfirmedExpired.increment(by: count)
         let source = configuration.gatewaySource
         let event = NormalisedEvent(device: configuration.gatewayID, origin: .gateway, type: "gateway.events_unconfirmed_expired",
                                     alarm: true, time: .now, recordedTime: .now, fields: [

@@ -37,6 +37,7 @@ enum MetricsCatalogue {
         "accessgw_events_oldest_unconfirmed_age_seconds": "Age (since the gateway recorded it) of the oldest published event no receipt confirms (0 when none).",
         "accessgw_receipts_applied_total": "Receipts from the centre applied (signed, permitted, this epoch, not stale).",
         "accessgw_receipts_ignored_total": "Receipts ignored, by reason (unsigned, bad_signature, not_permitted, other_epoch, stale, malformed).",
+        "accessgw_events_unconfirmed_expired_total": "Events retention deleted before a receipt confirmed them (reported as gateway.events_unconfirmed_expired).",
         "accessgw_events_resent_total": "Unconfirmed events published again receipts.resend_after after their last publication.",
         "accessgw_publisher_events_total": "Journalled events handed to the broker, by source: memory (handed over by the journal writer after its commit) or journal (read back).",
     ]

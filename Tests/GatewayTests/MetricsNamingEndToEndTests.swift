@@ -9,7 +9,12 @@ struct MetricsNamingEndToEndTests {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
         let port = freeLoopbackPort()
-        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML, metricsListen: "127.0.0.1:\(port)")
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML, mqttExtra: "  protocol: 5",
+                              metricsListen: "127.0.0.1:\(port)")
+        // Receipts on (SPEC 4.3), so their series are exported too: the examples use them.
+        let centre = try await CommandIssuer(id: "pm-central", broker: harness.broker, directory: harness.directory)
+        try harness.enableRequests(from: centre, devices: #"["*"]"#, commands: "[receipt]",
+                                   extra: "receipts:\n  enabled: true\n  resend_after: 60s")
         try await harness.start()
         simulator.devices[0].record(code: 16, point: 1)
         let text = try await eventually("metrics with the door's event published and acknowledged") { () -> String? in
