@@ -136,6 +136,7 @@ public final class Housekeeper: @unchecked Sendable {
     /// Turns each `accessgw forget` into a `gateway.data_erased` event (what kind of identifier, how many events;
     /// never the identifier), journalled and published like every other event.
     func journalErasures() {
+        fillErasedPlaces()
         do {
             let erasures = try journal.pendingErasures()
             guard !erasures.isEmpty else { return }
@@ -157,6 +158,20 @@ public final class Housekeeper: @unchecked Sendable {
             }
         } catch {
             logger.error("cannot journal an erasure: \(error)")
+        }
+    }
+
+    /// Fills the places `accessgw forget` emptied with `gateway.erased` (SPEC 4.3) and publishes them: the centre deletes
+    /// its copy of each erased event, and its sequence has no hole.
+    func fillErasedPlaces() {
+        do {
+            let filled = try journal.fillErasedPlaces(source: configuration.gatewaySource, prefix: configuration.mqtt.topicPrefix)
+            for event in filled where mqtt.publishReplayed(topic: event.topic, payload: event.payload) == nil {
+                logger.error("cannot publish gateway.erased for place \(event.journalSeq - journal.gwseqBase) now; with receipts on it is sent again")
+            }
+            if !filled.isEmpty { logger.notice("published \(filled.count) gateway.erased event(s) in the places of erased events") }
+        } catch {
+            logger.error("cannot fill the places of erased events: \(error)")
         }
     }
 

@@ -53,7 +53,16 @@ extension Journal {
         for field in request.fields { bindings += [.text("$.data.\(field)")] + request.values.map { .text($0) } }
         let deleted = try connection.transaction {
             try connection.raiseHandedOutMark()
-            let count = try connection.run(sql, bindings)
+            // Each erased event with a place (SPEC 4.3) leaves it to be filled by `gateway.erased`, naming its id.
+            let base = try connection.scalar("SELECT gwseq_base FROM journal_identity LIMIT 1") ?? 0
+            let erased = try connection.query(sql + " RETURNING jseq, json_extract(payload, '$.id')", bindings) {
+                ($0.int(0), $0.optionalText(1) ?? "")
+            }
+            let count = erased.count
+            for (jseq, id) in erased where jseq > base {
+                try connection.run("INSERT OR REPLACE INTO erased_places (jseq, erases, erased_ms) VALUES (?, ?, ?)",
+                                   [.int(jseq), .text(id), .int(now.millisecondsSinceEpoch)])
+            }
             try connection.run("INSERT INTO erasures (kind, count, erased_ms) VALUES (?, ?, ?)",
                                [.text(request.kind), .int(Int64(count)), .int(now.millisecondsSinceEpoch)])
             return count
@@ -67,6 +76,33 @@ extension Journal {
         try withWriteConnection { connection in
             try connection.query("SELECT id, kind, count, erased_ms FROM erasures WHERE journalled_ms IS NULL ORDER BY id") {
                 Erasure(id: $0.int(0), kind: $0.text(1), count: Int($0.int(2)), erasedAt: Timestamp(millisecondsSinceEpoch: $0.int(3)))
+            }
+        }
+    }
+
+    /// Fills each place `forget` emptied (SPEC 4.3) with a `gateway.erased` event of `source` (the gateway) at the same
+    /// journal seq, so the same `gwseq`, with `data.erases` = the erased event's id and no personal data. The row is
+    /// stored as published: the caller publishes the returned events itself (the erased event's place may lie below
+    /// the publication watermark), and with receipts on an unconfirmed place is sent again like any other.
+    public func fillErasedPlaces(source: EventSource, prefix: String, at time: Timestamp = .now) throws -> [CommittedHandoff.Event] {
+        try withWriteConnection { connection in
+            try connection.transaction {
+                let places = try connection.query("SELECT jseq, erases FROM erased_places WHERE filled_ms IS NULL ORDER BY jseq") {
+                    ($0.int(0), $0.text(1))
+                }
+                return try places.map { jseq, erases in
+                    let event = NormalisedEvent(device: source.device, origin: .gateway, type: "gateway.erased", alarm: false,
+                                                time: time, recordedTime: time, fields: [("erases", .string(erases))])
+                    let topic = CloudEvent.topic(of: event, source: source, prefix: prefix)
+                    let payload = CloudEvent.json(event, source: source, journalSeq: jseq, epoch: epoch, gwseq: jseq - gwseqBase)
+                    try connection.run("""
+                        INSERT OR IGNORE INTO events (jseq, device, serial, type, alarm, time_ms, recorded_ms, topic, payload, published_ms)
+                        VALUES (?, ?, '', 'gateway.erased', 0, ?, ?, ?, ?, ?)
+                        """, [.int(jseq), .text(source.device), .int(time.millisecondsSinceEpoch), .int(time.millisecondsSinceEpoch),
+                              .text(topic), .text(payload), .int(time.millisecondsSinceEpoch)])
+                    try connection.run("UPDATE erased_places SET filled_ms = ? WHERE jseq = ?", [.int(time.millisecondsSinceEpoch), .int(jseq)])
+                    return CommittedHandoff.Event(journalSeq: jseq, topic: topic, payload: payload)
+                }
             }
         }
     }

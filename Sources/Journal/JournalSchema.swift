@@ -187,7 +187,8 @@ enum JournalSchema {
 
     /// Version 10 (SPEC 4.3 receipts): every event's place `gwseq` is `jseq - gwseq_base` (the writer hands out jseq
     /// consecutively in commit order, so places have no gaps); `receipt` holds the last receipt applied (receipts are
-    /// cumulative: its `through` and `ranges` are everything the centre has confirmed), so a restart forgets nothing.
+    /// cumulative: its `through` and `ranges` are everything the centre has confirmed), so a restart forgets nothing;
+    /// `erased_places` the places `accessgw forget` emptied, which the daemon fills with `gateway.erased`.
     /// An upgraded journal numbers from the publication watermark: events published before receipts existed never
     /// carried a place, so the centre could never confirm one; the events above it (pending, or acknowledged out of
     /// order) get their places in journal order, written into their payloads.
@@ -199,6 +200,12 @@ enum JournalSchema {
             ranges TEXT NOT NULL,
             issuer TEXT NOT NULL,
             applied_ms INTEGER NOT NULL
+        );
+        CREATE TABLE erased_places (
+            jseq INTEGER PRIMARY KEY,
+            erases TEXT NOT NULL,
+            erased_ms INTEGER NOT NULL,
+            filled_ms INTEGER
         );
         """
 

@@ -225,4 +225,37 @@ struct ReceiptEndToEndTests {
         }
         #expect(harness.stop() == 0)
     }
+
+    /// `accessgw forget` fills each erased, already published event's place with `gateway.erased`: the same gwseq,
+    /// `data.erases` = the erased id, no personal data; the centre deletes its copy and its sequence has no hole.
+    @Test func forgetReplacesEachPublishedEventByGatewayErasedInItsPlace() async throws {
+        let harness = try GatewayHarness()
+        let door = SimulatedDevice(kind: .faceDoor, unit: 1)
+        let simulator = try TCPSimulator([door])
+        let pm = try await CommandIssuer(id: "pm-central", broker: harness.broker, directory: harness.directory)
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML, mqttExtra: "  protocol: 5")
+        try harness.enableRequests(from: pm, devices: #"["*"]"#, commands: "[receipt]", extra: Self.receiptsYAML(resendAfter: "60s"))
+        let observer = try await Subscriber.subscribed(to: "accessgw/test-site/+/event/#", on: harness.broker)
+        try await harness.start()
+        door.record(code: 1, point: 1, direction: 1, value: 934, subject: "P-0012")
+        door.record(code: 1, point: 1, direction: 1, value: 934, subject: "P-0099")
+        let granted = try await eventually("two grants", timeout: .seconds(30)) { () -> [[String: Any]]? in
+            let grants = observer.messages.filter { $0.topic.hasSuffix("/event/access.granted") }
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.payload.utf8)) as? [String: Any] }
+            return grants.count >= 2 ? grants : nil
+        }
+        let erased = try #require(granted.first { ($0["data"] as? [String: Any])?["person"] as? String == "P-0012" })
+        let (status, output) = try ChildProcess.run(GatewayHarness.binary, ["forget", "--person", "P-0012", "--config", harness.configPath])
+        #expect(status == 0, "\(output)")
+        let replacement = try await eventually("gateway.erased", timeout: .seconds(20)) { () -> [String: Any]? in
+            observer.messages.first { $0.topic.hasSuffix("/event/gateway.erased") }
+                .flatMap { try? JSONSerialization.jsonObject(with: Data($0.payload.utf8)) as? [String: Any] }
+        }
+        #expect(replacement["gwseq"] as? Int == erased["gwseq"] as? Int, "the same place")
+        #expect(replacement["gwepoch"] as? String == erased["gwepoch"] as? String)
+        #expect((replacement["data"] as? [String: Any])?["erases"] as? String == erased["id"] as? String)
+        let text = observer.messages.first { $0.topic.hasSuffix("/event/gateway.erased") }?.payload ?? ""
+        #expect(!text.contains("P-0012"))
+        #expect(harness.stop() == 0)
+    }
 }
