@@ -4,13 +4,17 @@
 - subscribes in on_connect, so a broker restart (even one that forgot every session) costs nothing;
 - drops redeliveries by CloudEvents source + id with a bounded store, kept across restarts (--state);
 - detects gaps per device stream from data.seq (seqs are consecutive within one {serial}.{boot_id});
-- asks the gateway to replay what a gap lost (SPEC 4.2, signed with the issuer's Ed25519 key) and fills it.
+- asks the gateway to replay what a gap lost (SPEC 4.2, signed with the issuer's Ed25519 key) and fills it;
+- with --receipts, publishes signed receipts (SPEC 4.3) for the places (gwepoch, gwseq) it has stored, computed
+  from what its state file holds (saved before each receipt), at most one per gateway per second: the gateway
+  sends again whatever it does not confirm, so a crash of this process or of any broker between loses nothing.
 
 Prints one JSON line per new event on stdout ({"id","type","device","seq","replayed"}); notes go to stderr.
 
   pip install paho-mqtt cryptography
   python3 subscriber.py --host broker.example.net --port 8883 --cafile ca.pem --username pm --password ... \\
-      --site kunming-guandu --client-id pm-kunming-1 --issuer pm-kunming --key pm-kunming.key --state pm.json
+      --site kunming-guandu --client-id pm-kunming-1 --issuer pm-kunming --key pm-kunming.key --state pm.json \\
+      --receipts
 """
 import argparse
 import base64
@@ -20,6 +24,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -56,6 +62,39 @@ class BoundedSet:
         return True
 
 
+class Places:
+    """The places (gwseq) of one gateway epoch stored here: every place up to `through`, and `ranges` above it
+    (ascending, disjoint, not touching). A receipt names `through` and the first 64 ranges (SPEC 4.3)."""
+
+    def __init__(self, epoch, through=0, ranges=()):
+        self.epoch = epoch
+        self.through = through
+        self.ranges = [list(r) for r in ranges]
+
+    def add(self, first, last):
+        if last <= self.through:
+            return
+        first = max(first, self.through + 1)
+        merged = []
+        for low, high in self.ranges:
+            if high + 1 < first or last + 1 < low:
+                merged.append([low, high])
+            else:
+                first, last = min(first, low), max(last, high)
+        merged.append([first, last])
+        merged.sort()
+        while merged and merged[0][0] == self.through + 1:
+            self.through = merged.pop(0)[1]
+        self.ranges = merged
+
+    def receipt(self, issuer):
+        return {"issuer": issuer, "time": rfc3339(datetime.datetime.now(datetime.timezone.utc)), "epoch": self.epoch,
+                "through": self.through, "ranges": self.ranges[:64]}
+
+    def state(self):
+        return {"epoch": self.epoch, "through": self.through, "ranges": self.ranges}
+
+
 class Subscriber:
     def __init__(self, args):
         self.args = args
@@ -68,6 +107,10 @@ class Subscriber:
         # Per device stream ({site}/{device}/{serial}.{boot}): the highest seq and its recordedtime.
         self.last = state.get("last", {})
         self.missing = {}
+        # Per gateway ({prefix}/{site}/gateway/{gateway}/receipt): the places stored, and whether a receipt is due.
+        self.places = {topic: Places(**value) for topic, value in state.get("places", {}).items()}
+        self.receipts_due = set(self.places)
+        self.lock = threading.Lock()
         self.key = None
         if args.key:
             from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -104,12 +147,44 @@ class Subscriber:
             note(f"not a CloudEvent on {message.topic}: ignored")
             return
         replayed = message.topic.startswith(self.reply_topic + "/")
-        if not self.seen.add((event["source"], event["id"])):
-            note(f"duplicate dropped: {event['id']}")
+        with self.lock:  # the receipt thread saves the state
+            if not self.seen.add((event["source"], event["id"])):
+                note(f"duplicate dropped: {event['id']}")
+                return
+            self.track(event, data)
+            print(json.dumps({"id": event["id"], "type": event["type"], "device": data["device"],
+                              "seq": data.get("seq"), "replayed": replayed}), flush=True)
+            self.stored(event, data)
+
+    def stored(self, event, data):
+        """Notes the event's place for the next receipt. A gateway.erased event fills its place (delete the erased
+        event data.erases names from your database); gateway.events_unconfirmed_expired fills from_gwseq..to_gwseq
+        (those events are gone for good: count them as lost)."""
+        if not self.args.receipts or "gwseq" not in event:
             return
-        self.track(event, data)
-        print(json.dumps({"id": event["id"], "type": event["type"], "device": data["device"],
-                          "seq": data.get("seq"), "replayed": replayed}), flush=True)
+        topic = f"{self.args.prefix}/{data['site']}/gateway/{data['gateway']}/receipt"
+        places = self.places.get(topic)
+        if places is None or places.epoch != event["gwepoch"]:
+            places = self.places[topic] = Places(event["gwepoch"])  # a new journal starts its places again
+        places.add(event["gwseq"], event["gwseq"])
+        if event["type"] == "gateway.events_unconfirmed_expired":
+            places.add(data["from_gwseq"], data["to_gwseq"])
+        self.receipts_due.add(topic)
+
+    def publish_receipts(self):
+        """Saves the state, then publishes a receipt (retained, signed) for each gateway with new places."""
+        with self.lock:
+            due = [(topic, self.places[topic].receipt(self.args.issuer)) for topic in sorted(self.receipts_due)]
+            self.receipts_due.clear()
+            if due:
+                self.save()
+        for topic, receipt in due:
+            payload = json.dumps(receipt, separators=(",", ":")).encode()
+            properties = Properties(PacketTypes.PUBLISH)
+            signature = self.key.sign(topic.encode() + b"\n" + payload)
+            properties.UserProperty = ("signature", base64.b64encode(signature).decode())
+            self.client.publish(topic, payload, qos=1, retain=True, properties=properties)
+            note(f"receipt: {payload.decode()}")
 
     def track(self, event, data):
         """Gap detection: device log events carry consecutive seqs per stream; a jump means lost events."""
@@ -151,7 +226,8 @@ class Subscriber:
             return
         temporary = self.args.state + ".tmp"
         with open(temporary, "w", encoding="utf-8") as file:
-            json.dump({"seen": list(self.seen.keys), "last": self.last}, file)
+            json.dump({"seen": list(self.seen.keys), "last": self.last,
+                       "places": {topic: places.state() for topic, places in self.places.items()}}, file)
         os.replace(temporary, self.args.state)
 
     def run(self):
@@ -160,11 +236,18 @@ class Subscriber:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])  # a parent may have blocked them
+        if self.args.receipts:
+            def receipts():
+                while True:
+                    time.sleep(1)
+                    self.publish_receipts()
+            threading.Thread(target=receipts, daemon=True).start()
         self.client.connect(self.args.host, self.args.port, keepalive=30)
         try:
             self.client.loop_forever(retry_first_connection=True)
         finally:
-            self.save()
+            with self.lock:
+                self.save()
 
 
 def main():
@@ -181,7 +264,12 @@ def main():
     parser.add_argument("--key", help="the issuer's Ed25519 private key (PEM); without it requests are unsigned")
     parser.add_argument("--state", help="file keeping the dedupe store and per-device seqs across restarts")
     parser.add_argument("--dedupe-size", type=int, default=100_000)
-    Subscriber(parser.parse_args()).run()
+    parser.add_argument("--receipts", action="store_true",
+                        help="publish signed receipts for the events stored (needs --issuer with permission receipt, --key, --state)")
+    args = parser.parse_args()
+    if args.receipts and not (args.issuer and args.key and args.state):
+        parser.error("--receipts needs --issuer, --key and --state: a receipt must only name what is saved")
+    Subscriber(args).run()
 
 
 if __name__ == "__main__":

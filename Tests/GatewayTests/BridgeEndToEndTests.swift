@@ -53,4 +53,63 @@ struct BridgeEndToEndTests {
                 "the bridge reconnected after the restart: \(compound.log)")
         #expect(harness.stop() == 0)
     }
+
+    /// The compound broker of the example acknowledged events it queued for the bridge while the centre was away,
+    /// then lost power (kill -9: its queue was not saved yet). Without receipts those events never reach the centre;
+    /// with receipts (the centre is `Examples/subscriber.py --receipts`, whose receipts come back through the
+    /// bridge's `receipt` topic `in`) the gateway publishes them again and every one arrives.
+    @Test(arguments: [false, true])
+    func eventsTheCompoundBrokerLostArriveAgainOnlyWithReceipts(receipts: Bool) async throws {
+        let central = try MosquittoBroker(.init(tls: true, users: ["bridge-kunming-guandu": "secret", "pm": "pm-secret"], persistent: true))
+        let compound = try MosquittoBroker(.init(persistent: true, extraConfig: try Self.bridgeConfig(central: central)))
+        let harness = try GatewayHarness(sharing: compound)
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        let door = simulator.devices[0]
+        let pm = try await CommandIssuer(id: "pm-central", broker: compound, directory: harness.directory)
+        let keyFile = harness.directory.appendingPathComponent("pm-central.key").path
+        try pm.key.pem().write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML, mqttExtra: "  protocol: 5", site: "kunming-guandu")
+        try harness.enableRequests(from: pm, devices: #"["*"]"#, commands: "[receipt]",
+                                   extra: receipts ? "receipts:\n  enabled: true\n  resend_after: 3s" : "")
+        try await waitUntil("the bridge connected (\(central.log))") { central.log.contains("bridge-kunming-guandu") }
+        let script = GatewayHarness.repository.appendingPathComponent("Examples/subscriber.py").path
+        let centre = try ChildProcess("/usr/bin/env", [
+            "python3", "-u", script, "--port", "\(central.port)", "--cafile", central.certificates!.caFile, "--username", "pm",
+            "--password", "pm-secret", "--site", "kunming-guandu", "--client-id", "centre-1", "--issuer", "pm-central",
+            "--key", keyFile, "--state", harness.directory.appendingPathComponent("centre.json").path,
+        ] + (receipts ? ["--receipts"] : []))
+        defer { centre.stop(signal: SIGTERM) }
+        try await waitUntil("the centre subscribed (\(centre.text))") { centre.text.contains("connected, subscribed") }
+        func seqs() -> Set<Int> {
+            Set(centre.text.split(separator: "\n").compactMap {
+                ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["seq"] as? Int
+            })
+        }
+        try await harness.start()
+        for _ in 0..<10 { door.record(code: 16, point: 1) }
+        try await waitUntil("seqs 1-10 at the centre (\(centre.text))", timeout: .seconds(30)) { seqs() == Set(1...10) }
+
+        // The link to the centre is down: the compound acknowledges 20 events and queues them for the bridge.
+        central.stop()
+        for _ in 0..<20 { door.record(code: 17, point: 1) }
+        try await waitUntil("the compound acknowledged all 30", timeout: .seconds(30)) {
+            door.logStatus.ack == 30 && (try? harness.statusJSON())?["pending"] as? Int == 0
+        }
+        // Power cut at the compound before it saved its queue; then both brokers come back.
+        try compound.crashAndRestart()
+        try central.restart()
+        if !receipts {
+            door.record(code: 16, point: 2)
+            try await waitUntil("the marker (seq 31) at the centre (\(centre.text))", timeout: .seconds(60)) { seqs().contains(31) }
+            #expect(seqs().isDisjoint(with: 11...30), "the compound's queue is gone and nothing sends it again")
+            #expect(harness.stop() == 0)
+            return
+        }
+        try await waitUntil("seqs 11-30 at the centre again (\(centre.text))", timeout: .seconds(60)) { seqs().isSuperset(of: 1...30) }
+        _ = try await eventually("the centre's receipts confirm everything", timeout: .seconds(30)) { () -> Bool? in
+            let status = try harness.statusJSON()["receipts"] as? [String: Any] ?? [:]
+            return status["unconfirmed"] as? Int == 0 && (status["applied"] as? Int ?? 0) >= 1 ? true : nil
+        }
+        #expect(harness.stop() == 0)
+    }
 }

@@ -258,4 +258,37 @@ struct ReceiptEndToEndTests {
         #expect(!text.contains("P-0012"))
         #expect(harness.stop() == 0)
     }
+
+    /// `Examples/subscriber.py --receipts`, a consumer written from the SPEC alone, confirms what it stored: the
+    /// gateway applies its receipts and has nothing unconfirmed.
+    @Test func theExampleSubscriberConfirmsWhatItStored() async throws {
+        let harness = try GatewayHarness()
+        let door = SimulatedDevice(kind: .faceDoor, unit: 1)
+        let simulator = try TCPSimulator([door])
+        let pm = try await CommandIssuer(id: "pm-central", broker: harness.broker, directory: harness.directory)
+        let keyFile = harness.directory.appendingPathComponent("pm-central.key").path
+        try pm.key.pem().write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML, mqttExtra: "  protocol: 5")
+        try harness.enableRequests(from: pm, devices: #"["*"]"#, commands: "[receipt]", extra: Self.receiptsYAML(resendAfter: "60s"))
+        let script = GatewayHarness.repository.appendingPathComponent("Examples/subscriber.py").path
+        let subscriber = try ChildProcess("/usr/bin/env", [
+            "python3", "-u", script, "--port", "\(harness.broker.port)", "--site", "test-site", "--client-id", "centre-1",
+            "--issuer", "pm-central", "--key", keyFile, "--state", harness.directory.appendingPathComponent("centre.json").path,
+            "--receipts",
+        ])
+        defer { subscriber.stop(signal: SIGTERM) }
+        try await waitUntil("the subscriber subscribed (\(subscriber.text))") { subscriber.text.contains("connected, subscribed") }
+        try await harness.start()
+        for _ in 0..<5 { door.record(code: 16, point: 1) }
+        try await waitUntil("five events stored (\(subscriber.text))", timeout: .seconds(30)) {
+            subscriber.text.components(separatedBy: "door.opened").count - 1 >= 5
+        }
+        let status = try await eventually("its receipts confirm everything (\(subscriber.text))", timeout: .seconds(20)) {
+            let status = try receiptStatus(harness)
+            return (status["applied"] as? Int ?? 0) >= 1 && status["unconfirmed"] as? Int == 0 && (status["through"] as? Int ?? 0) >= 6
+                ? status : nil
+        }
+        #expect((status["ignored"] as? [String: Int] ?? [:]).values.allSatisfy { $0 == 0 }, "\(status)")
+        #expect(harness.stop() == 0)
+    }
 }
