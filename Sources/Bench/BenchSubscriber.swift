@@ -20,6 +20,9 @@ final class BenchSubscriber: @unchecked Sendable {
     private let rawCount = Atomic<Int>(0)
     private let payloadBytes = Atomic<Int>(0)
     private let subscribed = Atomic<Bool>(false)
+    /// With `notesPlaces`: the `gwseq` of every event received since the last `takePlaces` (receipts, SPEC 4.3).
+    private let places = Mutex<[Int64]>([])
+    var notesPlaces = false
 
     init(port: UInt16, prefix: String) throws(BenchError) {
         _ = libraryReady
@@ -64,6 +67,9 @@ final class BenchSubscriber: @unchecked Sendable {
             rawCount.add(1, ordering: .relaxed)
             return
         }
+        if notesPlaces, strstr(topic, "/event/") != nil, let place = Self.number(after: "\"gwseq\":", in: bytes) {
+            places.withLock { $0.append(place) }
+        }
         // Device events only: gateway-made events (device.online, gateway.started…) carry the gateway's time.
         guard strstr(topic, "/event/") != nil, strstr(topic, "/event/device.") == nil,
               strstr(topic, "/event/gateway.") == nil, let time = Self.eventTime(bytes) else { return }
@@ -100,6 +106,26 @@ final class BenchSubscriber: @unchecked Sendable {
         let millis = payload[start + 19] == UInt8(ascii: ".") ? number(20, 3) : 0
         return seconds * 1000 + millis
     }
+
+    /// The decimal number right after the first `key` in `payload`.
+    static func number(after key: String, in payload: UnsafeRawBufferPointer) -> Int64? {
+        let key = Array(key.utf8)
+        guard payload.count > key.count else { return nil }
+        outer: for i in 0..<(payload.count - key.count) {
+            for j in 0..<key.count where payload[i + j] != key[j] { continue outer }
+            var n: Int64 = 0, index = i + key.count, digits = 0
+            while index < payload.count, (48...57).contains(payload[index]), digits < 18 {
+                n = n * 10 + Int64(payload[index] - 48)
+                index += 1
+                digits += 1
+            }
+            return digits > 0 ? n : nil
+        }
+        return nil
+    }
+
+    /// The places noted since the last call.
+    func takePlaces() -> [Int64] { places.withLock { all in defer { all.removeAll(keepingCapacity: true) }; return all } }
 
     var deviceEventCount: Int { arrivals.withLock { $0.count } }
     var rawReceived: Int { rawCount.load(ordering: .relaxed) }

@@ -21,6 +21,9 @@ public enum EndToEndBench {
         public var rate = 300.0
         public var poll = "200ms"
         public var maxInflight = 100
+        /// Receipts on (SPEC 4.3): the subscriber publishes a signed, retained receipt once a second for what it
+        /// received, and the drain lasts until the gateway has applied one covering every event.
+        public var receipts = false
         public init() {}
     }
 
@@ -56,6 +59,13 @@ public enum EndToEndBench {
         public var drainCPUMicrosPerEvent: Double
         public var rawCPUMicrosPerMessage: Double
         public var drainCPUBoundEventsPerSecond: Double
+        /// With receipts: seconds from the gateway's start until a receipt it applied covered every event, the gateway's
+        /// CPU (its `gw-` threads) per event until then, receipts applied and events re-sent.
+        public var receipts = false
+        public var confirmedSeconds: Double?
+        public var gatewayCPUMicrosPerConfirmedEvent: Double?
+        public var receiptsApplied: Int?
+        public var resent: Int?
     }
 
     public static func run(_ options: Options, logger: Logger) async throws -> Result {
@@ -90,8 +100,21 @@ public enum EndToEndBench {
             busConfigs.append(.init(id: "b\(bus)", endpoint: "tcp: { host: 127.0.0.1, port: \(server.port) }"))
         }
         let total = perDevice * devices.count
+        let issuer = try BenchIssuer(directory: directory, id: "bench-centre", permissions: "[receipt]")
         let gateway = try BenchGateway(directory: directory, brokerPort: broker.port, maxInflight: options.maxInflight,
-                                       poll: options.poll, buses: busConfigs, devices: deviceConfigs, logger: logger)
+                                       poll: options.poll, buses: busConfigs, devices: deviceConfigs,
+                                       extraYAML: options.receipts ? issuer.yaml + "\nreceipts:\n  enabled: true\n  resend_after: 60s" : "",
+                                       logger: logger)
+        var centre: BenchReceipts?
+        if options.receipts {
+            let client = try issuer.connect(port: broker.port, logger: logger)
+            try client.start()
+            let receipts = BenchReceipts(subscriber: subscriber, issuer: issuer, client: client,
+                                         topic: gateway.runtime.configuration.receiptTopic)
+            receipts.start(epoch: gateway.runtime.journal.epoch)
+            centre = receipts
+        }
+        defer { centre?.stop() }
 
         // Drain phase.
         let cpuBefore = GatewayThreadCPU.sample()
@@ -117,6 +140,16 @@ public enum EndToEndBench {
         }
         let drained = monotonicSeconds()
         let drainCPU = GatewayThreadCPU.sample().since(cpuBefore)
+        // With receipts: on until a receipt the gateway applied covers every place handed out so far.
+        var confirmed: (seconds: Double, cpuNanos: UInt64)?
+        if let intake = gateway.runtime.receiptIntake {
+            let newest = try gateway.runtime.journal.latestJournalSeq() - gateway.runtime.journal.gwseqBase
+            let deadline = monotonicSeconds() + 30
+            while intake.coverage.through < newest, monotonicSeconds() < deadline { usleep(1000) }
+            if intake.coverage.through >= newest {
+                confirmed = (monotonicSeconds() - started, GatewayThreadCPU.sample().since(cpuBefore).totalNanos)
+            }
+        }
         let simulatorCPU = GatewayThreadCPU.sample(prefix: "sim-").since(simulatorCPUBefore)
         let drainBenchCPU = BenchCPU.sample(brokerPID: broker.pid) - benchCPUBefore
         let (inMemory, fromJournal) = (gateway.runtime.publisher.sentFromMemory.load(ordering: .relaxed),
@@ -148,10 +181,16 @@ public enum EndToEndBench {
         let rawRate = raw.run(count: rawCount, payloadBytes: payloadBytes,
                               topic: "bench/raw/bench-site/d0/event/access.granted")
         let rawCPU = BenchCPU.sample(brokerPID: broker.pid) - rawCPUBefore
+        let resent = (gateway.runtime.receiptIntake?.snapshot["resent"]).flatMap { value -> Int? in
+            if case let .int(n) = value { Int(n) } else { nil }
+        }
+        let applied = (gateway.runtime.receiptIntake?.snapshot["applied"]).flatMap { value -> Int? in
+            if case let .int(n) = value { Int(n) } else { nil }
+        }
         let drainPerEvent = Double(drainBenchCPU.totalMicros) / Double(total)
         let rawPerMessage = Double(rawCPU.totalMicros) / Double(rawCount)
         let rate = Double(total) / (drained - started)
-        return Result(devices: devices.count, buses: options.buses, events: total, drainSeconds: drained - started,
+        var result = Result(devices: devices.count, buses: options.buses, events: total, drainSeconds: drained - started,
                       eventsPerSecond: rate, liveEvents: latencies.count,
                       liveRate: Double(latencies.count) / options.duration,
                       latencyP50Millis: quantile(latencies, 0.5), latencyP99Millis: quantile(latencies, 0.99),
@@ -163,6 +202,12 @@ public enum EndToEndBench {
                       handedInMemory: inMemory, readBack: fromJournal,
                       drainCPUMicrosPerEvent: drainPerEvent, rawCPUMicrosPerMessage: rawPerMessage,
                       drainCPUBoundEventsPerSecond: Double(ProcessInfo.processInfo.activeProcessorCount) * 1_000_000 / drainPerEvent)
+        result.receipts = options.receipts
+        result.confirmedSeconds = confirmed?.seconds
+        result.gatewayCPUMicrosPerConfirmedEvent = confirmed.map { Double($0.cpuNanos) / 1000 / Double(total) }
+        result.receiptsApplied = applied
+        result.resent = resent
+        return result
     }
 }
 
@@ -181,6 +226,15 @@ extension EndToEndBench.Result {
           gateway CPU by thread, us/event: \(byThread); simulated devices (sim-tcp, not the gateway's) \(String(format: "%.1f", simulatorCPUMicrosPerEvent))
           CPU (bench process + broker): drain \(String(format: "%.1f", drainCPUMicrosPerEvent)) us per event, at most \(String(format: "%.0f", drainCPUBoundEventsPerSecond)) events/s on \(ProcessInfo.processInfo.activeProcessorCount) cores; raw \(String(format: "%.1f", rawCPUMicrosPerMessage)) us per message
           publisher (drain): \(handedInMemory) events from the in-memory hand-off, \(readBack) read back from the journal\(readBackForced)
+        """ + receiptText
+    }
+
+    var receiptText: String {
+        guard receipts else { return "" }
+        let cpu = gatewayCPUMicrosPerConfirmedEvent.map { String(format: "%.1f", $0) } ?? "n/a (not all confirmed within 30 s)"
+        return """
+
+          receipts: every event confirmed \(confirmedSeconds.map { String(format: "%.2f", $0) } ?? "n/a") s after the start; gateway CPU \(cpu) us per confirmed event; \(receiptsApplied ?? 0) receipts applied, \(resent ?? 0) events re-sent
         """
     }
 }

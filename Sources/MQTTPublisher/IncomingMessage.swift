@@ -59,10 +59,14 @@ public struct RequestProperties: Sendable {
     public var responseTopic: String?
     public var correlationData: [UInt8]?
     public var userProperties: [(String, String)]
+    /// Published retained (a receipt, SPEC 4.3: the latest reaches the gateway after any outage).
+    public var retain = false
 
-    public init(responseTopic: String? = nil, correlationData: [UInt8]? = nil, userProperties: [(String, String)] = []) {
+    public init(responseTopic: String? = nil, correlationData: [UInt8]? = nil, userProperties: [(String, String)] = [],
+                retain: Bool = false) {
         self.responseTopic = responseTopic
         self.correlationData = correlationData
         self.userProperties = userProperties
+        self.retain = retain
     }
 }

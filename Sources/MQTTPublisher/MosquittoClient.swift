@@ -441,7 +441,7 @@ final class MosquittoClient: @unchecked Sendable {
             _ = mosquitto_property_add_string_pair(&properties, Int32(MQTT_PROP_USER_PROPERTY.rawValue), name, value)
         }
         var mid: Int32 = 0
-        let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, false, properties)
+        let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, request.retain, properties)
         let saved = errno
         wakeNetworkThread()
         switch rc {

@@ -21,6 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Command latency: signed commands to backlogged devices on RS-485 at 9600 and 115200 baud and on TCP.") var commands = false
     @Flag(help: "Replay: live latency with and without a replay of --events history events (default 10000) running.") var replay = false
     @Option(help: "With --replay: baseline/replay window pairs.") var rounds = 3
+    @Flag(help: "End to end twice, without then with receipts (SPEC 4.3, the subscriber confirming what it received): CPU per confirmed event beside CPU per delivered event.") var receipts = false
     @Flag(help: "Scale: 1000 idle devices on 10 TCP buses at 5 Hz, accessgw run vs collectd, CPU per poll and RSS.") var scale = false
     @Flag(help: "With --scale: measure the gateway alone, without collectd.") var noCollectd = false
     @Option(help: "Simulated devices (end to end: over TCP; --rtu: on the one line).") var devices: Int?
@@ -86,7 +87,20 @@ struct BenchCommand: AsyncParsableCommand {
                 options.poll = poll
                 options.maxInflight = maxInflight
                 let result = try await EndToEndBench.run(options, logger: logger)
-                print(json ? try Self.json(result) : result.text)
+                guard receipts else {
+                    print(json ? try Self.json(result) : result.text)
+                    return
+                }
+                options.receipts = true
+                let confirmed = try await EndToEndBench.run(options, logger: logger)
+                if json {
+                    print(try Self.json(["without_receipts": result, "with_receipts": confirmed]))
+                } else {
+                    print("without receipts:\n" + result.text + "\n\nwith receipts:\n" + confirmed.text)
+                    let with = confirmed.gatewayCPUMicrosPerConfirmedEvent.map { String(format: "%.1f", $0) } ?? "n/a"
+                    print(String(format: "\ngateway CPU: %.1f us per delivered event without receipts, %@ us per confirmed event with them; ratio %.2f and %.2f",
+                                 result.gatewayCPUMicrosPerEvent, with, result.ratio, confirmed.ratio))
+                }
             }
         } catch let error as BenchError {
             throw CommandFailure(error.description)
