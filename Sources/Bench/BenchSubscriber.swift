@@ -23,6 +23,9 @@ final class BenchSubscriber: @unchecked Sendable {
     /// With `notesPlaces`: the `gwseq` of every event received since the last `takePlaces` (receipts, SPEC 4.3).
     private let places = Mutex<[Int64]>([])
     var notesPlaces = false
+    /// Places seen, so a re-sent event (receipts, SPEC 4.3) is counted once, as a subscriber drops duplicates by id.
+    private let seenPlaces = Mutex<Set<Int64>>([])
+    private let duplicateCount = Atomic<Int>(0)
 
     init(port: UInt16, prefix: String) throws(BenchError) {
         _ = libraryReady
@@ -67,8 +70,12 @@ final class BenchSubscriber: @unchecked Sendable {
             rawCount.add(1, ordering: .relaxed)
             return
         }
-        if notesPlaces, strstr(topic, "/event/") != nil, let place = Self.number(after: "\"gwseq\":", in: bytes) {
-            places.withLock { $0.append(place) }
+        if strstr(topic, "/event/") != nil, let place = Self.number(after: "\"gwseq\":", in: bytes) {
+            guard seenPlaces.withLock({ $0.insert(place).inserted }) else {
+                duplicateCount.add(1, ordering: .relaxed)
+                return
+            }
+            if notesPlaces { places.withLock { $0.append(place) } }
         }
         // Device events only: gateway-made events (device.online, gateway.started…) carry the gateway's time.
         guard strstr(topic, "/event/") != nil, strstr(topic, "/event/device.") == nil,
@@ -128,6 +135,8 @@ final class BenchSubscriber: @unchecked Sendable {
     func takePlaces() -> [Int64] { places.withLock { all in defer { all.removeAll(keepingCapacity: true) }; return all } }
 
     var deviceEventCount: Int { arrivals.withLock { $0.count } }
+    /// Events received again (re-sent), not counted as arrivals.
+    var duplicates: Int { duplicateCount.load(ordering: .relaxed) }
     var rawReceived: Int { rawCount.load(ordering: .relaxed) }
     var allArrivals: [Arrival] { arrivals.withLock { $0 } }
     var meanPayloadBytes: Int {

@@ -24,6 +24,10 @@ public enum EndToEndBench {
         /// Receipts on (SPEC 4.3): the subscriber publishes a signed, retained receipt once a second for what it
         /// received, and the drain lasts until the gateway has applied one covering every event.
         public var receipts = false
+        /// With receipts: the subscriber publishes none, so every event stays unconfirmed and is re-sent
+        /// `resendAfter` after its publication, during the live phase too (live latency while re-sending).
+        public var withholdReceipts = false
+        public var resendAfter = "60s"
         public init() {}
     }
 
@@ -103,10 +107,11 @@ public enum EndToEndBench {
         let issuer = try BenchIssuer(directory: directory, id: "bench-centre", permissions: "[receipt]")
         let gateway = try BenchGateway(directory: directory, brokerPort: broker.port, maxInflight: options.maxInflight,
                                        poll: options.poll, buses: busConfigs, devices: deviceConfigs,
-                                       extraYAML: options.receipts ? issuer.yaml + "\nreceipts:\n  enabled: true\n  resend_after: 60s" : "",
+                                       extraYAML: options.receipts
+                                           ? issuer.yaml + "\nreceipts:\n  enabled: true\n  resend_after: \(options.resendAfter)" : "",
                                        logger: logger)
         var centre: BenchReceipts?
-        if options.receipts {
+        if options.receipts, !options.withholdReceipts {
             let client = try issuer.connect(port: broker.port, logger: logger)
             try client.start()
             let receipts = BenchReceipts(subscriber: subscriber, issuer: issuer, client: client,
@@ -140,9 +145,11 @@ public enum EndToEndBench {
         }
         let drained = monotonicSeconds()
         let drainCPU = GatewayThreadCPU.sample().since(cpuBefore)
+        let simulatorCPU = GatewayThreadCPU.sample(prefix: "sim-").since(simulatorCPUBefore)
+        let drainBenchCPU = BenchCPU.sample(brokerPID: broker.pid) - benchCPUBefore
         // With receipts: on until a receipt the gateway applied covers every place handed out so far.
         var confirmed: (seconds: Double, cpuNanos: UInt64)?
-        if let intake = gateway.runtime.receiptIntake {
+        if let intake = gateway.runtime.receiptIntake, !options.withholdReceipts {
             let newest = try gateway.runtime.journal.latestJournalSeq() - gateway.runtime.journal.gwseqBase
             let deadline = monotonicSeconds() + 30
             while intake.coverage.through < newest, monotonicSeconds() < deadline { usleep(1000) }
@@ -150,8 +157,6 @@ public enum EndToEndBench {
                 confirmed = (monotonicSeconds() - started, GatewayThreadCPU.sample().since(cpuBefore).totalNanos)
             }
         }
-        let simulatorCPU = GatewayThreadCPU.sample(prefix: "sim-").since(simulatorCPUBefore)
-        let drainBenchCPU = BenchCPU.sample(brokerPID: broker.pid) - benchCPUBefore
         let (inMemory, fromJournal) = (gateway.runtime.publisher.sentFromMemory.load(ordering: .relaxed),
                                        gateway.runtime.publisher.sentFromJournal.load(ordering: .relaxed))
         let delivered = subscriber.deviceEventCount

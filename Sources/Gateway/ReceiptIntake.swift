@@ -148,15 +148,19 @@ public final class ReceiptIntake: Sendable {
             logger.error("cannot open the journal for re-publication; unconfirmed events are not sent again: \(error)")
             return
         }
-        var lastSummary: Int64 = 0
+        var nextSummary: Int64 = 0
+        var cursor: Int64 = 0
+        // Message ids of re-sent events still awaiting their PUBACK, across passes: the bound on those in flight.
+        var pending: [Int32] = []
         while !stage.isStopping {
             let now = monotonicMillis()
-            if now - lastSummary >= 1000 {
-                lastSummary = now
+            if now >= nextSummary {
                 summarise(reader)
+                // Counting a large backlog (a centre away for days) costs; it never takes more than 5% of a core.
+                nextSummary = now + max(1000, 20 * (monotonicMillis() - now))
             }
             if mqtt.isConnected {
-                do { try resendPass(reader) } catch {
+                do { try resendPass(reader, cursor: &cursor, pending: &pending) } catch {
                     logger.error("cannot read unconfirmed events from the journal: \(error)")
                 }
             }
@@ -174,26 +178,36 @@ public final class ReceiptIntake: Sendable {
         } ?? 0)
     }
 
-    /// Sends again every unconfirmed event whose last publication is `resend_after` old, oldest first; stops at the
-    /// first event the broker acknowledged more recently (those after it were acknowledged later still).
-    func resendPass(_ reader: JournalReader) throws {
+    /// Sends again, from the place after `cursor`, every unconfirmed event whose last publication is `resend_after`
+    /// old, oldest first. Stops at the first event the broker acknowledged more recently (those after it were
+    /// acknowledged later still) and starts over from the oldest next time; stops at the first event already re-sent
+    /// within `resend_after` and waits there (those after it were re-sent later still). So a pass reads one page
+    /// when nothing is due, however many events wait for a receipt.
+    func resendPass(_ reader: JournalReader, cursor: inout Int64, pending: inout [Int32]) throws {
         let resendAfter = configuration.receipts.resendAfterMillis
         let interval = Duration.seconds(1) / configuration.replay.maxRate
         let window = max(1, configuration.mqtt.maxInflight / 4)
         let liveShare = max(1, configuration.mqtt.maxInflight / 2)
-        var pending: [Int32] = []
         var next = ContinuousClock.now
-        var after: Int64 = 0
+        // Re-sends older than resend_after decide nothing any more (the journal's publication time is older still):
+        // forgotten, so this memory holds at most replay.max_rate × resend_after entries.
+        let forget = Timestamp.now.millisecondsSinceEpoch - resendAfter
+        state.withLock { state in state.resentAt = state.resentAt.filter { $0.value > forget } }
         pass: while !stage.isStopping {
             let coverage = state.withLock { $0.coverage }
-            let events = try reader.unconfirmedEvents(coverage: coverage, base: journal.gwseqBase, afterGwseq: after, limit: Self.page)
+            let events = try reader.unconfirmedEvents(coverage: coverage, base: journal.gwseqBase, afterGwseq: cursor, limit: Self.page)
             for event in events {
                 let cutoff = Timestamp.now.millisecondsSinceEpoch - resendAfter
-                if event.publishedAt.millisecondsSinceEpoch > cutoff { break pass }
-                let due = state.withLock { state in
-                    !state.coverage.covers(event.gwseq) && (state.resentAt[event.journalSeq] ?? 0) <= cutoff
+                if event.publishedAt.millisecondsSinceEpoch > cutoff {
+                    cursor = 0
+                    break pass
                 }
-                guard due else { continue }
+                let (covered, resent) = state.withLock { ($0.coverage.covers(event.gwseq), $0.resentAt[event.journalSeq] ?? 0) }
+                if covered {
+                    cursor = event.gwseq
+                    continue
+                }
+                if resent > cutoff { break pass }
                 // Live first: wait while live events hold half the window or re-sent ones their quarter.
                 while !stage.isStopping {
                     let link = mqtt.replayWindow(pending: &pending)
@@ -206,14 +220,17 @@ public final class ReceiptIntake: Sendable {
                 next = max(next, now) + interval
                 guard let mid = mqtt.publishReplayed(topic: event.topic, payload: event.payload) else { break pass }
                 pending.append(mid)
+                cursor = event.gwseq
                 state.withLock { state in
                     state.resentAt[event.journalSeq] = Timestamp.now.millisecondsSinceEpoch
                     state.resentCount += 1
                 }
                 resentCounter.increment()
             }
-            guard events.count == Self.page, let last = events.last else { break }
-            after = last.gwseq
+            if events.count < Self.page {
+                cursor = 0
+                break
+            }
         }
     }
 }

@@ -93,13 +93,22 @@ struct BenchCommand: AsyncParsableCommand {
                 }
                 options.receipts = true
                 let confirmed = try await EndToEndBench.run(options, logger: logger)
+                // Live latency while the gateway re-sends the whole drained backlog (no receipt arrives).
+                options.withholdReceipts = true
+                options.resendAfter = "5s"
+                let resending = try await EndToEndBench.run(options, logger: logger)
                 if json {
-                    print(try Self.json(["without_receipts": result, "with_receipts": confirmed]))
+                    print(try Self.json(["without_receipts": result, "with_receipts": confirmed, "resending": resending]))
                 } else {
-                    print("without receipts:\n" + result.text + "\n\nwith receipts:\n" + confirmed.text)
+                    print("without receipts:\n" + result.text + "\n\nwith receipts:\n" + confirmed.text
+                          + "\n\nwith receipts withheld (resend_after 5s: the backlog is re-sent during the live phase):\n" + resending.text)
                     let with = confirmed.gatewayCPUMicrosPerConfirmedEvent.map { String(format: "%.1f", $0) } ?? "n/a"
                     print(String(format: "\ngateway CPU: %.1f us per delivered event without receipts, %@ us per confirmed event with them; ratio %.2f and %.2f",
                                  result.gatewayCPUMicrosPerEvent, with, result.ratio, confirmed.ratio))
+                    func ms(_ value: Int64?) -> String { value.map { "\($0)" } ?? "n/a" }
+                    print("live latency p50/p99/max ms: without receipts \(ms(result.latencyP50Millis))/\(ms(result.latencyP99Millis))/\(ms(result.latencyMaxMillis)), "
+                          + "with receipts \(ms(confirmed.latencyP50Millis))/\(ms(confirmed.latencyP99Millis))/\(ms(confirmed.latencyMaxMillis)), "
+                          + "while re-sending \(resending.resent ?? 0) events \(ms(resending.latencyP50Millis))/\(ms(resending.latencyP99Millis))/\(ms(resending.latencyMaxMillis))")
                 }
             }
         } catch let error as BenchError {
