@@ -179,10 +179,10 @@ public final class ReceiptIntake: Sendable {
     }
 
     /// Sends again, from the place after `cursor`, every unconfirmed event whose last publication is `resend_after`
-    /// old, oldest first. Stops at the first event the broker acknowledged more recently (those after it were
-    /// acknowledged later still) and starts over from the oldest next time; stops at the first event already re-sent
-    /// within `resend_after` and waits there (those after it were re-sent later still). So a pass reads one page
-    /// when nothing is due, however many events wait for a receipt.
+    /// old, oldest first, and stops at the first one that is not due yet (acknowledged by the broker, or re-sent,
+    /// within `resend_after`: those after it were so later still), to go on from there; past the newest it starts
+    /// over from the oldest. So a pass reads one page when nothing is due, however many events wait for a receipt,
+    /// and an event is first sent again at most 2 × `resend_after` after its publication.
     func resendPass(_ reader: JournalReader, cursor: inout Int64, pending: inout [Int32]) throws {
         let resendAfter = configuration.receipts.resendAfterMillis
         let interval = Duration.seconds(1) / configuration.replay.maxRate
@@ -198,10 +198,7 @@ public final class ReceiptIntake: Sendable {
             let events = try reader.unconfirmedEvents(coverage: coverage, base: journal.gwseqBase, afterGwseq: cursor, limit: Self.page)
             for event in events {
                 let cutoff = Timestamp.now.millisecondsSinceEpoch - resendAfter
-                if event.publishedAt.millisecondsSinceEpoch > cutoff {
-                    cursor = 0
-                    break pass
-                }
+                if event.publishedAt.millisecondsSinceEpoch > cutoff { break pass }
                 let (covered, resent) = state.withLock { ($0.coverage.covers(event.gwseq), $0.resentAt[event.journalSeq] ?? 0) }
                 if covered {
                     cursor = event.gwseq
