@@ -169,7 +169,7 @@ struct ReceiptEndToEndTests {
         #expect(harness.stop() == 0)
         let after = try await Subscriber.subscribed(to: Self.eventTopic, on: harness.broker)
         try await harness.start()
-        let resent = try await eventually("the five unconfirmed events again after the restart", timeout: .seconds(20)) {
+        let resent = try await eventually("the five unconfirmed events again after the restart", timeout: .seconds(60)) {
             let got = Set(Self.places(after.messages))
             return Set(places[5...]).isSubset(of: got) ? got : nil
         }

@@ -13,7 +13,8 @@ let authority = RequestAuthority(issuers: [
 ])
 let topic = "accessgw/site/gateway/gw-1/receipt"
 
-fuzz { input in
+fuzz { fuzzInput in
+    let input = fuzzInput.bytes
     let cut = input.firstIndex(of: 0) ?? input.endIndex
     let payload = UnsafeBufferPointer(rebasing: input[input.startIndex..<cut])
     let signature = cut < input.endIndex ? String(decoding: UnsafeBufferPointer(rebasing: input[(cut + 1)...]), as: UTF8.self) : nil
