@@ -139,6 +139,32 @@ struct MapProfileTests {
         #expect(MapReading(map: map, image: bad.image).value(map.field(named: "time")!) == .null)
     }
 
+    /// Issue 19 item 2: vendor manuals list BCD date-times in reading order, so a `bcd_time` reads its registers in
+    /// pattern order whatever the profile's `word_order`; a field's own `word_order` still overrides it.
+    @Test func bcdTimeReadsItsRegistersInPatternOrderWhateverTheProfileWordOrder() throws {
+        let profile = try DeviceProfile.parse("""
+            profile: low-first-clock
+            kind: test
+            registers: { word_order: low_first }
+            blocks:
+              r:
+                table: input
+                address: 0
+                count: 8
+                fields:
+                  at:       { offset: 0, type: bcd_time, pattern: YYYYMMDDhhmmss__ }
+                  reversed: { offset: 4, type: bcd_time, pattern: YYYYMMDDhhmmss__, word_order: low_first }
+            """, file: "low-first-clock.yaml")
+        let map = try #require(profile.map)
+        let image: [UInt16] = [0x2026, 0x1207, 0x1011, 0x1200, 0x1200, 0x1011, 0x1207, 0x2026]
+        let reading = MapReading(map: map, image: image)
+        #expect(reading.time(try #require(map.field(named: "at")))?.rfc3339 == "2026-12-07T10:11:12.000Z")
+        #expect(reading.time(try #require(map.field(named: "reversed")))?.rfc3339 == "2026-12-07T10:11:12.000Z")
+        var written = MapWriting(map: map)
+        written.set("at", time: try #require(reading.time(map.field(named: "at")!)))
+        #expect(Array(written.image.prefix(4)) == Array(image.prefix(4)), "the simulator writes what the gateway reads")
+    }
+
     @Test func readsMergeAdjacentBlocksButNeverAcrossAnIllegalGap() throws {
         let profile = try DeviceProfile.parse("""
             profile: merged
