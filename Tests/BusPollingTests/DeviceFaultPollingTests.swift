@@ -211,6 +211,11 @@ struct DeviceFaultPollingTests {
         #expect(harness.count(.eventsLost) == 0)
         #expect(Set(harness.all.filter { $0.origin == .device }.map(\.boot)) == [4])
         #expect(harness.distinctSeqs() == Array(1...6))
+        // Issue 19 item 3: a notice on every poll, each written in full; rate-limited per device like the other
+        // notices (the first of a run, then one summary a minute).
+        let notices = harness.log.kinds(containing: "device shows boot_id")
+        #expect(notices.count >= 10)
+        #expect(notices.allSatisfy { $0.flatMap(LogKind.named)?.rateLimited == true }, "\(notices)")
     }
 }
 

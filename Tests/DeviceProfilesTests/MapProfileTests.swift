@@ -125,6 +125,47 @@ struct MapProfileTests {
         #expect(RuleEngine.evaluate(map, previous: nil, current: after.image).isEmpty, "a first poll only sets the baseline")
     }
 
+    /// Issue 19 item 3: a fault code caught mid-update (0 → 0x00A1 → 0x0021) is one change 0 → 21 with its alarm,
+    /// not two changes through a value no rule matches; the non-BCD read is reported as invalid.
+    @Test func aFaultCodeThroughANonBCDValueStillRaisesTheAlarm() throws {
+        let map = try Self.map("lift-monitor")
+        let code = map.blocks[1].imageOffset + 1
+        let idle = MapWriting(map: map).image
+        var garbled = idle
+        garbled[code] = 0x00A1
+        var fault = idle
+        fault[code] = 0x0021
+        let second = RuleEngine.settled(map, previous: idle, current: garbled)
+        #expect(second.invalid == [map.field(named: "fault_code")!])
+        #expect(second.image == idle, "the rules keep the last valid fault code")
+        #expect(RuleEngine.evaluate(map, previous: idle, current: second.image).isEmpty)
+        let third = RuleEngine.settled(map, previous: second.image, current: fault)
+        #expect(third.invalid.isEmpty && third.image == fault)
+        let events = RuleEngine.events(map, previous: second.image, current: third.image, device: "lift", observedAt: Self.observed)
+        #expect(events.map(\.type) == ["elevator.fault"])
+        #expect(events.first?.alarm == true && events.first?.field("fault_code") == .int(21))
+        #expect(RuleEngine.settled(map, previous: nil, current: garbled).image == garbled, "a first poll has nothing to keep")
+    }
+
+    /// Issue 19 item 3: a counter that grew by more than `max_step` over several poll intervals (the gateway was down)
+    /// is growth of up to `max_step` per interval, not a reset; a counter that went back is still a reset.
+    @Test func counterGrowthIsAllowedPerElapsedInterval() throws {
+        let map = try Self.map("turnstile")
+        var before = MapWriting(map: map)
+        before.set("entries", 100)
+        var after = before
+        after.set("entries", 100 + 25_000)
+        #expect(RuleEngine.evaluate(map, previous: before.image, current: after.image).map(\.variant) == [.counterReset])
+        let caughtUp = RuleEngine.evaluate(map, previous: before.image, current: after.image, intervals: 3)
+        #expect(caughtUp == [RuleEngine.Emission(rule: 0, variant: .event, number: 25_000)])
+        var reset = before
+        reset.set("entries", 2)
+        #expect(RuleEngine.evaluate(map, previous: before.image, current: reset.image, intervals: 1_000_000).map(\.variant)
+                == [.counterReset], "going back is never growth, however long the gateway was down")
+        #expect(RuleEngine.allowedGrowth(10_000, 1_000_000, 1 << 16) == 1 << 15)
+        #expect(RuleEngine.allowedGrowth(10_000, 1, 1 << 16) == 10_000)
+    }
+
     @Test func bcdTimeUsesTheDeviceOffset() throws {
         let map = try Self.map("card-reader")
         var image = MapWriting(map: map, utcOffsetSeconds: -5 * 3600 - 1800)
