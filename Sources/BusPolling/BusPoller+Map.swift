@@ -49,6 +49,7 @@ extension BusPoller {
             enqueue(baseline)
         } else {
             device.link.lastEventMillis.store(observed, ordering: .relaxed)
+            device.metrics.lastEvent.record(Double(observed) / 1000)
             for emission in emissions where emission.variant != .event {
                 logger.warning(emission.variant == .eventsLost
                     ? "device overwrote \(emission.number) latest event(s) between two polls"

@@ -407,7 +407,7 @@ extension BusPoller {
         let deviceSeconds = Int64(RegisterReading(words: UnsafeBufferPointer(start: buffer, count: 2), layout: layout).uint32(at: 0))
         let now = Timestamp.now
         let skew = deviceSeconds - now.seconds
-        device.metrics.clockOffset.record(skew)
+        device.metrics.clockOffset?.record(skew)
         guard abs(skew) > Self.clockToleranceSeconds else { return }
         let setting = device.config.timeSync && !bus.readOnly && !device.clockWriteRefused && hostClockMayBeWritten()
         logger.warning("device clock is off by \(skew)s\(setting ? "; setting it" : "")", metadata: ["device": "\(device.config.id)"])

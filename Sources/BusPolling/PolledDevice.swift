@@ -52,7 +52,7 @@ struct PolledDevice {
         ackWithRead = config.profile.eventLog?.ackWithRead ?? false
         fifo = config.profile.eventLog.map { EventLogStateMachine(windowRecords: $0.windowRecords, alwaysReadFull: alwaysReadFull) }
         up = Gauge(label: "accessgw_device_up", dimensions: [("device", config.id), ("bus", link.bus)])
-        metrics = DeviceMetrics(device: config.id)
+        metrics = DeviceMetrics(device: config.id, hasClock: config.profile.clockRegister != nil)
     }
 
     /// Takes the journal's baseline when it was saved under this profile's layout and rules.
