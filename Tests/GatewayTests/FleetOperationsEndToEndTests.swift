@@ -96,6 +96,8 @@ struct FleetOperationsEndToEndTests {
             (["status", "--config", try config(in: open, journal: hiddenJournal)], hiddenJournal, "the journal"),
             (["status", "--journal", privateJournal], privateJournal, "the journal"),
             (["tail", "--journal", hiddenJournal], hiddenJournal, "the journal"),
+            (["backup", "--journal", privateJournal, base.path + "/copy.db"], privateJournal, "the journal"),
+            (["forget", "--card", "123", "--config", open + "/gateway.yaml", "--journal", hiddenJournal], hiddenJournal, "the journal"),
         ]
         for (arguments, file, what) in cases {
             let result = try ChildProcess.run(setpriv, ["--reuid=nobody", "--regid=nogroup", "--clear-groups", GatewayHarness.binary] + arguments)
