@@ -38,6 +38,9 @@ public struct LogKind: Sendable, Hashable, CustomStringConvertible {
     public static let deviceOffline = LogKind("device.offline", "6fc2b29298e8423381fb28c022bb20a5")
     public static let deviceOnline = LogKind("device.online", "dc2027ae8da249a5babf21d887718724")
     public static let eventsLost = LogKind("device.events_lost", "89a7c79bbc894393b0ee6d809ffe0948")
+    /// A boot_id other than the one the log is read under, or a restart of its seq counter (rate-limited per device:
+    /// a register that reads differently on every read is one line and a summary a minute).
+    public static let deviceBootID = LogKind("device.boot_id", "74a44c4f7e28491fb18b9cc18c7e29e3", repeats: "boot_id changes")
     // The broker (rate-limited per broker: one ERROR, then summaries until it connects).
     public static let mqttConnected = LogKind("mqtt.connected", "254785b53a4045dcbf0fa069f3f66ec7",
                                               ends: ["mqtt.unreachable", "mqtt.refused", "mqtt.connection_lost"])
@@ -53,7 +56,7 @@ public struct LogKind: Sendable, Hashable, CustomStringConvertible {
 
     public static let all: [LogKind] = [
         modbusTimeout, modbusBadReply, modbusException, modbusConnection, modbusError, deviceOffline, deviceOnline,
-        eventsLost, mqttConnected, mqttUnreachable, mqttRefused, mqttConnectionLost, gatewayStarted, gatewayReloaded,
+        eventsLost, deviceBootID, mqttConnected, mqttUnreachable, mqttRefused, mqttConnectionLost, gatewayStarted, gatewayReloaded,
         probeServed,
     ]
     static let byName = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

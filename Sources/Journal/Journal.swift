@@ -287,10 +287,10 @@ public final class Journal: Sendable {
     public func deviceBaselines() throws -> [String: DeviceBaseline] {
         try writer.withLock { writer in
             var baselines: [String: DeviceBaseline] = [:]
-            for row in try writer.connection.query("SELECT device, fingerprint, image FROM device_baseline", [], { statement in
-                (statement.text(0), statement.text(1), statement.text(2))
+            for row in try writer.connection.query("SELECT device, fingerprint, image, updated_ms FROM device_baseline", [], { statement in
+                (statement.text(0), statement.text(1), statement.text(2), statement.int(3))
             }) {
-                baselines[row.0] = DeviceBaseline(fingerprint: row.1, imageText: row.2)
+                baselines[row.0] = DeviceBaseline(fingerprint: row.1, imageText: row.2, savedMillis: row.3 > 0 ? row.3 : nil)
             }
             return baselines
         }

@@ -143,6 +143,13 @@ public final class SimulatedDevice: @unchecked Sendable {
         set { lock.withLock { activeFaults = newValue; requestsSinceDrop = 0 } }
     }
 
+    /// Whether the log frees records once acknowledged, showing `tail_seq = head_seq + 1` when it holds nothing
+    /// (SPEC 3.4); by default it keeps released records until overwritten.
+    public var freesAcknowledged: Bool {
+        get { lock.withLock { log.freesAcknowledged } }
+        set { lock.withLock { log.freesAcknowledged = newValue } }
+    }
+
     /// Makes the next `count` writes of `ack_seq` answer exception 03 without acknowledging anything, as a
     /// write garbled on the way would.
     public func refuseAcks(_ count: Int) {

@@ -30,7 +30,7 @@ extension SimulatorConfig {
         return SimulatorConfig(seed: UInt64(seed), devices: devices.map(\.device))
     }
 
-    static let deviceKeys = ["kind", "unit", "tcp", "rtu", "serial", "firmware", "capacity", "boot_id", "latency",
+    static let deviceKeys = ["kind", "unit", "tcp", "rtu", "serial", "firmware", "capacity", "frees_acknowledged", "boot_id", "latency",
                              "lock_release", "clock", "scenario", "faults", "profile", "actions"]
 
     /// One device entry; nil when it has any problem, so the shared-transport checks only see valid devices.
@@ -59,6 +59,7 @@ extension SimulatorConfig {
             }
         }
         device.capacity = Int(fields["capacity"]?.int(log, in: 3...1_000_000) ?? 1000)
+        device.freesAcknowledged = fields["frees_acknowledged"]?.bool(log) ?? false
         device.bootID = UInt16(fields["boot_id"]?.int(log, in: 1...65535) ?? 1)
         device.latencyMilliseconds = Int(fields["latency"]?.milliseconds(log) ?? 0)
         device.lockReleaseMilliseconds = Int(fields["lock_release"]?.milliseconds(log) ?? 5_000)
