@@ -27,7 +27,7 @@ import Testing
         }
         #expect(second.deviceCommandID == first.deviceCommandID &+ 1, "device command ids are consecutive per device")
         #expect(try journal!.claimCommand(Self.request("pm-1")) == .seen(first))
-        try journal!.finishCommand(id: "pm-1", status: "written", reason: nil)
+        try journal!.finishCommand(id: "pm-1", issuer: "pm-kunming", status: "written", reason: nil)
         #expect(FileManager.default.fileExists(atPath: temp.path + ".commands"))
         journal = nil
 
