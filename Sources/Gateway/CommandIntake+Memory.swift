@@ -1,4 +1,5 @@
 import AccessModel
+import Atomics
 import Dispatch
 import Journal
 import RequestAuthority
@@ -37,8 +38,11 @@ extension CommandIntake {
     /// One `stat`: whether `JOURNAL.commands` is still the file the store writes. Called before every claim
     /// and every second (`watchMemory`), like the journal's custody check.
     func checkMemory() {
+        // Once set aside, the path stays empty (or holds a file this daemon never opened) until the next start.
+        guard !memoryLossNoticed.load(ordering: .relaxed) else { return }
         let state = journal.commandMemoryState()
         guard state != .inPlace else { return }
+        memoryLossNoticed.store(true, ordering: .relaxed)
         let aside = journal.setAsideCommandMemory(state)
         let what = state == .missing ? "was deleted" : "was replaced by another file\(aside.map { " (moved to \($0))" } ?? "")"
         memoryLost("command id memory \(journal.commandClaimsPath) \(what) while running: its ids stay remembered until the daemon stops, and the next start waits out max_ttl again")

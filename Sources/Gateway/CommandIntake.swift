@@ -47,6 +47,8 @@ public final class CommandIntake: Sendable {
     /// Until when commands are refused because the id memory is new or was lost (SPEC 4.1 rule 7): a request
     /// written before could otherwise be written again while still within its deadline.
     let memoryGap = Mutex<CommandMemoryGap>(CommandMemoryGap())
+    /// Set once the id memory's file was found deleted or replaced while running (it is then set aside).
+    let memoryLossNoticed = ManagedAtomic<Bool>(false)
     let metrics = CommandMetrics()
 
     /// Where the latency of the most recent written commands went, stage by stage.

@@ -121,6 +121,10 @@ struct CommandHardeningEndToEndTests {
                          correlation: "during-gap")
         let refused = try await site.pm.reply("during-gap")
         #expect(refused.status == "failed" && refused.reason == "id_memory", "\(refused.object)")
+        // Noticed once: two more seconds of watchdog pings, and the loss is still said once.
+        let pings = site.notify.messages.filter { $0 == "WATCHDOG=1" }.count
+        try await waitUntil("two seconds of watchdog pings") { site.notify.messages.filter { $0 == "WATCHDOG=1" }.count >= pings + 4 }
+        #expect(site.harness.log.components(separatedBy: "was deleted while running").count == 2, "\(site.harness.log)")
 
         #expect(site.harness.stop() == 0)
         try await site.start()
