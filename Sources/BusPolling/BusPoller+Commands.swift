@@ -61,12 +61,16 @@ extension BusPoller {
         return retries.map(\.notBefore).min()
     }
 
-    /// One transaction between two polls: a due retry first (commands have deadlines), else a probe's.
+    /// One transaction between two polls: a due retry or a probe's read, taking turns when both wait, so that
+    /// neither a command retried until its deadline nor a loop of probes keeps the other off the line.
     func runBetween(now: Int64) {
-        if let index = retries.indices.min(by: { retries[$0].notBefore < retries[$1].notBefore }), retries[index].notBefore <= now {
+        let due = retries.indices.min(by: { retries[$0].notBefore < retries[$1].notBefore }).flatMap { retries[$0].notBefore <= now ? $0 : nil }
+        if let index = due, !(probeTurnNext && !lineTasks.isEmpty) {
             let retry = retries.remove(at: index)
+            probeTurnNext = true
             attempt(retry.job, attempts: retry.attempts, lastError: retry.lastError)
         } else if let task = lineTasks.next() {
+            probeTurnNext = false
             runLineTask(task)
         }
     }

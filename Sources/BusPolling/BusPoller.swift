@@ -39,6 +39,8 @@ public final class BusPoller: @unchecked Sendable {
     var retries: [CommandRetry] = []
     /// Whether a poll ran since the last retry or probe transaction: they go one between two polls.
     var pollSinceBetween = true
+    /// Whether a probe's read goes before a due retry at the next turn between polls (they take turns).
+    var probeTurnNext = false
     /// Monotonic microseconds when the last transaction ended.
     var lastTransactionEnd: Int64 = 0
     /// Silence between a response and the next request: the configured turnaround, and on RTU never less
