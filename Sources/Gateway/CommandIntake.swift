@@ -129,46 +129,18 @@ public final class CommandIntake: Sendable {
     func decide(_ incoming: Request) {
         var request = incoming
         request.stages.decideStarted = CommandJob.Stamps.now()
-        let levels = request.message.topic.split(separator: "/", omittingEmptySubsequences: false)
-        if levels.count >= 2, levels[levels.count - 2] == "command" {
-            request.device = String(levels[levels.count - 3 < 0 ? 0 : levels.count - 3])
-            request.command = String(levels[levels.count - 1])
-        }
-        // 1. retained
-        if request.message.retained { return finish(request, .rejected(.retained)) }
-        // 2. malformed
-        guard request.device != nil, request.command != nil,
-              case let .success(envelope) = RequestEnvelope.parse(request.message.payload), envelope.time != nil
-        else { return finish(request, .rejected(.malformed)) }
-        request.envelope = envelope
-        if let args = envelope.body["args"] {
-            guard case let .object(members) = args else { return finish(request, .rejected(.malformed)) }
-            request.args = members
-        }
-        let device = request.device!, command = request.command!
         let (commands, authority) = section.withLock { $0 }
-        // 3. authenticated
-        let authentication = authority.authenticate(issuer: envelope.issuer, topic: request.message.topic,
-                                                    payload: request.message.payload, signature: request.message.signature)
-        guard case let .accepted(issuer) = authentication else { return finish(request, authentication) }
-        request.issuer = issuer
-        // 4. permitted
-        let permission = authority.authorise(issuer: issuer, device: device, action: command)
-        guard permission.isAccepted else { return finish(request, permission) }
-        // 5. device, command, argument
-        guard let target = resolve(device) else { return finish(request, .rejected(.unknownDevice)) }
+        // 1-6: pure (CommandIntake+Rules).
+        let screened: Screened
+        switch Self.screen(&request, commands: commands, authority: authority, configured: { [resolve] in resolve($0)?.device }) {
+        case let .decided(decision): return finish(request, decision)
+        case let .passed(passed): screened = passed
+        }
+        // The device's link and bus as they are now (a reload may have replaced them since).
+        guard let target = resolve(screened.device.id) else { return finish(request, .rejected(.unknownDevice)) }
         request.target = target
-        guard let block = target.device.profile.commands, let definition = block.command(named: command) else {
-            return finish(request, .rejected(.unknownCommand))
-        }
-        guard case let .success(argument) = definition.argumentWord(for: request.args) else {
-            return finish(request, .rejected(.badArgument))
-        }
-        // 6. clock and deadline, at receipt
-        let deadline = envelope.deadline(defaultTTL: commands.defaultTTLMillis, maxTTL: commands.maxTTLMillis)!
-        if let timing = RequestAuthority.timing(sent: envelope.time!, deadline: deadline, now: request.arrived) {
-            return finish(request, timing)
-        }
+        let envelope = screened.envelope, issuer = screened.issuer, device = screened.device.id, command = request.command!
+        let block = screened.block, definition = screened.definition, argument = screened.argument, deadline = screened.deadline
         // From here the deadline is held on the monotonic clock (rule 8): a step of the wall clock changes nothing.
         let monotonicDeadline = request.started + .milliseconds(deadline.millisecondsSinceEpoch - request.arrived.millisecondsSinceEpoch)
         checkMemory()
