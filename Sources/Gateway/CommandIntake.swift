@@ -146,7 +146,7 @@ public final class CommandIntake: Sendable {
         checkMemory()
         if let until = memoryGap.withLock({ $0.refusing(at: .now) }) {
             let left = until - .now
-            logger.warning("command \(envelope.id) refused: the command id memory is new, commands are written again in \(left.components.seconds + 1) s")
+            logger.warning("command \(envelope.id) refused: the command id memory is new or was lost, commands are written again in \(left.components.seconds + 1) s")
             return finish(request, .failed("id_memory"))
         }
         // 7. seen before. A new claim goes to its bus (8, 9) from inside the claim's transaction, before its commit:
