@@ -95,11 +95,43 @@ extension Journal {
     /// the first command does not pay for opening the file and taking over the journal's rows. Says whether the id
     /// memory is new though the journal is not: `JOURNAL.commands` was deleted (or never copied with a restored
     /// journal), so requests written before may come again within their deadlines (SPEC 4.1 rule 7).
+    ///
+    /// A file that is there but lacks a command the journal audited as written (or unanswered, `no_reply`) within
+    /// the last `recentMilliseconds` is not the memory those commands were written with (replaced between runs,
+    /// by an older copy for instance): new too. Older commands are past any deadline (`max_ttl` ≤ 60 s).
     @discardableResult
-    public func openCommandClaims() throws -> CommandMemoryOpening {
+    public func openCommandClaims(recentMilliseconds: Int64 = 60_000) throws -> CommandMemoryOpening {
         _ = try withClaims { _ in }
-        guard let store = commandClaims.withLock({ $0 }), store.created, !createdAtOpen else { return .remembered }
-        return .new("\(store.path) was created anew beside a journal with history: the command ids written before are forgotten")
+        guard let store = commandClaims.withLock({ $0 }) else { return .remembered }
+        if store.created, !createdAtOpen {
+            return .new("\(store.path) was created anew beside a journal with history: the command ids written before are forgotten")
+        }
+        for (issuer, id) in try recentlyWrittenCommands(since: Timestamp.now.millisecondsSinceEpoch - recentMilliseconds) {
+            let held = try withClaims { try $0.scalar("SELECT count(*) FROM command_requests WHERE issuer = ? AND id = ?",
+                                                      [.text(issuer), .text(id)]) } ?? 0
+            if held == 0 {
+                return .new("\(store.path) does not hold command \(id) of \(issuer), which the journal audited as written less than \(recentMilliseconds / 1000) s ago: it is not the id memory those commands were written with")
+            }
+        }
+        return .remembered
+    }
+
+    /// Issuer and request id of the `command.written` (and `command.failed` with `no_reply`) audit events recorded
+    /// since `millis`, among the journal's newest 100,000 events (a bounded look, by primary key).
+    func recentlyWrittenCommands(since millis: Int64) throws -> [(String, String)] {
+        let payloads = try withWriteConnection { connection in
+            try connection.query("""
+                SELECT payload FROM events WHERE jseq > (SELECT coalesce(max(jseq), 0) FROM events) - 100000
+                    AND type IN ('command.written', 'command.failed') AND recorded_ms >= ?
+                """, [.int(millis)]) { $0.text(0) }
+        }
+        return payloads.compactMap { payload in
+            guard let event = try? JSONValue(parsing: Array(payload.utf8)), case let .object(data)? = event["data"],
+                  case let .string(issuer)? = data.first(where: { $0.0 == "issuer" })?.1,
+                  case let .string(id)? = data.first(where: { $0.0 == "command_id" })?.1 else { return nil }
+            if event["type"] == .string("command.failed"), data.first(where: { $0.0 == "reason" })?.1 != .string("no_reply") { return nil }
+            return (issuer, id)
+        }
     }
 
     /// Whether `JOURNAL.commands` is still the file the store writes (one `stat`): deleted or replaced while the

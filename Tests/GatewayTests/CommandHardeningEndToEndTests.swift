@@ -145,6 +145,30 @@ struct CommandHardeningEndToEndTests {
         #expect(site.door.executedCommandCount == 1)
     }
 
+    /// Item 9, between runs: `JOURNAL.commands` replaced while the daemon was stopped by an older copy of itself
+    /// (which lacks the last command) is noticed at the start, and the same signed request is not written again.
+    @Test func anIDMemoryReplacedBetweenRunsByAnOlderCopyIsNoticed() async throws {
+        let site = try await Self.site(maxTTL: "20s")
+        let store = site.harness.journalPath + ".commands"
+        let older = site.harness.directory.appendingPathComponent("commands.older").path
+        #expect(site.harness.stop() == 0)
+        try FileManager.default.copyItem(atPath: store, toPath: older)
+        try await site.start()
+        let payload = CommandIssuer.payload(id: "once-more", issuer: "pm-kunming", ttlMillis: 20_000)
+        try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once-more")
+        #expect(try await site.pm.reply("once-more").status == "written")
+        #expect(site.harness.stop() == 0)
+
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store + suffix) }
+        try FileManager.default.copyItem(atPath: older, toPath: store)
+        try await site.start()
+        try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once-more")
+        let again = try await site.pm.reply("once-more", number: 2)
+        #expect(again.status != "written" || again.duplicate, "\(again.object)")
+        #expect(site.door.executedCommandCount == 1, "the same signed request opened the door a second time")
+        #expect(site.harness.log.contains("does not hold command once-more of pm-kunming"), "\(site.harness.log)")
+    }
+
     /// Item 20: a `not_permitted` request for a configured device is audited under that device, and replies carry
     /// Content Type `application/json` and the UTF-8 payload format indicator.
     @Test func aNotPermittedRequestIsAuditedUnderItsDeviceAndRepliesSayTheyAreJSON() async throws {
