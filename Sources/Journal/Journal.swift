@@ -48,6 +48,9 @@ public final class Journal: Sendable {
     private let publisherReads: Mutex<SQLiteConnection>
     /// Which file `path` named when the journal was opened.
     private let fileIdentity: FileIdentity?
+    /// True when this open created the journal (it had no schema yet): a command id memory created beside it is
+    /// a first start, not a lost memory.
+    let createdAtOpen: Bool
     /// Events just committed, for the publisher (in memory, so it need not read them back).
     public let handoff: CommittedHandoff
     /// The highest journal seq whose commit has returned; stored after the commit and the hand-off.
@@ -70,7 +73,9 @@ public final class Journal: Sendable {
         let connection = try SQLiteConnection(path: path, readOnly: false)
         try connection.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000
                                                            + busyTimeout.components.attoseconds / 1_000_000_000_000_000))
-        if try connection.scalar("PRAGMA user_version") == 0 {
+        let fresh = try connection.scalar("PRAGMA user_version") == 0
+        createdAtOpen = fresh
+        if fresh {
             // Must precede both the first table and the switch to WAL, or SQLite ignores it.
             try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
         }

@@ -59,10 +59,14 @@ public struct RequestProperties: Sendable {
     public var responseTopic: String?
     public var correlationData: [UInt8]?
     public var userProperties: [(String, String)]
+    /// Content Type; when set, the UTF-8 payload format indicator is set too.
+    public var contentType: String?
 
-    public init(responseTopic: String? = nil, correlationData: [UInt8]? = nil, userProperties: [(String, String)] = []) {
+    public init(responseTopic: String? = nil, correlationData: [UInt8]? = nil, userProperties: [(String, String)] = [],
+                contentType: String? = nil) {
         self.responseTopic = responseTopic
         self.correlationData = correlationData
         self.userProperties = userProperties
+        self.contentType = contentType
     }
 }

@@ -48,11 +48,13 @@ extension MQTTPublisher {
         }
     }
 
-    /// Publishes a reply (QoS 1, not retained, not journal-tracked) with the request's Correlation Data echoed.
+    /// Publishes a reply (QoS 1, not retained, not journal-tracked) with the request's Correlation Data echoed,
+    /// Content Type `application/json` and the UTF-8 payload format indicator.
     /// Returns false when libmosquitto refuses it; a reply to a request is not retried (the audit event is).
     @discardableResult
     public func publishReply(topic: String, payload: [UInt8], correlationData: [UInt8]?) -> Bool {
-        publish(topic: topic, payload: payload, properties: RequestProperties(correlationData: correlationData))
+        publish(topic: topic, payload: payload, properties: RequestProperties(correlationData: correlationData,
+                                                                              contentType: "application/json"))
     }
 
     /// Publishes an MQTT 5 request (QoS 1, not retained) with its properties: `accessgw send`.

@@ -356,4 +356,16 @@ struct BusTurnTests {
         #expect(BusPoller.nextTurn(commandWaiting: false, soonest: (1, 9_000), now: 100) == .wait(millis: 1000))
         #expect(BusPoller.nextTurn(commandWaiting: false, soonest: nil, now: 100) == .idle)
     }
+
+    /// Issue 19 items 4 and 11: a command's retry or a probe's read goes between two polls, never two in a row
+    /// while a poll is due; with nothing due it goes at once, and a retry not yet due is waited for.
+    @Test func retriesAndProbeReadsGoOneBetweenTwoPolls() {
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 100, pollSinceBetween: true, soonest: (2, 50), now: 100) == .between)
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 100, pollSinceBetween: false, soonest: (2, 50), now: 100) == .poll(2))
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 100, pollSinceBetween: false, soonest: (2, 300), now: 100) == .between)
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 100, pollSinceBetween: false, soonest: nil, now: 100) == .between)
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 150, pollSinceBetween: true, soonest: (2, 300), now: 100) == .wait(millis: 50))
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 150, pollSinceBetween: true, soonest: nil, now: 100) == .wait(millis: 50))
+        #expect(BusPoller.nextTurn(commandWaiting: true, betweenDue: 100, pollSinceBetween: true, soonest: (2, 50), now: 100) == .command)
+    }
 }
