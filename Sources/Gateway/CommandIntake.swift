@@ -45,6 +45,7 @@ public final class CommandIntake: Sendable {
     /// Replies owed to redeliveries of a request whose bus write has not ended yet, by request id.
     let waitingDuplicates = Mutex<[String: [Request]]>([:])
     let metrics = CommandMetrics()
+    let replies: WithheldReplies
 
     /// Where the latency of the most recent written commands went, stage by stage.
     public var recentStages: [CommandStages] { metrics.recentStages }
@@ -52,6 +53,7 @@ public final class CommandIntake: Sendable {
     public init(configuration: GatewayConfiguration, journal: Journal, mqtt: MQTTPublisher, publisherBell: RingDoorbell,
                 logger: Logger, resolve: @escaping @Sendable (String) -> Target?) {
         self.configuration = configuration
+        replies = WithheldReplies(configuration: configuration, request: "command")
         section = Mutex((configuration.commands, configuration.commands.authority))
         self.journal = journal
         self.mqtt = mqtt
@@ -263,7 +265,13 @@ public final class CommandIntake: Sendable {
                 logger.error("cannot journal the outcome of command \(id): \(error)")
             }
         }
-        if let topic = request.message.responseTopic, !topic.isEmpty, !topic.contains("+"), !topic.contains("#") {
+        // A reply only once authenticated, and only under the issuer's reply tree (SPEC 4.1); a withheld one is
+        // counted and audited.
+        var withheld: ReplyTopic.Refusal?
+        if let topic = request.message.responseTopic {
+            withheld = replies.refusal(topic, issuer: request.issuer == nil ? nil : request.envelope?.issuer)
+        }
+        if let topic = request.message.responseTopic, withheld == nil {
             var reply: [(String, JSONValue)] = [("id", id.map { .string($0) } ?? .null), ("status", .string(outcome.status))]
             if let reason = outcome.reason { reply.append(("reason", .string(reason))) }
             reply += [("duplicate", .bool(duplicate)), ("device", request.device.map { .string($0) } ?? .null),
@@ -272,7 +280,11 @@ public final class CommandIntake: Sendable {
             JSONValue.object(reply).write(to: &bytes)
             mqtt.publishReply(topic: topic, payload: bytes, correlationData: request.message.correlationData)
         }
-        audit(request, outcome, duplicate: duplicate, latencyMillis: latencyMillis)
+        audit(request, outcome, duplicate: duplicate, latencyMillis: latencyMillis, replyWithheld: withheld)
+        if let withheld {
+            logger.warning("no reply to \(Self.printable(request.message.responseTopic ?? "")): \(withheld.rawValue)",
+                           metadata: ["command.id": "\(id ?? "-")"])
+        }
         if outcome.status != "written" {
             logger.info("command \(outcome.status)\(outcome.reason.map { " (\($0))" } ?? "")",
                         metadata: ["device": "\(Self.printable(request.device ?? "-"))", "command.id": "\(id ?? "-")",
@@ -286,7 +298,7 @@ public final class CommandIntake: Sendable {
 
     /// `command.written|rejected|expired|failed`, journalled like any gateway event and so published through
     /// the same durable QoS 1 path; a device the configuration does not know is audited under the gateway.
-    func audit(_ request: Request, _ outcome: Outcome, duplicate: Bool, latencyMillis: Int64) {
+    func audit(_ request: Request, _ outcome: Outcome, duplicate: Bool, latencyMillis: Int64, replyWithheld: ReplyTopic.Refusal? = nil) {
         let source = request.target.map { configuration.source(of: $0.device) }
             ?? configuration.gatewaySource
         var fields: [(String, JSONValue)] = [
@@ -299,6 +311,7 @@ public final class CommandIntake: Sendable {
         if let reason = outcome.reason { fields.append(("reason", .string(reason))) }
         if duplicate { fields.append(("duplicate", .bool(true))) }
         if let deviceCommandID = request.deviceCommandID { fields.append(("device_command_id", .int(Int64(deviceCommandID)))) }
+        if let replyWithheld { fields.append(("reply_withheld", .string(replyWithheld.rawValue))) }
         fields.append(("latency_ms", .int(latencyMillis)))
         let event = NormalisedEvent(device: source.device, origin: .gateway, type: "command.\(outcome.status)", alarm: false,
                                     time: request.arrived, recordedTime: .now, fields: fields)

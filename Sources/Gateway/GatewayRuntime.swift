@@ -5,6 +5,7 @@ import Foundation
 import Journal
 import Logging
 import MQTTPublisher
+import RequestAuthority
 import Synchronization
 
 /// Every running part of one gateway, wired in data-flow order: pollers → rings → journal writer → journal →
@@ -93,7 +94,8 @@ public final class GatewayRuntime: Sendable {
             targetDirectory = nil
         }
         targetDirectory?.replace(wiring.commandTargets)
-        replayService = configuration.replay.enabled ? ReplayService(configuration: configuration, mqtt: mqtt, logger: logger) : nil
+        replayService = configuration.replay.enabled
+            ? ReplayService(configuration: configuration, journal: journal, mqtt: mqtt, logger: logger) : nil
     }
 
     /// A poller and its ring for the devices in slots `onBus`; those slots get its wake bell.
@@ -203,6 +205,9 @@ extension GatewayConfiguration {
                                     protocolVersion: mqtt.protocolVersion == .v5 ? .v5 : .v311, qos: Int32(mqtt.qos),
                                     keepalive: .seconds(mqtt.keepaliveSeconds), maxInflight: mqtt.maxInflight)
         settings.sessionExpirySeconds = mqtt.sessionExpirySeconds
+        // Nothing the gateway subscribes to is larger than a request (16 KiB) and its properties: the broker drops
+        // bigger messages for this client instead of sending them (MQTT 5 Maximum Packet Size, SPEC 4.2).
+        settings.maximumPacketSize = UInt32(2 * RequestEnvelope.maxPayloadBytes)
         return settings
     }
 }

@@ -15,6 +15,8 @@ enum MetricsCatalogue {
         "accessgw_command_latency_seconds": "Time from a command's arrival to its outcome.",
         "accessgw_command_requests_dropped_total": "Command requests dropped by the intake (over its bound).",
         "accessgw_command_rejections_unpublished_total": "Command rejections not published (rate-limited).",
+        "accessgw_replies_withheld_total": "Replies not sent, by request kind (command, replay) and reason: the request was not authenticated, or its Response Topic was outside {prefix}/{site}/reply/{issuer}/.",
+        "accessgw_replay_requests_dropped_total": "Replay requests dropped before queueing, by reason: too_large (over 16 KiB) or backlog (4 already waiting).",
         "accessgw_bus_busy_seconds_total": "Seconds a bus spent in requests; its rate is the bus utilisation.",
         "accessgw_device_up": "1 while the device answers its polls, 0 after 3 failed polls.",
         "accessgw_device_polls_total": "Polls of a device, by result (ok, timeout, exception, bad_reply, connection, error).",
