@@ -17,6 +17,8 @@ public final class GatewayRuntime: Sendable {
     public let writer: JournalWriter
     public let mqtt: MQTTPublisher
     public let publisher: EventPublisher
+    /// Sends the events the broker refused again, with backoff (issue 19 item 12).
+    let refusedRetrier: RefusedRetrier
     public let housekeeper: Housekeeper
     public let board: DeviceStateBoard
     /// Command intake (SPEC 4.1), when `commands.enabled`.
@@ -82,6 +84,7 @@ public final class GatewayRuntime: Sendable {
         self.mqtt = mqtt
         publisher = EventPublisher(journal: journal, mqtt: mqtt, board: board, configuration: configuration,
                                    wakeBell: writer.committedBell, logger: logger)
+        refusedRetrier = RefusedRetrier(journal: journal, mqtt: mqtt, maxInflight: configuration.mqtt.maxInflight, logger: logger)
         housekeeper = Housekeeper(journal: journal, configuration: configuration, links: links, mqtt: mqtt, custody: writer.custody,
                                   publisherBell: writer.committedBell, logger: logger)
         if configuration.commands.enabled, !configuration.readOnly {
@@ -152,6 +155,7 @@ public final class GatewayRuntime: Sendable {
         replayService?.start()
         try mqtt.start()
         publisher.start()
+        refusedRetrier.start()
         housekeeper.start()
     }
 
@@ -161,6 +165,7 @@ public final class GatewayRuntime: Sendable {
             for poller in pollers { poller.stop() }
             writer.stop()
         }
+        refusedRetrier.stop()
         await mqtt.stop(timeout: timeout, finalRetained: publisher.finalStates())
         await onDedicatedThread { [publisher, housekeeper] in
             publisher.stop()

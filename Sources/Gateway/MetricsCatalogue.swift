@@ -33,6 +33,7 @@ enum MetricsCatalogue {
         "accessgw_mqtt_connected": "1 while connected to the broker.",
         "accessgw_mqtt_connection_failures_total": "Refused, failed or lost broker connections.",
         "accessgw_mqtt_rejected_total": "Publications the broker answered with a failure reason code.",
+        "accessgw_mqtt_refused_retries_total": "Events the broker had refused, sent again with backoff, by result: delivered (taken this time) or refused (again).",
         "accessgw_mqtt_published_total": "Journalled events handed to the broker.",
         "accessgw_mqtt_acknowledged_total": "Journalled events the broker acknowledged (PUBACK).",
         "accessgw_publisher_events_total": "Journalled events handed to the broker, by source: memory (handed over by the journal writer after its commit) or journal (read back).",

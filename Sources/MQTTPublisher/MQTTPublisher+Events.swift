@@ -116,6 +116,11 @@ extension MQTTPublisher {
         let (action, window, handler, refusalHandler) = withShared {
             s -> (PublisherStateMachine.AckAction, Window, Callback<(Int64, Window)>?, Callback<(Int64, Int32)>?) in
             let action = s.machine.acknowledged(mid: mid, reasonCode: reasonCode)
+            if case .some(.none) = s.trackedOutcomes[mid] {
+                // A tracked publication (a refused event sent again): its owner reads and counts the outcome.
+                s.trackedOutcomes[mid] = .some(reasonCode)
+                return (.unknown, s.window, s.acknowledgementHandler, s.refusalHandler)
+            }
             switch action {
             case .markPublished: s.counters.acknowledged += 1
             case .rejected: s.counters.rejected += 1
