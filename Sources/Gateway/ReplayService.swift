@@ -12,8 +12,11 @@ import Synchronization
 /// gateway re-publishes the matching journal events with their original ids and payloads to
 /// `{response topic}/{device}/event/{type}`, then replies `{"id","status":"done","count","oldest_available"}`.
 ///
-/// Requests are signed and authorised like commands (`RequestAuthority`, permission `replay` per device); they are
-/// served one at a time on a thread of their own, reading the journal through a read-only connection. Live events
+/// Requests are signed and authorised like commands (`RequestAuthority`, permission `replay` per device), fresh until
+/// `time` + `ttl_ms`, served once per issuer and id (`Journal.claimReplay`), never past their `time`, and answered
+/// only under `{prefix}/{site}/reply/{issuer}/` once authenticated (`ReplyTopic`). At most 4 wait while one runs and
+/// none over 16 KiB is queued. They are served one at a time on a thread of their own, reading the journal through a
+/// read-only connection, each event as the privacy settings in force allow (`PrivacyFilter.replayed`). Live events
 /// keep priority: a replayed event is sent only while fewer than half of the in-flight window hold live events and at
 /// most a quarter hold replayed ones, and never faster than `replay.max_rate`.
 public final class ReplayService: Sendable {
