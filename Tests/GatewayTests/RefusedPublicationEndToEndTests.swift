@@ -50,7 +50,9 @@ struct RefusedPublicationEndToEndTests {
         #expect(harness.log.contains("rejected a publication: not authorized"))
         #expect(harness.stop() == 0)
 
-        // A restart does not send the refused events again: the journal has them as done.
+        // A restart does not put the refused events back into the queue: the journal has them as done (only the
+        // retry of refused events sends them again, apart from the queue, and the broker refusing them again is
+        // counted, not logged per event).
         func accessEvents() -> Int { subscriber.events.filter { $0.type.hasPrefix("access.") }.count }
         let before = accessEvents()
         try await harness.start()
