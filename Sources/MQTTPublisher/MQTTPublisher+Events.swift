@@ -133,8 +133,10 @@ extension MQTTPublisher {
         case let .markPublished(journalSeq):
             if let handler { handler.body((journalSeq, window)) } else { ackContinuation.yield(journalSeq) }
         case let .rejected(journalSeq, reasonCode):
+            // Rate-limited by the log handler (one ERROR, then a summary a minute): a broker refusing a whole type
+            // of event must not flood the log from the network thread, which also carries the PUBACKs and pings.
             logger.error("\(MQTTError.rejected(reasonCode, topic: nil, broker: settings.broker))",
-                         metadata: ["journal.seq": "\(journalSeq.map(String.init) ?? "-")"])
+                         metadata: ["journal.seq": "\(journalSeq.map(String.init) ?? "-")", LogKind.key: "\(LogKind.mqttPublicationRefused)"])
             if let journalSeq, let refusalHandler { refusalHandler.body((journalSeq, reasonCode)) }
         case .stateAcknowledged, .unknown:
             break
