@@ -31,9 +31,10 @@ final class RefusedRetrier: Sendable {
     static let maximumDelay: Duration = .seconds(300)
 
     /// The wait before the next round: back to the start after a round that delivered something (the broker has
-    /// changed its mind, the rest may follow soon), doubled up to five minutes after one that delivered nothing.
-    static func nextDelay(after delay: Duration, delivered: Int) -> Duration {
-        delivered > 0 ? initialDelay : min(delay * 2, maximumDelay)
+    /// changed its mind, the rest may follow soon) or had nothing to send, doubled up to five minutes after one
+    /// whose events were all refused again.
+    static func nextDelay(after delay: Duration, tried: Int, delivered: Int) -> Duration {
+        tried == 0 || delivered > 0 ? initialDelay : min(delay * 2, maximumDelay)
     }
 
     init(journal: Journal, mqtt: MQTTPublisher, maxInflight: Int, logger: Logger) {
@@ -57,23 +58,24 @@ final class RefusedRetrier: Sendable {
         let nanos = Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
         queue.asyncAfter(deadline: .now() + .nanoseconds(nanos)) { [self] in
             guard running.load(ordering: .acquiring) else { return }
-            let delivered = round()
-            state.withLock { $0.delay = Self.nextDelay(after: $0.delay, delivered: delivered) }
+            let (tried, delivered) = round()
+            state.withLock { $0.delay = Self.nextDelay(after: $0.delay, tried: tried, delivered: delivered) }
             schedule()
         }
     }
 
-    /// One round: the next `batch` refused events after the cursor (wrapping to the oldest at the end).
-    func round() -> Int {
-        guard mqtt.isConnected else { return 0 }
+    /// One round: the next `batch` refused events after the cursor (wrapping to the oldest at the end). Returns how
+    /// many were sent and how many of them the broker took.
+    func round() -> (tried: Int, delivered: Int) {
+        guard mqtt.isConnected else { return (0, 0) }
         let cursor = state.withLock { $0.cursor }
         let events: [RefusedEvent]
         do { events = try journal.refusedEvents(after: cursor, limit: Self.batch) } catch {
             logger.warning("cannot read the refused events: \(error)")
-            return 0
+            return (0, 0)
         }
         state.withLock { $0.cursor = events.count == Self.batch ? events.last!.journalSeq : 0 }
-        guard !events.isEmpty else { return 0 }
+        guard !events.isEmpty else { return (0, 0) }
         var delivered: [Int64] = []
         var refusedAgain = 0
         for chunk in stride(from: 0, to: events.count, by: window).map({ events[$0..<min($0 + window, events.count)] }) {
@@ -101,6 +103,6 @@ final class RefusedRetrier: Sendable {
         if !delivered.isEmpty {
             logger.notice("\(delivered.count) event(s) the broker had refused were taken on a retry; \(refusedAgain) refused again")
         }
-        return delivered.count
+        return (delivered.count + refusedAgain, delivered.count)
     }
 }

@@ -75,11 +75,13 @@ struct ReplayDecisionTests {
         var delay = RefusedRetrier.initialDelay
         var delays: [Duration] = []
         for _ in 0..<10 {
-            delay = RefusedRetrier.nextDelay(after: delay, delivered: 0)
+            delay = RefusedRetrier.nextDelay(after: delay, tried: 5, delivered: 0)
             delays.append(delay)
         }
         #expect(delays.prefix(3) == [.seconds(4), .seconds(8), .seconds(16)])
         #expect(delays.last == RefusedRetrier.maximumDelay)
-        #expect(RefusedRetrier.nextDelay(after: .seconds(300), delivered: 1) == RefusedRetrier.initialDelay)
+        #expect(RefusedRetrier.nextDelay(after: .seconds(300), tried: 5, delivered: 1) == RefusedRetrier.initialDelay)
+        // Nothing refused to send: no backoff builds up, so a refusal later is retried soon.
+        #expect(RefusedRetrier.nextDelay(after: .seconds(300), tried: 0, delivered: 0) == RefusedRetrier.initialDelay)
     }
 }
