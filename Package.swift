@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "ModbusTransportTests", dependencies: ["AccessModel", "ModbusTransport", "Simulators", "TestSupport"]),
         .testTarget(name: "RequestAuthorityTests", dependencies: ["RequestAuthority", "AccessModel"]),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "Simulators", "TestSupport", "RequestAuthority", "CMosquitto", "AccessModel", "BusPolling",
+            "Gateway", "Simulators", "TestSupport", "RequestAuthority", "CMosquitto", "AccessModel", "BusPolling", "MQTTPublisher",
             "DeviceProfiles", "EventRing", "Journal", "ModbusTransport", .product(name: "Logging", package: "swift-log"),
         ]),
     ],

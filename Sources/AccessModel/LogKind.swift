@@ -49,6 +49,9 @@ public struct LogKind: Sendable, Hashable, CustomStringConvertible {
     public static let mqttRefused = LogKind("mqtt.refused", "af71bc51ddd5447f8652eba804ae85ed", repeats: "refused connections")
     public static let mqttConnectionLost = LogKind("mqtt.connection_lost", "a98b5cd42a264d7e918438357124ff45",
                                                    repeats: "lost connections")
+    /// The broker refused a publication (PUBACK 0x80 or above, e.g. an ACL): one ERROR, then summaries.
+    public static let mqttPublicationRefused = LogKind("mqtt.publication_refused", "8b641f354135472abfcd6056b36b7163",
+                                                       repeats: "refused publications")
     // The daemon.
     public static let gatewayStarted = LogKind("gateway.started", "d6e7b31a32fb4116a6f8d07cd3415974")
     public static let gatewayReloaded = LogKind("gateway.reloaded", "5782c874325f4832b2c86edbd57a5fd0")
@@ -56,8 +59,8 @@ public struct LogKind: Sendable, Hashable, CustomStringConvertible {
 
     public static let all: [LogKind] = [
         modbusTimeout, modbusBadReply, modbusException, modbusConnection, modbusError, deviceOffline, deviceOnline,
-        eventsLost, deviceBootID, mqttConnected, mqttUnreachable, mqttRefused, mqttConnectionLost, gatewayStarted, gatewayReloaded,
-        probeServed,
+        eventsLost, deviceBootID, mqttConnected, mqttUnreachable, mqttRefused, mqttConnectionLost, mqttPublicationRefused,
+        gatewayStarted, gatewayReloaded, probeServed,
     ]
     static let byName = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

@@ -50,6 +50,7 @@ public final class CommandIntake: Sendable {
     /// Set once the id memory's file was found deleted or replaced while running (it is then set aside).
     let memoryLossNoticed = ManagedAtomic<Bool>(false)
     let metrics = CommandMetrics()
+    let replies: WithheldReplies
 
     /// Where the latency of the most recent written commands went, stage by stage.
     public var recentStages: [CommandStages] { metrics.recentStages }
@@ -57,6 +58,7 @@ public final class CommandIntake: Sendable {
     public init(configuration: GatewayConfiguration, journal: Journal, mqtt: MQTTPublisher, publisherBell: RingDoorbell,
                 logger: Logger, resolve: @escaping @Sendable (String) -> Target?) {
         self.configuration = configuration
+        replies = WithheldReplies(configuration: configuration, request: "command")
         section = Mutex((configuration.commands, configuration.commands.authority))
         self.journal = journal
         self.mqtt = mqtt
@@ -254,7 +256,13 @@ public final class CommandIntake: Sendable {
                 logger.error("cannot journal the outcome of command \(id): \(error)")
             }
         }
-        if let topic = request.message.responseTopic, !topic.isEmpty, !topic.contains("+"), !topic.contains("#") {
+        // A reply only once authenticated, and only under the issuer's reply tree (SPEC 4.1); a withheld one is
+        // counted and audited.
+        var withheld: ReplyTopic.Refusal?
+        if let topic = request.message.responseTopic {
+            withheld = replies.refusal(topic, issuer: request.issuer == nil ? nil : request.envelope?.issuer)
+        }
+        if let topic = request.message.responseTopic, withheld == nil {
             var reply: [(String, JSONValue)] = [("id", id.map { .string($0) } ?? .null), ("status", .string(outcome.status))]
             if let reason = outcome.reason { reply.append(("reason", .string(reason))) }
             reply += [("duplicate", .bool(duplicate)), ("device", request.device.map { .string($0) } ?? .null),
@@ -263,7 +271,11 @@ public final class CommandIntake: Sendable {
             JSONValue.object(reply).write(to: &bytes)
             mqtt.publishReply(topic: topic, payload: bytes, correlationData: request.message.correlationData)
         }
-        audit(request, outcome, duplicate: duplicate, latencyMillis: latencyMillis)
+        audit(request, outcome, duplicate: duplicate, latencyMillis: latencyMillis, replyWithheld: withheld)
+        if let withheld {
+            logger.warning("no reply to \(Self.printable(request.message.responseTopic ?? "")): \(withheld.rawValue)",
+                           metadata: ["command.id": "\(id ?? "-")"])
+        }
         if outcome.status != "written" {
             logger.info("command \(outcome.status)\(outcome.reason.map { " (\($0))" } ?? "")",
                         metadata: ["device": "\(Self.printable(request.device ?? "-"))", "command.id": "\(id ?? "-")",
@@ -279,7 +291,7 @@ public final class CommandIntake: Sendable {
     /// the same durable QoS 1 path. A configured device's requests are audited under it once the request is
     /// authenticated (a `not_permitted` too); a device the configuration does not know, or a request not
     /// authenticated, under the gateway.
-    func audit(_ request: Request, _ outcome: Outcome, duplicate: Bool, latencyMillis: Int64) {
+    func audit(_ request: Request, _ outcome: Outcome, duplicate: Bool, latencyMillis: Int64, replyWithheld: ReplyTopic.Refusal? = nil) {
         let target = request.target ?? (request.issuer == nil ? nil : request.device.flatMap(resolve))
         let source = target.map { configuration.source(of: $0.device) }
             ?? configuration.gatewaySource
@@ -293,6 +305,7 @@ public final class CommandIntake: Sendable {
         if let reason = outcome.reason { fields.append(("reason", .string(reason))) }
         if duplicate { fields.append(("duplicate", .bool(true))) }
         if let deviceCommandID = request.deviceCommandID { fields.append(("device_command_id", .int(Int64(deviceCommandID)))) }
+        if let replyWithheld { fields.append(("reply_withheld", .string(replyWithheld.rawValue))) }
         fields.append(("latency_ms", .int(latencyMillis)))
         let event = NormalisedEvent(device: source.device, origin: .gateway, type: "command.\(outcome.status)", alarm: false,
                                     time: request.arrived, recordedTime: .now, fields: fields)

@@ -456,6 +456,29 @@ public final class Journal: Sendable {
         }
     }
 
+    /// Up to `limit` refused events after `journalSeq`, oldest first (the `events_refused` index).
+    public func refusedEvents(after journalSeq: Int64, limit: Int) throws -> [RefusedEvent] {
+        try writer.withLock { writer in
+            try writer.connection.query("SELECT jseq, topic, payload FROM events WHERE refused IS NOT NULL AND jseq > ? ORDER BY jseq LIMIT ?",
+                                        [.int(journalSeq), .int(Int64(limit))]) {
+                RefusedEvent(journalSeq: $0.int(0), topic: $0.text(1), payload: $0.text(2))
+            }
+        }
+    }
+
+    /// The broker took these refused events after all: they count as published from now on, no longer refused.
+    public func clearRefused(_ journalSeqs: [Int64]) throws {
+        if journalSeqs.isEmpty { return }
+        try writer.withLock { writer in
+            let connection = writer.connection
+            try connection.transaction {
+                for jseq in journalSeqs {
+                    _ = try connection.run("UPDATE events SET refused = NULL WHERE jseq = ? AND refused IS NOT NULL", [.int(jseq)])
+                }
+            }
+        }
+    }
+
     /// The number of events the broker refused.
     public func refusedCount() throws -> Int {
         try writer.withLock { try $0.connection.refusedCount() }

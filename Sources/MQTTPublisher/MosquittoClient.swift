@@ -469,15 +469,20 @@ final class MosquittoClient: @unchecked Sendable {
         }
     }
 
-    /// The first CONNECT; with a session expiry it carries the Session Expiry Interval property, which libmosquitto
-    /// keeps for its reconnects.
+    /// The first CONNECT; with MQTT 5 it carries the Session Expiry Interval and Maximum Packet Size properties,
+    /// which libmosquitto keeps for its reconnects.
     private func connectFirst(keepalive: Int32) -> Int32 {
-        guard settings.protocolVersion == .v5, settings.sessionExpirySeconds > 0 else {
+        guard settings.protocolVersion == .v5, settings.sessionExpirySeconds > 0 || settings.maximumPacketSize != nil else {
             return mosquitto_connect(handle, settings.host, Int32(settings.port), keepalive)
         }
         var properties: OpaquePointer?
         defer { mosquitto_property_free_all(&properties) }
-        _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), settings.sessionExpirySeconds)
+        if settings.sessionExpirySeconds > 0 {
+            _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), settings.sessionExpirySeconds)
+        }
+        if let maximumPacketSize = settings.maximumPacketSize {
+            _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_MAXIMUM_PACKET_SIZE.rawValue), maximumPacketSize)
+        }
         return mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), keepalive, nil, properties)
     }
 
