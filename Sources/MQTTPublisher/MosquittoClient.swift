@@ -288,13 +288,16 @@ final class MosquittoClient: @unchecked Sendable {
     /// once the socket is closed (after our DISCONNECT, or a lost link the read already reported).
     private func serveConnection() -> (rc: Int32, errno: Int32) {
         let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
+        // Two pollfds for the connection's life: no allocation per round.
+        let ready = UnsafeMutablePointer<pollfd>.allocate(capacity: 2)
+        defer { ready.deallocate() }
         while true {
             let socket = mosquitto_socket(handle)
             guard socket >= 0 else { return (Int32(MOSQ_ERR_NO_CONN.rawValue), 0) }
             let writing = mosquitto_want_write(handle)
-            var ready = [pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0),
-                         pollfd(fd: wakePipe.reader, events: Int16(POLLIN), revents: 0)]
-            if poll(&ready, 2, 1000) < 0, errno != EINTR { return (Int32(MOSQ_ERR_ERRNO.rawValue), errno) }
+            ready[0] = pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0)
+            ready[1] = pollfd(fd: wakePipe.reader, events: Int16(POLLIN), revents: 0)
+            if poll(ready, 2, 1000) < 0, errno != EINTR { return (Int32(MOSQ_ERR_ERRNO.rawValue), errno) }
             if ready[1].revents != 0 { drainWakePipe() }
             // Cleared before looking at the queue (an exchange, not a store, so that what the waker queued before
             // setting it is visible below): a packet queued after this look writes a new byte and wakes the next poll.
