@@ -14,7 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),  // LogHandler.log(event:)
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
@@ -61,7 +61,9 @@ let package = Package(
         .target(name: "Gateway", dependencies: [
             "AccessModel", "DeviceProfiles", "ModbusTransport", "BusPolling", "EventRing", "Journal",
             "MQTTPublisher", "Simulators", "RequestAuthority",
+            .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,8 +79,10 @@ let package = Package(
         // The thin command-line executable.
         .executableTarget(name: "accessgw", dependencies: [
             "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "Bench", "RequestAuthority", "MQTTPublisher",
+            "Journal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // A C reference ring for the ring benchmark, compiled and run in the same benchmark.
@@ -94,17 +98,23 @@ let package = Package(
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel", "Simulators"]),
         .testTarget(name: "DeviceProfilesTests", dependencies: ["DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "TestSupport"],
+        .testTarget(name: "SimulatorsTests", dependencies: ["Simulators", "ModbusTransport", "DeviceProfiles", "AccessModel", "TestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "EventRingTests", dependencies: ["EventRing", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "AccessModel", "TestSupport"]),
         .testTarget(name: "MQTTPublisherTests", dependencies: [
             "MQTTPublisher", "AccessModel", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "BusPollingTests", dependencies: ["BusPolling", "Simulators", "DeviceProfiles", "TestSupport"]),
+        .testTarget(name: "BusPollingTests", dependencies: [
+            "BusPolling", "Simulators", "DeviceProfiles", "TestSupport", "AccessModel", "EventRing", "ModbusTransport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ModbusTransportTests", dependencies: ["AccessModel", "ModbusTransport", "Simulators", "TestSupport"]),
         .testTarget(name: "RequestAuthorityTests", dependencies: ["RequestAuthority", "AccessModel"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Simulators", "TestSupport", "RequestAuthority", "CMosquitto"]),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Gateway", "Simulators", "TestSupport", "RequestAuthority", "CMosquitto", "AccessModel", "BusPolling", "MQTTPublisher",
+            "DeviceProfiles", "EventRing", "Journal", "ModbusTransport", .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

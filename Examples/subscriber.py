@@ -98,7 +98,6 @@ class Places:
 class Subscriber:
     def __init__(self, args):
         self.args = args
-        self.reply_topic = f"replies/{args.client_id}"
         state = {}
         if args.state and os.path.exists(args.state):
             with open(args.state, encoding="utf-8") as file:
@@ -126,18 +125,24 @@ class Subscriber:
         self.client.on_disconnect = lambda client, userdata, flags, reason, properties: note(f"disconnected: {reason}")
         self.client.reconnect_delay_set(1, 30)
 
+    def reply_topic(self, site):
+        """Where the gateway of `site` answers this subscriber's replay requests: only a topic under
+        {prefix}/{site}/reply/{issuer}/ is ever answered (SPEC 4.1, 4.2); the replayed events come below it."""
+        return f"{self.args.prefix}/{site}/reply/{self.args.issuer or 'unsigned'}/{self.args.client_id}"
+
     def on_connect(self, client, userdata, flags, reason, properties):
         if reason.is_failure:
             note(f"connection refused: {reason}")
             return
         # Subscribing here, not once after connect(): a broker that lost our session (restart without
         # persistence) would otherwise send nothing after the reconnect.
-        client.subscribe([(f"{self.args.prefix}/{self.args.site}/+/event/#", 1), (self.reply_topic, 1),
-                          (f"{self.reply_topic}/+/event/#", 1)])
+        replies = self.reply_topic(self.args.site)
+        client.subscribe([(f"{self.args.prefix}/{self.args.site}/+/event/#", 1), (replies, 1), (f"{replies}/+/event/#", 1)])
         note(f"connected, subscribed to {self.args.prefix}/{self.args.site}/+/event/#")
 
     def on_message(self, client, userdata, message):
-        if message.topic == self.reply_topic:
+        replies = self.reply_topic(self.args.site)
+        if mqtt.topic_matches_sub(replies, message.topic):
             note(f"replay reply: {message.payload.decode('utf-8', 'replace')}")
             return
         try:
@@ -146,7 +151,7 @@ class Subscriber:
         except (ValueError, KeyError, TypeError):
             note(f"not a CloudEvent on {message.topic}: ignored")
             return
-        replayed = message.topic.startswith(self.reply_topic + "/")
+        replayed = mqtt.topic_matches_sub(replies + "/#", message.topic)
         with self.lock:  # the receipt thread saves the state
             if not self.seen.add((event["source"], event["id"])):
                 note(f"duplicate dropped: {event['id']}")
@@ -210,11 +215,13 @@ class Subscriber:
     def request_replay(self, data, since, until):
         topic = f"{self.args.prefix}/{data['site']}/gateway/{data['gateway']}/replay"
         request_id = f"gap-{uuid.uuid4().hex[:12]}"
+        # `time` and `ttl_ms` make the request fresh for 30 s; the gateway never replays past `time` (SPEC 4.2).
         payload = json.dumps({"id": request_id, "issuer": self.args.issuer, "time": rfc3339(datetime.datetime.now(datetime.timezone.utc)),
+                              "ttl_ms": 30_000,
                               "from": since, "to": rfc3339(parse_time(until) + datetime.timedelta(milliseconds=1)),
                               "devices": [data["device"]]}, separators=(",", ":")).encode()
         properties = Properties(PacketTypes.PUBLISH)
-        properties.ResponseTopic = self.reply_topic
+        properties.ResponseTopic = self.reply_topic(data["site"])
         properties.CorrelationData = request_id.encode()
         if self.key is not None:
             signature = self.key.sign(topic.encode() + b"\n" + payload)

@@ -4,10 +4,13 @@ public struct DeviceBaseline: Sendable, Equatable {
     /// The profile's layout and rules the image was read under (`PolledMap.fingerprint`).
     public var fingerprint: String
     public var image: [UInt16]
+    /// Wall-clock milliseconds when the journal saved it, when known: how long ago the rules last saw these values.
+    public var savedMillis: Int64?
 
-    public init(fingerprint: String, image: [UInt16]) {
+    public init(fingerprint: String, image: [UInt16], savedMillis: Int64? = nil) {
         self.fingerprint = fingerprint
         self.image = image
+        self.savedMillis = savedMillis
     }
 
     /// The image as hex words, as the journal stores it.
@@ -19,7 +22,7 @@ public struct DeviceBaseline: Sendable, Equatable {
     }
 
     /// Reads `imageText` back; nil when it is not whole hex words.
-    public init?(fingerprint: String, imageText: String) {
+    public init?(fingerprint: String, imageText: String, savedMillis: Int64? = nil) {
         let bytes = Array(imageText.utf8)
         guard bytes.count % 4 == 0 else { return nil }
         var image: [UInt16] = []
@@ -27,6 +30,6 @@ public struct DeviceBaseline: Sendable, Equatable {
             guard let word = UInt16(String(decoding: bytes[start..<(start + 4)], as: UTF8.self), radix: 16) else { return nil }
             image.append(word)
         }
-        self.init(fingerprint: fingerprint, image: image)
+        self.init(fingerprint: fingerprint, image: image, savedMillis: savedMillis)
     }
 }

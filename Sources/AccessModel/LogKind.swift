@@ -38,6 +38,9 @@ public struct LogKind: Sendable, Hashable, CustomStringConvertible {
     public static let deviceOffline = LogKind("device.offline", "6fc2b29298e8423381fb28c022bb20a5")
     public static let deviceOnline = LogKind("device.online", "dc2027ae8da249a5babf21d887718724")
     public static let eventsLost = LogKind("device.events_lost", "89a7c79bbc894393b0ee6d809ffe0948")
+    /// A boot_id other than the one the log is read under, or a restart of its seq counter (rate-limited per device:
+    /// a register that reads differently on every read is one line and a summary a minute).
+    public static let deviceBootID = LogKind("device.boot_id", "74a44c4f7e28491fb18b9cc18c7e29e3", repeats: "boot_id changes")
     // The broker (rate-limited per broker: one ERROR, then summaries until it connects).
     public static let mqttConnected = LogKind("mqtt.connected", "254785b53a4045dcbf0fa069f3f66ec7",
                                               ends: ["mqtt.unreachable", "mqtt.refused", "mqtt.connection_lost"])
@@ -46,6 +49,9 @@ public struct LogKind: Sendable, Hashable, CustomStringConvertible {
     public static let mqttRefused = LogKind("mqtt.refused", "af71bc51ddd5447f8652eba804ae85ed", repeats: "refused connections")
     public static let mqttConnectionLost = LogKind("mqtt.connection_lost", "a98b5cd42a264d7e918438357124ff45",
                                                    repeats: "lost connections")
+    /// The broker refused a publication (PUBACK 0x80 or above, e.g. an ACL): one ERROR, then summaries.
+    public static let mqttPublicationRefused = LogKind("mqtt.publication_refused", "8b641f354135472abfcd6056b36b7163",
+                                                       repeats: "refused publications")
     // The daemon.
     public static let gatewayStarted = LogKind("gateway.started", "d6e7b31a32fb4116a6f8d07cd3415974")
     public static let gatewayReloaded = LogKind("gateway.reloaded", "5782c874325f4832b2c86edbd57a5fd0")
@@ -53,8 +59,8 @@ public struct LogKind: Sendable, Hashable, CustomStringConvertible {
 
     public static let all: [LogKind] = [
         modbusTimeout, modbusBadReply, modbusException, modbusConnection, modbusError, deviceOffline, deviceOnline,
-        eventsLost, mqttConnected, mqttUnreachable, mqttRefused, mqttConnectionLost, gatewayStarted, gatewayReloaded,
-        probeServed,
+        eventsLost, deviceBootID, mqttConnected, mqttUnreachable, mqttRefused, mqttConnectionLost, mqttPublicationRefused,
+        gatewayStarted, gatewayReloaded, probeServed,
     ]
     static let byName = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

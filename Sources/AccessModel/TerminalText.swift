@@ -5,7 +5,8 @@
 /// control characters as visible escapes and leaves all other text, Chinese included, as it is.
 public enum TerminalText {
     /// C0 controls (including ESC, BEL, CR, LF, TAB), DEL and C1 controls as `\e`, `\a`, `\n`, `\t`, `\r` or
-    /// `\u{XX}`; the bidirectional overrides and isolates (which can hide or reorder text) as `\u{XXXX}`.
+    /// `\u{XX}`; the line and paragraph separators U+2028 and U+2029 (a line break to JavaScript, log viewers and
+    /// editors) and the bidirectional overrides and isolates (which can hide or reorder text) as `\u{XXXX}`.
     public static func escaped(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }
         var out = ""
@@ -51,7 +52,7 @@ public enum TerminalText {
 
     static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028...0x2029, 0x202A...0x202E, 0x2066...0x2069: true
         default: false
         }
     }

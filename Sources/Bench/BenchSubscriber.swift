@@ -16,6 +16,8 @@ final class BenchSubscriber: @unchecked Sendable {
 
     private let handle: OpaquePointer
     let prefix: String
+    /// What it subscribes to: `{prefix}/#` unless told otherwise.
+    let filter: String
     private let arrivals = Mutex<[Arrival]>([])
     private let rawCount = Atomic<Int>(0)
     private let payloadBytes = Atomic<Int>(0)
@@ -27,16 +29,17 @@ final class BenchSubscriber: @unchecked Sendable {
     private let seenPlaces = Mutex<Set<Int64>>([])
     private let duplicateCount = Atomic<Int>(0)
 
-    init(port: UInt16, prefix: String) throws(BenchError) {
+    init(port: UInt16, prefix: String, filter: String? = nil) throws(BenchError) {
         _ = libraryReady
         self.prefix = prefix
-        guard let handle = mosquitto_new("bench-sub-\(prefix)-\(getpid())", true, nil) else { throw BenchError("mosquitto_new failed") }
+        self.filter = filter ?? "\(prefix)/#"
+        guard let handle = mosquitto_new("bench-sub-\(prefix.replacingOccurrences(of: "/", with: "-"))-\(getpid())", true, nil) else { throw BenchError("mosquitto_new failed") }
         self.handle = handle
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         mosquitto_connect_callback_set(handle) { mosq, obj, rc in
             guard rc == 0, let obj else { return }
             let me = Unmanaged<BenchSubscriber>.fromOpaque(obj).takeUnretainedValue()
-            mosquitto_subscribe(mosq, nil, "\(me.prefix)/#", 1)
+            mosquitto_subscribe(mosq, nil, me.filter, 1)
         }
         mosquitto_subscribe_callback_set(handle) { _, obj, _, _, _ in
             guard let obj else { return }

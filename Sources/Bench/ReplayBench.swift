@@ -72,8 +72,9 @@ public enum ReplayBench {
         defer { try? FileManager.default.removeItem(at: directory) }
         let broker = try BenchBroker(directory: directory)
         defer { broker.stop() }
-        let live = try BenchSubscriber(port: broker.port, prefix: "bench")
-        let replayedEvents = try BenchSubscriber(port: broker.port, prefix: "bench-replay")
+        // Replies and replayed events come under the issuer's reply tree (SPEC 4.2), which the live subscriber leaves out.
+        let live = try BenchSubscriber(port: broker.port, prefix: "bench", filter: "bench/bench-site/+/event/#")
+        let replayedEvents = try BenchSubscriber(port: broker.port, prefix: "bench/bench-site/reply/bench")
 
         // The history is spread over 10 devices on 2 buses so that it drains in seconds (3 records per read).
         let historyDevices = (0..<10).map { index in
@@ -126,7 +127,7 @@ public enum ReplayBench {
     static func drive(_ options: Options, history: Int, historyDevices: [SimulatedDevice], liveDevices: [SimulatedDevice], live: BenchSubscriber,
                       replayed: BenchSubscriber, issuer: BenchIssuer, client: MQTTPublisher, logger: Logger) throws -> Result {
         let replies = Mutex<[String: Int64]>([:])
-        client.subscribe("bench-replay/+") { message in
+        client.subscribe("bench/bench-site/reply/bench/+") { message in
             guard let reply = try? JSONValue(parsing: message.payload), case let .string(id)? = reply["id"],
                   reply["status"] == .string("done"), case let .int(count)? = reply["count"] else { return }
             replies.withLock { $0[id] = count }
@@ -161,12 +162,13 @@ public enum ReplayBench {
             let id = "bench-replay-\(round)"
             let topic = "bench/bench-site/gateway/gw-bench/replay"
             var bytes: [UInt8] = []
-            JSONValue.object([("id", .string(id)), ("issuer", .string(issuer.id)), ("from", .string(from.rfc3339)),
+            JSONValue.object([("id", .string(id)), ("issuer", .string(issuer.id)), ("time", .string(Timestamp.now.rfc3339)),
+                              ("ttl_ms", .int(60_000)), ("from", .string(from.rfc3339)),
                               ("devices", .array([.string("h*")]))]).write(to: &bytes)
             let before = replayed.deviceEventCount
             let started = monotonicSeconds()
             client.publish(topic: topic, payload: bytes, properties: RequestProperties(
-                responseTopic: "bench-replay/r\(round)", correlationData: Array(id.utf8),
+                responseTopic: "bench/bench-site/reply/bench/r\(round)", correlationData: Array(id.utf8),
                 userProperties: [("signature", try RequestAuthority.signature(topic: topic, payload: bytes, key: issuer.key))]))
             let deadline = started + Double(options.history) / Double(options.maxRate) * 10 + 30
             while replies.withLock({ $0[id] }) == nil {

@@ -48,11 +48,12 @@ struct DeviceMetrics {
     let ok, timeout, exception, badReply, connection, other: Counter
     let lastEvent: Gauge
     let eventsLost: Counter
-    let clockOffset: Gauge
+    /// Only for devices with a clock: a device without one has no offset to report, not an offset of 0.
+    let clockOffset: Gauge?
     let badRecords: Counter
     let device: String
 
-    init(device: String) {
+    init(device: String, hasClock: Bool = true) {
         func polls(_ result: String) -> Counter {
             Counter(label: "accessgw_device_polls_total", dimensions: [("device", device), ("result", result)])
         }
@@ -64,7 +65,7 @@ struct DeviceMetrics {
         other = polls("error")
         lastEvent = Gauge(label: "accessgw_device_last_event_timestamp_seconds", dimensions: [("device", device)])
         eventsLost = Counter(label: "accessgw_device_events_lost_total", dimensions: [("device", device)])
-        clockOffset = Gauge(label: "accessgw_device_clock_offset_seconds", dimensions: [("device", device)])
+        clockOffset = hasClock ? Gauge(label: "accessgw_device_clock_offset_seconds", dimensions: [("device", device)]) : nil
         badRecords = Counter(label: "accessgw_bad_records_total", dimensions: [("stage", "read"), ("device", device)])
         self.device = device
     }

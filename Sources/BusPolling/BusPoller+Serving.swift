@@ -206,7 +206,7 @@ extension BusPoller {
             succeeded(&device)  // device.online goes on the ring before the first records it answered with
             if outcome.confirmingBoot {
                 logger.notice("device shows boot_id \(header.bootID) instead of \(fifo.boot.map(String.init) ?? "none"); confirming with the next read",
-                              metadata: ["device": "\(device.config.id)"])
+                              metadata: ["device": "\(device.config.id)", LogKind.key: "\(LogKind.deviceBootID)"])
                 return .regular
             }
             publish(outcome, of: &device, header: header, words: words, seqs: seqs ?? [], log: log)
@@ -331,7 +331,8 @@ extension BusPoller {
             logger.warning("bad event log: \(problem)", metadata: ["device": "\(device.config.id)"])
         }
         if outcome.bootChanged {
-            logger.notice("device restarted its seq counter (boot_id \(header.bootID))", metadata: ["device": "\(device.config.id)"])
+            logger.notice("device restarted its seq counter (boot_id \(header.bootID))",
+                          metadata: ["device": "\(device.config.id)", LogKind.key: "\(LogKind.deviceBootID)"])
         }
         if let lost = outcome.lost {
             logger.error("device overwrote \(lost.count) unread event(s), seq \(lost.lowerBound)...\(lost.upperBound)",
@@ -406,7 +407,7 @@ extension BusPoller {
         let deviceSeconds = Int64(RegisterReading(words: UnsafeBufferPointer(start: buffer, count: 2), layout: layout).uint32(at: 0))
         let now = Timestamp.now
         let skew = deviceSeconds - now.seconds
-        device.metrics.clockOffset.record(skew)
+        device.metrics.clockOffset?.record(skew)
         guard abs(skew) > Self.clockToleranceSeconds else { return }
         let setting = device.config.timeSync && !bus.readOnly && !device.clockWriteRefused && hostClockMayBeWritten()
         logger.warning("device clock is off by \(skew)s\(setting ? "; setting it" : "")", metadata: ["device": "\(device.config.id)"])

@@ -35,6 +35,12 @@ public final class BusPoller: @unchecked Sendable {
     let stage: StageThread
     /// True while a command is being written: its own transactions must not start other commands.
     var runningCommand = false
+    /// Commands whose write went unanswered, tried again between polls until their deadlines.
+    var retries: [CommandRetry] = []
+    /// Whether a poll ran since the last retry or probe transaction: they go one between two polls.
+    var pollSinceBetween = true
+    /// Whether a probe's read goes before a due retry at the next turn between polls (they take turns).
+    var probeTurnNext = false
     /// Monotonic microseconds when the last transaction ended.
     var lastTransactionEnd: Int64 = 0
     /// Silence between a response and the next request: the configured turnaround, and on RTU never less
@@ -90,14 +96,13 @@ public final class BusPoller: @unchecked Sendable {
             progress.store(now, ordering: .relaxed)
             // Found in place, not through a copy of `devices` (see `ackIsDue`).
             let soonest = devices.indices.min(by: { devices[$0].nextDue < devices[$1].nextDue })
-            let waiting = !commands.isEmpty || !lineTasks.isEmpty
-            switch Self.nextTurn(commandWaiting: waiting, soonest: soonest.map { ($0, devices[$0].nextDue) }, now: now) {
+            switch Self.nextTurn(commandWaiting: !commands.isEmpty, betweenDue: betweenDue(now: now), pollSinceBetween: pollSinceBetween,
+                                 soonest: soonest.map { ($0, devices[$0].nextDue) }, now: now) {
             case .command:
-                if let job = commands.next() {
-                    runCommand(job)
-                } else if let task = lineTasks.next() {
-                    runLineTask(task)
-                }
+                if let job = commands.next() { attempt(job, attempts: 0, lastError: nil) }
+            case .between:
+                runBetween(now: now)
+                pollSinceBetween = false
             case .idle:
                 _ = wakeBell.wait(timeout: .seconds(1)) { stage.isStopping || !commands.isEmpty || !lineTasks.isEmpty }
             case let .wait(millis):
@@ -110,8 +115,10 @@ public final class BusPoller: @unchecked Sendable {
                 }
             case let .poll(next):
                 serve(next, now: now)
+                pollSinceBetween = true
             }
         }
+        endWaitingCommands()
         logger.info("stopped polling")
     }
 

@@ -21,7 +21,8 @@ public struct CommandJob: Sendable {
     /// The command block's address and its four words: code, argument, command id high, low.
     public var address: UInt16
     public var words: [UInt16]
-    public var deadline: Timestamp
+    /// On the monotonic clock (SPEC 4.1 rule 8): a step of the wall clock neither shortens nor lengthens it.
+    public var deadline: ContinuousClock.Instant
     /// Runs on the poller thread once the job is done: it must hand the outcome on, not block the bus.
     public var completion: @Sendable (Outcome) -> Void
     /// When the job reached its bus and when its write went out: where a command's latency goes (SPEC 8).
@@ -48,7 +49,7 @@ public struct CommandJob: Sendable {
     }
 
     public init(device: String, unit: UInt8, address: UInt16, code: UInt16, argument: UInt16, commandID: UInt32,
-                deadline: Timestamp, stamps: Stamps = Stamps(), claimCommitted: CommitGate? = nil,
+                deadline: ContinuousClock.Instant, stamps: Stamps = Stamps(), claimCommitted: CommitGate? = nil,
                 completion: @escaping @Sendable (Outcome) -> Void) {
         self.stamps = stamps
         self.claimCommitted = claimCommitted
@@ -74,9 +75,10 @@ public final class CommitGate: Sendable {
     }
 
     /// Whether the claim was committed; nil when `deadline` came first. For one waiter.
-    func wait(until deadline: Timestamp) -> Bool? {
+    func wait(until deadline: ContinuousClock.Instant) -> Bool? {
         if let known = state.withLock({ $0 }) { return known }
-        let millis = max(0, deadline.millisecondsSinceEpoch - Timestamp.now.millisecondsSinceEpoch)
+        let left = max(.zero, deadline - .now)
+        let millis = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
         _ = opened.wait(timeout: .now() + .milliseconds(Int(millis)))
         return state.withLock { $0 }
     }

@@ -139,11 +139,16 @@ public struct EventLogStateMachine: Sendable {
         if header.ackSeq > header.headSeq {
             return "ack_seq \(header.ackSeq) is above head_seq \(header.headSeq)"
         }
-        if header.headSeq == 0, header.tailSeq != 0 || header.windowCount != 0 {
+        // SPEC 3.4: an empty log shows tail_seq 0 or 1 with head_seq 0; a device that frees what was acknowledged
+        // shows head_seq + 1 once it holds nothing, which only an ack of everything can bring about.
+        if header.headSeq == 0, header.tailSeq > 1 || header.windowCount != 0 {
             return "head_seq 0 (empty log) with tail_seq \(header.tailSeq) and window_count \(header.windowCount)"
         }
-        if header.headSeq > 0, header.tailSeq == 0 || header.tailSeq > header.headSeq {
-            return "tail_seq \(header.tailSeq) outside 1...head_seq \(header.headSeq)"
+        if header.headSeq > 0, header.tailSeq == header.headSeq &+ 1, header.ackSeq < header.headSeq {
+            return "tail_seq \(header.tailSeq) (nothing held) with ack_seq \(header.ackSeq) below head_seq \(header.headSeq)"
+        }
+        if header.headSeq > 0, header.tailSeq == 0 || header.tailSeq > header.headSeq &+ 1 {
+            return "tail_seq \(header.tailSeq) outside 1...head_seq + 1 (\(header.headSeq &+ 1))"
         }
         let held = header.headSeq == 0 ? 0 : header.headSeq - max(header.ackSeq, header.tailSeq - 1)
         if UInt32(header.windowCount) > held {

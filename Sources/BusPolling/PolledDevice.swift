@@ -29,6 +29,8 @@ struct PolledDevice {
     /// Map-2 devices: the image of the last poll, which the rules compare the next one with; nil before the first
     /// poll when the journal had no baseline.
     var mapImage: [UInt16]?
+    /// Wall-clock milliseconds when `mapImage` was read (or the journal saved it as the baseline); nil when unknown.
+    var mapImageMillis: Int64?
     /// What the rules follow in the last image put on the ring: a poll that changes none of it needs no new baseline.
     var journalledFollowed: [Int64?]?
     var baselineLoaded = false
@@ -50,7 +52,7 @@ struct PolledDevice {
         ackWithRead = config.profile.eventLog?.ackWithRead ?? false
         fifo = config.profile.eventLog.map { EventLogStateMachine(windowRecords: $0.windowRecords, alwaysReadFull: alwaysReadFull) }
         up = Gauge(label: "accessgw_device_up", dimensions: [("device", config.id), ("bus", link.bus)])
-        metrics = DeviceMetrics(device: config.id)
+        metrics = DeviceMetrics(device: config.id, hasClock: config.profile.clockRegister != nil)
     }
 
     /// Takes the journal's baseline when it was saved under this profile's layout and rules.
@@ -59,6 +61,7 @@ struct PolledDevice {
         guard let baseline = config.loadBaseline?(), baseline.fingerprint == map.fingerprint,
               baseline.image.count == min(map.imageWords, 32) else { return }
         mapImage = baseline.image
+        mapImageMillis = baseline.savedMillis
         journalledFollowed = RuleEngine.followedValues(map, image: baseline.image)
     }
 }

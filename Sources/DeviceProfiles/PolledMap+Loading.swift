@@ -129,6 +129,9 @@ extension PolledMap {
                 field.timePattern = Array(pattern)
             }
             if field.timePattern.isEmpty { field.timePattern = Array("YYMMDDhhmmss") }
+            // Vendor manuals list BCD date-times in reading order: the registers follow the pattern whatever the
+            // profile's word_order (which reverses 32- and 64-bit numbers); the field's own word_order overrides.
+            field.wordOrder = .highFirst
         } else {
             _ = only("pattern", false, "bcd_time fields")
         }

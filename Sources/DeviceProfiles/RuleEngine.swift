@@ -30,7 +30,9 @@ public enum RuleEngine {
 
     /// What the rules emit going from `previous` to `current`; a first poll (no previous image) emits nothing
     /// and only sets the baseline, so a gateway never invents events from values it has not seen change.
-    public static func evaluate(_ map: PolledMap, previous: [UInt16]?, current: [UInt16]) -> [Emission] {
+    /// `intervals`: how many poll intervals passed between the two images (more than 1 after an outage or a
+    /// restart): a counter may then have grown by `max_step` per interval (`allowedGrowth`).
+    public static func evaluate(_ map: PolledMap, previous: [UInt16]?, current: [UInt16], intervals: UInt64 = 1) -> [Emission] {
         guard let previous else { return [] }
         let before = MapReading(map: map, image: previous), now = MapReading(map: map, image: current)
         var out: [Emission] = []
@@ -43,14 +45,16 @@ public enum RuleEngine {
                 out.append(Emission(rule: index, variant: .event, number: old))
             case let .counter(field, maxStep):
                 guard let old = before.raw(field), let new = now.raw(field), old != new else { continue }
-                if let growth = growth(from: old, to: new, modulus: map.fields[field].modulus, maxStep: maxStep) {
+                let modulus = map.fields[field].modulus
+                if let growth = growth(from: old, to: new, modulus: modulus, maxStep: allowedGrowth(maxStep, intervals, modulus)) {
                     out.append(Emission(rule: index, variant: .event, number: growth))
                 } else {
                     out.append(Emission(rule: index, variant: .counterReset, number: old))
                 }
             case let .latest(counter, _, _, maxStep):
                 guard let old = before.raw(counter), let new = now.raw(counter), old != new else { continue }
-                if let growth = growth(from: old, to: new, modulus: map.fields[counter].modulus, maxStep: maxStep) {
+                let modulus = map.fields[counter].modulus
+                if let growth = growth(from: old, to: new, modulus: modulus, maxStep: allowedGrowth(maxStep, intervals, modulus)) {
                     out.append(Emission(rule: index, variant: .event, number: 1))
                     if growth > 1 { out.append(Emission(rule: index, variant: .eventsLost, number: growth - 1)) }
                 } else {
@@ -75,6 +79,33 @@ public enum RuleEngine {
             for condition in rule.guards { values.append(reading.raw(condition.field)) }
         }
         return values
+    }
+
+    /// The growth a counter may show after `intervals` poll intervals: `max_step` per interval, but below half the
+    /// counter's range, so that a counter that went back (a reset) is never taken for one that went round.
+    public static func allowedGrowth(_ maxStep: UInt64, _ intervals: UInt64, _ modulus: UInt64?) -> UInt64 {
+        guard intervals > 1 else { return maxStep }
+        let (scaled, overflow) = maxStep.multipliedReportingOverflow(by: intervals)
+        return max(maxStep, min(overflow ? UInt64.max : scaled, (modulus ?? UInt64.max) / 2))
+    }
+
+    /// `current` with every whole-number field that reads as no value (a BCD nibble above 9: a register caught
+    /// mid-update, or garbage) put back to what `previous` held, so the rules compare with the last valid value:
+    /// 0 → 0x00A1 → 0x0021 is one change 0 → 21, not two changes through a value no rule matches. The fields
+    /// set back are returned too (for the count of bad values). Their registers are set back whole.
+    public static func settled(_ map: PolledMap, previous: [UInt16]?, current: [UInt16]) -> (image: [UInt16], invalid: [Int]) {
+        guard let previous, previous.count == current.count else { return (current, []) }
+        let now = MapReading(map: map, image: current), before = MapReading(map: map, image: previous)
+        var image = current
+        var invalid: [Int] = []
+        for (index, field) in map.fields.enumerated() where field.isInteger && !map.blocks[field.block].table.holdsBits {
+            guard now.raw(index) == nil else { continue }
+            invalid.append(index)
+            guard before.raw(index) != nil else { continue }
+            let base = map.blocks[field.block].imageOffset + field.offset
+            for i in base..<min(base + field.span, image.count) { image[i] = previous[i] }
+        }
+        return (image, invalid)
     }
 
     /// How far a counter moved forward from `old` to `new`, wrapping at `modulus` (nil: 2⁶⁴); nil when that is

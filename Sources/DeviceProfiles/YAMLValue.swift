@@ -15,8 +15,7 @@ public struct YAMLValue {
     /// Parses `path`; a syntax error or an unreadable file becomes a problem and nil.
     public static func load(path: String, log: ProblemLog) -> YAMLValue? {
         guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permission denied?)" : "does not exist"
-            log.report(path, 0, "", reason)
+            log.report(path, 0, "", unreadableReason(path))
             return nil
         }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -24,6 +23,29 @@ public struct YAMLValue {
             return nil
         }
         return parse(text, file: path, log: log)
+    }
+
+    /// Why `path` cannot be read, from the error of opening it: a file in a directory the user may not enter is
+    /// "permission denied", not "does not exist" (what a stat that fails with EACCES looks like).
+    public static func unreadableReason(_ path: String) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let code = errno
+        if fd >= 0 {
+            close(fd)
+            return "cannot be read (is it a directory?)"
+        }
+        switch code {
+        case ENOENT, ENOTDIR: return "does not exist"
+        case EACCES, EPERM: return "permission denied: \(effectiveUserName()) may not read it"
+        default: return "cannot be read: \(String(cString: strerror(code)))"
+        }
+    }
+
+    /// The name of the user this process runs as, or its uid.
+    public static func effectiveUserName() -> String {
+        let uid = geteuid()
+        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid \(uid)" }
+        return "user " + String(cString: name)
     }
 
     public static func parse(_ text: String, file: String, log: ProblemLog) -> YAMLValue? {

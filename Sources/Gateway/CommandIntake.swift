@@ -42,9 +42,15 @@ public final class CommandIntake: Sendable {
     let queue = DispatchQueue(label: "accessgw.commands")
     let backlog = ManagedAtomic<Int>(0)
     let limiter = Mutex<RejectionLimiter>(RejectionLimiter(perSecond: rejectionsPerSecond))
-    /// Replies owed to redeliveries of a request whose bus write has not ended yet, by request id.
-    let waitingDuplicates = Mutex<[String: [Request]]>([:])
+    /// Replies owed to redeliveries of a request whose bus write has not ended yet, by issuer and request id.
+    let waitingDuplicates = Mutex<[RequestKey: [Request]]>([:])
+    /// Until when commands are refused because the id memory is new or was lost (SPEC 4.1 rule 7): a request
+    /// written before could otherwise be written again while still within its deadline.
+    let memoryGap = Mutex<CommandMemoryGap>(CommandMemoryGap())
+    /// Set once the id memory's file was found deleted or replaced while running (it is then set aside).
+    let memoryLossNoticed = ManagedAtomic<Bool>(false)
     let metrics = CommandMetrics()
+    let replies: WithheldReplies
 
     /// Where the latency of the most recent written commands went, stage by stage.
     public var recentStages: [CommandStages] { metrics.recentStages }
@@ -52,6 +58,7 @@ public final class CommandIntake: Sendable {
     public init(configuration: GatewayConfiguration, journal: Journal, mqtt: MQTTPublisher, publisherBell: RingDoorbell,
                 logger: Logger, resolve: @escaping @Sendable (String) -> Target?) {
         self.configuration = configuration
+        replies = WithheldReplies(configuration: configuration, request: "command")
         section = Mutex((configuration.commands, configuration.commands.authority))
         self.journal = journal
         self.mqtt = mqtt
@@ -72,9 +79,12 @@ public final class CommandIntake: Sendable {
     /// Subscribes to `{prefix}/{site}/+/command/+` (QoS 1) on every connection.
     public func start() {
         logger.info("accepting commands on \(configuration.commandTopicFilter)")
-        do { try journal.openCommandClaims() } catch {
+        do {
+            if case let .new(why) = try journal.openCommandClaims() { memoryLost(why) }
+        } catch {
             logger.error("cannot open the command store \(journal.commandClaimsPath): \(error); every command fails (journal) until it opens")
         }
+        watchMemory()
         mqtt.subscribe(configuration.commandTopicFilter) { [self] message in receive(message) }
     }
 
@@ -121,45 +131,25 @@ public final class CommandIntake: Sendable {
     func decide(_ incoming: Request) {
         var request = incoming
         request.stages.decideStarted = CommandJob.Stamps.now()
-        let levels = request.message.topic.split(separator: "/", omittingEmptySubsequences: false)
-        if levels.count >= 2, levels[levels.count - 2] == "command" {
-            request.device = String(levels[levels.count - 3 < 0 ? 0 : levels.count - 3])
-            request.command = String(levels[levels.count - 1])
-        }
-        // 1. retained
-        if request.message.retained { return finish(request, .rejected(.retained)) }
-        // 2. malformed
-        guard request.device != nil, request.command != nil,
-              case let .success(envelope) = RequestEnvelope.parse(request.message.payload), envelope.time != nil
-        else { return finish(request, .rejected(.malformed)) }
-        request.envelope = envelope
-        if let args = envelope.body["args"] {
-            guard case let .object(members) = args else { return finish(request, .rejected(.malformed)) }
-            request.args = members
-        }
-        let device = request.device!, command = request.command!
         let (commands, authority) = section.withLock { $0 }
-        // 3. authenticated
-        let authentication = authority.authenticate(issuer: envelope.issuer, topic: request.message.topic,
-                                                    payload: request.message.payload, signature: request.message.signature)
-        guard case let .accepted(issuer) = authentication else { return finish(request, authentication) }
-        request.issuer = issuer
-        // 4. permitted
-        let permission = authority.authorise(issuer: issuer, device: device, action: command)
-        guard permission.isAccepted else { return finish(request, permission) }
-        // 5. device, command, argument
-        guard let target = resolve(device) else { return finish(request, .rejected(.unknownDevice)) }
+        // 1-6: pure (CommandIntake+Rules).
+        let screened: Screened
+        switch Self.screen(&request, commands: commands, authority: authority, configured: { [resolve] in resolve($0)?.device }) {
+        case let .decided(decision): return finish(request, decision)
+        case let .passed(passed): screened = passed
+        }
+        // The device's link and bus as they are now (a reload may have replaced them since).
+        guard let target = resolve(screened.device.id) else { return finish(request, .rejected(.unknownDevice)) }
         request.target = target
-        guard let block = target.device.profile.commands, let definition = block.command(named: command) else {
-            return finish(request, .rejected(.unknownCommand))
-        }
-        guard case let .success(argument) = definition.argumentWord(for: request.args) else {
-            return finish(request, .rejected(.badArgument))
-        }
-        // 6. clock and deadline, at receipt
-        let deadline = envelope.deadline(defaultTTL: commands.defaultTTLMillis, maxTTL: commands.maxTTLMillis)!
-        if let timing = RequestAuthority.timing(sent: envelope.time!, deadline: deadline, now: request.arrived) {
-            return finish(request, timing)
+        let envelope = screened.envelope, issuer = screened.issuer, device = screened.device.id, command = request.command!
+        let block = screened.block, definition = screened.definition, argument = screened.argument, deadline = screened.deadline
+        // From here the deadline is held on the monotonic clock (rule 8): a step of the wall clock changes nothing.
+        let monotonicDeadline = request.started + .milliseconds(deadline.millisecondsSinceEpoch - request.arrived.millisecondsSinceEpoch)
+        checkMemory()
+        if let until = memoryGap.withLock({ $0.refusing(at: .now) }) {
+            let left = until - .now
+            logger.warning("command \(envelope.id) refused: the command id memory is new or was lost, commands are written again in \(left.components.seconds + 1) s")
+            return finish(request, .failed("id_memory"))
         }
         // 7. seen before. A new claim goes to its bus (8, 9) from inside the claim's transaction, before its commit:
         // the fsync then overlaps the wait for the transaction on the line, and the write waits for the commit.
@@ -169,14 +159,14 @@ public final class CommandIntake: Sendable {
         var submitted = false
         do {
             claim = try journal.claimCommand(CommandRequestRecord(id: envelope.id, issuer: issuer, device: device, command: command,
-                                                                  received: request.arrived)) { stored in
+                                                                  args: Self.canonical(request.args), received: request.arrived)) { stored in
                 request.deviceCommandID = stored.deviceCommandID
                 request.stages.claimed = CommandJob.Stamps.now()
                 // 8. offline: answered once the claim is committed (below).
                 guard target.link.status != .offline else { return }
                 // 9. the next transaction on its bus
                 target.poller.submit(job(for: request, target: target, block: block, definition: definition, argument: argument,
-                                         deadline: deadline, gate: gate))
+                                         deadline: monotonicDeadline, gate: gate))
                 submitted = true
             }
             gate.open(committed: true)
@@ -188,8 +178,11 @@ public final class CommandIntake: Sendable {
         }
         switch claim {
         case let .seen(first):
+            guard Self.isSameRequest(first, device: device, command: command, args: Self.canonical(request.args)) else {
+                return finish(request, .rejected(.idReused))
+            }
             if first.status == "pending" {
-                waitingDuplicates.withLock { $0[envelope.id, default: []].append(request) }
+                waitingDuplicates.withLock { $0[RequestKey(issuer: issuer, id: envelope.id), default: []].append(request) }
                 return
             }
             return finish(request, Outcome(status: first.status, reason: first.reason), duplicate: true)
@@ -200,7 +193,7 @@ public final class CommandIntake: Sendable {
 
     /// The bus job of a claimed request; its outcome comes back to this intake's queue.
     func job(for submitted: Request, target: Target, block: CommandBlock, definition: CommandDefinition, argument: UInt16,
-             deadline: Timestamp, gate: CommitGate) -> CommandJob {
+             deadline: ContinuousClock.Instant, gate: CommitGate) -> CommandJob {
         let device = target.device.id, id = submitted.envelope?.id ?? "-"
         let stamps = CommandJob.Stamps()
         return CommandJob(device: device, unit: target.device.unit, address: block.address, code: definition.code,
@@ -258,12 +251,18 @@ public final class CommandIntake: Sendable {
             }
         }
         let id = request.envelope?.id
-        if let id, request.deviceCommandID != nil, !duplicate {
-            do { try journal.finishCommand(id: id, status: outcome.status, reason: outcome.reason) } catch {
+        if let id, let issuer = request.issuer, request.deviceCommandID != nil, !duplicate {
+            do { try journal.finishCommand(id: id, issuer: issuer, status: outcome.status, reason: outcome.reason) } catch {
                 logger.error("cannot journal the outcome of command \(id): \(error)")
             }
         }
-        if let topic = request.message.responseTopic, !topic.isEmpty, !topic.contains("+"), !topic.contains("#") {
+        // A reply only once authenticated, and only under the issuer's reply tree (SPEC 4.1); a withheld one is
+        // counted and audited.
+        var withheld: ReplyTopic.Refusal?
+        if let topic = request.message.responseTopic {
+            withheld = replies.refusal(topic, issuer: request.issuer == nil ? nil : request.envelope?.issuer)
+        }
+        if let topic = request.message.responseTopic, withheld == nil {
             var reply: [(String, JSONValue)] = [("id", id.map { .string($0) } ?? .null), ("status", .string(outcome.status))]
             if let reason = outcome.reason { reply.append(("reason", .string(reason))) }
             reply += [("duplicate", .bool(duplicate)), ("device", request.device.map { .string($0) } ?? .null),
@@ -272,33 +271,41 @@ public final class CommandIntake: Sendable {
             JSONValue.object(reply).write(to: &bytes)
             mqtt.publishReply(topic: topic, payload: bytes, correlationData: request.message.correlationData)
         }
-        audit(request, outcome, duplicate: duplicate, latencyMillis: latencyMillis)
+        audit(request, outcome, duplicate: duplicate, latencyMillis: latencyMillis, replyWithheld: withheld)
+        if let withheld {
+            logger.warning("no reply to \(Self.printable(request.message.responseTopic ?? "")): \(withheld.rawValue)",
+                           metadata: ["command.id": "\(id ?? "-")"])
+        }
         if outcome.status != "written" {
             logger.info("command \(outcome.status)\(outcome.reason.map { " (\($0))" } ?? "")",
                         metadata: ["device": "\(Self.printable(request.device ?? "-"))", "command.id": "\(id ?? "-")",
                                    "command.issuer": "\(request.issuer ?? request.envelope?.issuer ?? "-")"])
         }
-        if let id, request.deviceCommandID != nil, !duplicate {
-            let waiting = waitingDuplicates.withLock { $0.removeValue(forKey: id) } ?? []
+        if let id, let issuer = request.issuer, request.deviceCommandID != nil, !duplicate {
+            let waiting = waitingDuplicates.withLock { $0.removeValue(forKey: RequestKey(issuer: issuer, id: id)) } ?? []
             for redelivery in waiting { finish(redelivery, outcome, duplicate: true) }
         }
     }
 
     /// `command.written|rejected|expired|failed`, journalled like any gateway event and so published through
-    /// the same durable QoS 1 path; a device the configuration does not know is audited under the gateway.
-    func audit(_ request: Request, _ outcome: Outcome, duplicate: Bool, latencyMillis: Int64) {
-        let source = request.target.map { configuration.source(of: $0.device) }
+    /// the same durable QoS 1 path. A configured device's requests are audited under it once the request is
+    /// authenticated (a `not_permitted` too); a device the configuration does not know, or a request not
+    /// authenticated, under the gateway.
+    func audit(_ request: Request, _ outcome: Outcome, duplicate: Bool, latencyMillis: Int64, replyWithheld: ReplyTopic.Refusal? = nil) {
+        let target = request.target ?? (request.issuer == nil ? nil : request.device.flatMap(resolve))
+        let source = target.map { configuration.source(of: $0.device) }
             ?? configuration.gatewaySource
         var fields: [(String, JSONValue)] = [
             ("issuer", .string(request.issuer ?? request.envelope?.issuer ?? "unknown")),
             ("command_id", request.envelope.map { .string($0.id) } ?? .null),
             ("command", .string(Self.printable(request.command ?? ""))),
         ]
-        if request.target == nil, let device = request.device { fields.append(("device", .string(Self.printable(device)))) }
+        if target == nil, let device = request.device { fields.append(("device", .string(Self.printable(device)))) }
         if !request.args.isEmpty { fields.append(("args", .object(request.args))) }
         if let reason = outcome.reason { fields.append(("reason", .string(reason))) }
         if duplicate { fields.append(("duplicate", .bool(true))) }
         if let deviceCommandID = request.deviceCommandID { fields.append(("device_command_id", .int(Int64(deviceCommandID)))) }
+        if let replyWithheld { fields.append(("reply_withheld", .string(replyWithheld.rawValue))) }
         fields.append(("latency_ms", .int(latencyMillis)))
         let event = NormalisedEvent(device: source.device, origin: .gateway, type: "command.\(outcome.status)", alarm: false,
                                     time: request.arrived, recordedTime: .now, fields: fields)

@@ -1,4 +1,5 @@
 import AccessModel
+import Atomics
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -20,11 +21,18 @@ public enum ControlSocket {
     /// A request is one short line; anything longer is refused.
     static let maxRequestBytes = 4096
 
-    /// How long a client may take to send its request, and the daemon to send the answer.
+    /// How long the daemon may take to send an answer.
     static let ioTimeoutSeconds = 5
 
-    /// The most a probe may wait for its bus: a command or a drain may be on the line first.
-    public static let probeTimeoutMillis: Int64 = 30_000
+    /// How long a connection may take to send its request line; one that sends nothing is closed then, so idle
+    /// connections never keep a probe waiting.
+    static let requestTimeoutMillis: Int64 = 2_000
+
+    /// Connections served at once; one more is answered "busy" and closed.
+    static let maxConnections = 16
+
+    /// The most a probe may wait for its bus (each of its reads goes between two polls).
+    public static let probeTimeoutMillis: Int64 = 10_000
 
     /// The daemon's answer to `request` (one JSON object).
     static func answer(_ request: [UInt8], runtime: GatewayRuntime) -> JSONValue {
@@ -141,7 +149,7 @@ public struct ControlService: Service {
         }
         logger.debug("control socket \(path)")
         let thread = Thread { [runtime, logger] in
-            listener.serve { request in
+            listener.serve { @Sendable request in
                 let answer = ControlSocket.answer(request, runtime: runtime)
                 if answer["ok"] == .bool(false), case let .string(error)? = answer["error"] {
                     logger.notice("control request refused: \(error)")
@@ -195,23 +203,72 @@ final class ControlListener: Sendable {
 
     deinit { Glibc.close(fd) }
 
-    /// Accepts connections until `close`; each sends one request line and gets `handle`'s answer.
-    func serve(_ handle: ([UInt8]) -> JSONValue) {
+    /// Accepts connections until `close`; each sends one request line and gets `handle`'s answer. Requests are read
+    /// on this thread from every open connection at once (a connection that sends no full line within
+    /// `requestTimeoutMillis` is closed) and answered on threads of their own, so neither idle connections nor a
+    /// slow probe keep another request waiting.
+    func serve(_ handle: @escaping @Sendable ([UInt8]) -> JSONValue) {
+        var reading: [Int32: (bytes: [UInt8], since: Int64)] = [:]
+        let answering = ManagedAtomic<Int>(0)
+        let workers = DispatchQueue(label: "accessgw.control", attributes: .concurrent)
+        defer { for connection in reading.keys { Glibc.close(connection) } }
         while !stopping.load(ordering: .acquiring) {
-            var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&waiting, 1, 200) > 0 else { continue }
-            let connection = accept(fd, nil, nil)
-            guard connection >= 0 else {
-                usleep(50_000)  // EMFILE and friends: try again shortly, never spin
+            let open = Array(reading.keys)
+            var waiting = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+                + open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            guard poll(&waiting, nfds_t(waiting.count), 200) >= 0 else {
+                usleep(10_000)
                 continue
             }
-            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            ControlSocket.setTimeout(connection, seconds: ControlSocket.ioTimeoutSeconds)
-            let request = ControlSocket.readLine(connection, max: ControlSocket.maxRequestBytes)
-            let answer = request.count > ControlSocket.maxRequestBytes
-                ? ControlSocket.failure("request longer than \(ControlSocket.maxRequestBytes) bytes") : handle(request)
-            writeAll(connection, Array((answer.serialized + "\n").utf8), isSocket: true)
-            Glibc.close(connection)
+            let now = monotonicMillis()
+            if waiting[0].revents & Int16(POLLIN) != 0 {
+                let connection = accept(fd, nil, nil)
+                if connection >= 0 {
+                    _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+                    _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
+                }
+                if connection < 0 {
+                    usleep(50_000)  // EMFILE and friends: try again shortly, never spin
+                } else if reading.count + answering.load(ordering: .relaxed) >= ControlSocket.maxConnections {
+                    writeAll(connection, Array((ControlSocket.failure("busy: \(ControlSocket.maxConnections) control connections open").serialized + "\n").utf8),
+                             isSocket: true)
+                    Glibc.close(connection)
+                } else {
+                    reading[connection] = ([], now)
+                }
+            }
+            for (index, connection) in open.enumerated() where waiting[index + 1].revents != 0 {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let count = read(connection, &buffer, buffer.count)
+                if count < 0, errno == EAGAIN || errno == EINTR { continue }
+                var bytes = reading[connection]!.bytes
+                if count > 0 { bytes += buffer[0..<count] }
+                let line = bytes.firstIndex(of: 10).map { Array(bytes[..<$0]) }
+                guard line != nil || count <= 0 || bytes.count > ControlSocket.maxRequestBytes else {
+                    reading[connection]!.bytes = bytes
+                    continue
+                }
+                reading[connection] = nil
+                guard count > 0 || line != nil else {
+                    Glibc.close(connection)   // closed before a full line: nothing to answer
+                    continue
+                }
+                let request = line ?? bytes
+                answering.wrappingIncrement(ordering: .relaxed)
+                workers.async {
+                    let answer = request.count > ControlSocket.maxRequestBytes
+                        ? ControlSocket.failure("request longer than \(ControlSocket.maxRequestBytes) bytes") : handle(request)
+                    _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) & ~O_NONBLOCK)
+                    ControlSocket.setTimeout(connection, seconds: ControlSocket.ioTimeoutSeconds)
+                    writeAll(connection, Array((answer.serialized + "\n").utf8), isSocket: true)
+                    Glibc.close(connection)
+                    answering.wrappingDecrement(ordering: .relaxed)
+                }
+            }
+            for (connection, state) in reading where now - state.since > ControlSocket.requestTimeoutMillis {
+                reading[connection] = nil
+                Glibc.close(connection)
+            }
         }
     }
 }

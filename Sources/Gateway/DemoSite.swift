@@ -1,11 +1,13 @@
 import AccessModel
 import Foundation
 import Logging
+import RequestAuthority
 import Simulators
 
 /// `accessgw demo`: a whole community on one machine with nothing to configure — simulated devices of all three
 /// kinds (TCP, and an RS-485 line over a pseudo-terminal pair when socat is installed), a local mosquitto on a
-/// free port, and the configuration a real gateway would get. The caller runs the gateway on `configuration`.
+/// free port, an issuer's key pair for signed commands and replay, and the configuration a real gateway would get.
+/// The caller runs the gateway on `configuration`.
 public final class DemoSite: @unchecked Sendable {
     // @unchecked: built and torn down by one task; the child processes and simulators are thread-safe.
     public let directory: String
@@ -13,6 +15,10 @@ public final class DemoSite: @unchecked Sendable {
     public let configurationPath: String
     public let simulators: SimulatorHost
     public let hasSerialLine: Bool
+    /// The demo's issuer (SPEC 4.1): may open doors and gates, call lifts and ask for a replay.
+    public static let issuer = "demo-pm"
+    /// Its private key, for `accessgw send --key` and replay requests; the gateway has only the `.pub` beside it.
+    public let issuerKeyPath: String
     private let broker: Process
     private let serialPair: Process?
 
@@ -60,9 +66,14 @@ public final class DemoSite: @unchecked Sendable {
         simulators = SimulatorHost(config: SimulatorConfig(seed: UInt64(Date().timeIntervalSince1970), devices: devices), logger: logger)
         try simulators.start()
 
+        // On a real site the issuer's key pair is made on the issuer's machine and only the .pub reaches the gateway
+        // (README, "Remote commands"); here both ends are this machine.
+        let keys = try IssuerKeyFiles.generate(id: Self.issuer, directory: directory)
+        issuerKeyPath = keys.privateKey
+
         configurationPath = "\(directory)/gateway.yaml"
         try Self.configuration(directory: directory, brokerPort: brokerPort, tcpPort: tcpPort,
-                               serialLine: hasSerialLine ? line : nil)
+                               serialLine: hasSerialLine ? line : nil, issuerPublicKey: keys.publicKey)
             .write(toFile: configurationPath, atomically: true, encoding: .utf8)
         let deadline = Date().addingTimeInterval(5)
         while !Socket.acceptsConnections(port: brokerPort), Date() < deadline { usleep(20_000) }
@@ -77,7 +88,8 @@ public final class DemoSite: @unchecked Sendable {
         }
     }
 
-    static func configuration(directory: String, brokerPort: UInt16, tcpPort: UInt16, serialLine: String?) -> String {
+    static func configuration(directory: String, brokerPort: UInt16, tcpPort: UInt16, serialLine: String?,
+                              issuerPublicKey: String) -> String {
         var yaml = """
         # Written by `accessgw demo`: the configuration a real site would have, pointed at simulators.
         gateway:
@@ -118,6 +130,21 @@ public final class DemoSite: @unchecked Sendable {
 
             """
         }
+        yaml += """
+        # Signed commands (accessgw send) and replay requests (SPEC 4.1, 4.2) from the demo's issuer.
+        commands:
+          enabled: true
+          issuers:
+            - id: \(issuer)
+              public_key_file: \(issuerPublicKey)
+              allow:
+                - { devices: ["door-*", "gate-*"], commands: [open, close] }
+                - { devices: ["lift-*"], commands: [call] }
+                - { devices: ["*"], commands: [replay] }
+        replay:
+          max_rate: 2000/s
+
+        """
         return yaml
     }
 

@@ -2,6 +2,16 @@ import AccessModel
 import DeviceProfiles
 import ModbusTransport
 
+/// Where a probe's reads go: a connection of its own (`probe`, `check --online`), or the running daemon's bus
+/// thread, one transaction at a time between two polls (`GatewayRuntime.probe`).
+public protocol ProbeLine {
+    func readRegisters(unit: UInt8, address: UInt16, count: Int) throws(ModbusError) -> [UInt16]
+    func readRegisters(unit: UInt8, address: UInt16, count: Int, input: Bool, into buffer: UnsafeMutablePointer<UInt16>) throws(ModbusError)
+    func readBits(unit: UInt8, address: UInt16, count: Int, discreteInputs: Bool, into bits: UnsafeMutablePointer<UInt8>) throws(ModbusError)
+}
+
+extension ModbusConnection: ProbeLine {}
+
 /// Reads a device once through its profile: identity, state and the event log with its window.
 /// The installer's commissioning check; it never acknowledges anything.
 public struct DeviceProbe: Sendable {
@@ -28,7 +38,7 @@ public struct DeviceProbe: Sendable {
     }
 
     /// Reads every block the profile describes over `connection` (blocking: call it on a bus thread).
-    public func read(_ connection: ModbusConnection, unit: UInt8) throws(ModbusError) -> Report {
+    public func read(_ connection: some ProbeLine, unit: UInt8) throws(ModbusError) -> Report {
         var report = Report(identity: [], state: [], header: nil, window: [], problems: [], clockOffsetSeconds: nil)
         if let block = profile.identity {
             let words = try connection.readRegisters(unit: unit, address: block.address, count: Int(block.count))
@@ -72,7 +82,7 @@ public struct DeviceProbe: Sendable {
     }
 
     /// Map 2: every request, the state fields, and what each rule follows and would emit.
-    func readMap(_ map: PolledMap, _ connection: ModbusConnection, unit: UInt8, into report: inout Report) throws(ModbusError) {
+    func readMap(_ map: PolledMap, _ connection: some ProbeLine, unit: UInt8, into report: inout Report) throws(ModbusError) {
         let image = try map.readImage(registers: { read, words throws(ModbusError) in
             try connection.readRegisters(unit: unit, address: read.address, count: read.count, input: read.table == .input, into: words)
             let hex = (0..<read.count).map { i in "0x" + String(words[i], radix: 16, uppercase: true) }

@@ -9,6 +9,8 @@ extension GatewayConfiguration {
         public var requireSignature = true
         public var defaultTTLMillis: Int64 = 10_000
         public var maxTTLMillis: Int64 = 60_000
+        /// The most `max_ttl` may be (SPEC 4.1 rule 8).
+        public static let maxTTLLimitMillis: Int64 = 60_000
         /// Issuers with their public keys read and their allow rules checked.
         public var issuers: [Issuer] = []
 
@@ -32,6 +34,12 @@ extension GatewayConfiguration {
             log.report(at: enabled, "commands need MQTT 5 (signature user property, response topic, correlation data); mqtt.protocol is \(mqtt.protocolVersion.rawValue)")
         }
         if commands.maxTTLMillis <= 0, let maxTTL = fields["max_ttl"] { log.report(at: maxTTL, "max_ttl must be above 0") }
+        // SPEC 4.1 rule 8: a request never waits longer than this for its bus, and a lost id memory refuses
+        // commands for as long (rule 7).
+        if commands.maxTTLMillis > Commands.maxTTLLimitMillis, let maxTTL = fields["max_ttl"] {
+            log.report(at: maxTTL, "max_ttl may be at most 60s: a command never waits longer for its device")
+            commands.maxTTLMillis = Commands.maxTTLLimitMillis
+        }
         // Every command name some configured device's profile defines, and the replay and receipt permissions
         // (SPEC 4.2, 4.3).
         let known = Set(devices.flatMap { $0.profile.commands?.commands.map(\.name) ?? [] })

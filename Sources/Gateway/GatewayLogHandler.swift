@@ -168,7 +168,8 @@ public struct GatewayLogHandler: LogHandler {
 }
 
 /// logfmt: `key=value` pairs, a value quoted when it is empty or holds a space, a quote, `=` or a backslash, with
-/// `\"` and `\\` inside quotes; control characters and bidi overrides escaped as everywhere else (TerminalText).
+/// `\"` and `\\` inside quotes; control characters, U+2028/U+2029 and bidi overrides escaped as everywhere else
+/// (TerminalText).
 public enum Logfmt {
     static func line(_ entry: GatewayLogHandler.Entry, time: Timestamp?) -> String {
         var pairs: [String] = []

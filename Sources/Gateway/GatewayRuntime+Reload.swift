@@ -15,7 +15,7 @@ extension GatewayRuntime {
         let plan = ReloadPlan(from: old, to: new)
         let applied = new.keepingRestartOnlySections(of: old)
         commandIntake?.replace(commands: applied.commands)
-        replayService?.replace(authority: applied.commands.authority)
+        replayService?.replace(configuration: applied)
         receiptIntake?.replace(authority: applied.commands.authority)
         guard plan.changesPolling else {
             self.wiring.withLock { $0.configuration = applied }

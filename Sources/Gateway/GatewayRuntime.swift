@@ -5,6 +5,7 @@ import Foundation
 import Journal
 import Logging
 import MQTTPublisher
+import RequestAuthority
 import Synchronization
 
 /// Every running part of one gateway, wired in data-flow order: pollers → rings → journal writer → journal →
@@ -16,6 +17,8 @@ public final class GatewayRuntime: Sendable {
     public let writer: JournalWriter
     public let mqtt: MQTTPublisher
     public let publisher: EventPublisher
+    /// Sends the events the broker refused again, with backoff (issue 19 item 12).
+    let refusedRetrier: RefusedRetrier
     public let housekeeper: Housekeeper
     public let board: DeviceStateBoard
     /// Command intake (SPEC 4.1), when `commands.enabled`.
@@ -83,6 +86,7 @@ public final class GatewayRuntime: Sendable {
         self.mqtt = mqtt
         publisher = EventPublisher(journal: journal, mqtt: mqtt, board: board, configuration: configuration,
                                    wakeBell: writer.committedBell, logger: logger)
+        refusedRetrier = RefusedRetrier(journal: journal, mqtt: mqtt, maxInflight: configuration.mqtt.maxInflight, logger: logger)
         housekeeper = Housekeeper(journal: journal, configuration: configuration, links: links, mqtt: mqtt, custody: writer.custody,
                                   publisherBell: writer.committedBell, logger: logger)
         if configuration.commands.enabled, !configuration.readOnly {
@@ -95,7 +99,8 @@ public final class GatewayRuntime: Sendable {
             targetDirectory = nil
         }
         targetDirectory?.replace(wiring.commandTargets)
-        replayService = configuration.replay.enabled ? ReplayService(configuration: configuration, mqtt: mqtt, logger: logger) : nil
+        replayService = configuration.replay.enabled
+            ? ReplayService(configuration: configuration, journal: journal, mqtt: mqtt, logger: logger) : nil
         receiptIntake = configuration.receipts.enabled
             ? ReceiptIntake(configuration: configuration, journal: journal, mqtt: mqtt, logger: logger) : nil
         housekeeper.receipts = receiptIntake
@@ -156,6 +161,7 @@ public final class GatewayRuntime: Sendable {
         receiptIntake?.start()
         try mqtt.start()
         publisher.start()
+        refusedRetrier.start()
         housekeeper.start()
     }
 
@@ -166,6 +172,7 @@ public final class GatewayRuntime: Sendable {
             writer.stop()
         }
         await onDedicatedThread { [receiptIntake] in receiptIntake?.stop() }
+        refusedRetrier.stop()
         await mqtt.stop(timeout: timeout, finalRetained: publisher.finalStates())
         await onDedicatedThread { [publisher, housekeeper] in
             publisher.stop()
@@ -210,6 +217,9 @@ extension GatewayConfiguration {
                                     protocolVersion: mqtt.protocolVersion == .v5 ? .v5 : .v311, qos: Int32(mqtt.qos),
                                     keepalive: .seconds(mqtt.keepaliveSeconds), maxInflight: mqtt.maxInflight)
         settings.sessionExpirySeconds = mqtt.sessionExpirySeconds
+        // Nothing the gateway subscribes to is larger than a request (16 KiB) and its properties: the broker drops
+        // bigger messages for this client instead of sending them (MQTT 5 Maximum Packet Size, SPEC 4.2).
+        settings.maximumPacketSize = UInt32(2 * RequestEnvelope.maxPayloadBytes)
         return settings
     }
 }

@@ -10,8 +10,20 @@ public struct PrivacyFilter: Sendable {
 
     static let personFields: Set<String> = ["person", "card", "pass"]
 
+    /// Whether any setting changes events.
+    public var isActive: Bool { settings.personIDs != .plain || settings.plates != .plain }
+
     public func apply(to fields: [(String, JSONValue)]) -> [(String, JSONValue)] {
-        guard settings.personIDs != .plain || settings.plates != .plain else { return fields }
+        apply(to: fields, keepingPseudonyms: false)
+    }
+
+    /// With `keepingPseudonyms`, a value already in this key version's pseudonym form is left as it is: an event
+    /// journalled under these settings passes through unchanged (replay, `replayed(payload:)`).
+    func apply(to fields: [(String, JSONValue)], keepingPseudonyms: Bool) -> [(String, JSONValue)] {
+        guard isActive else { return fields }
+        func pseudonym(_ text: String) -> String {
+            keepingPseudonyms && isPseudonym(text) ? text : self.pseudonym(text)
+        }
         // A subject that failed to decode may be anyone's identifier in raw bytes: with privacy on it never leaves.
         return fields.filter { $0.0 != "subject_hex" }.map { name, value in
             guard case let .string(text) = value else { return (name, value) }
@@ -32,6 +44,30 @@ public struct PrivacyFilter: Sendable {
             }
             return (name, value)
         }
+    }
+
+    /// A journalled CloudEvent payload as the current settings allow it to leave (SPEC 4.2): an event journalled
+    /// before pseudonymisation or masking was turned on gets its `data` filtered now; one journalled under these
+    /// settings comes back byte for byte. Pure; a payload that is not a CloudEvent object is withheld (nil) while
+    /// privacy is on, since it cannot be checked.
+    public func replayed(payload: String) -> String? {
+        guard isActive else { return payload }
+        guard case let .object(members)? = try? JSONValue(parsing: payload, maxDepth: 32),
+              let index = members.firstIndex(where: { $0.0 == "data" }), case let .object(data) = members[index].1
+        else { return nil }
+        let filtered = apply(to: data, keepingPseudonyms: true)
+        guard JSONValue.object(filtered) != .object(data) else { return payload }
+        var event = members
+        event[index].1 = .object(filtered)
+        return JSONValue.object(event).serialized
+    }
+
+    /// `k<version>:` and 16 lowercase hex digits, the form `pseudonym` writes with this key version.
+    func isPseudonym(_ text: String) -> Bool {
+        let prefix = "k\(settings.keyVersion):"
+        guard text.hasPrefix(prefix) else { return false }
+        let rest = text.utf8.dropFirst(prefix.utf8.count)
+        return rest.count == 16 && rest.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     /// `k<version>:` and the HMAC-SHA256 of the value with the key, hex, first 16 characters: stable per value and

@@ -17,14 +17,20 @@ import Synchronization
 final class CommandClaimStore: Sendable {
     let path: String
     private let connection: Mutex<SQLiteConnection>
+    /// Which file `path` named when the store was opened: deleted or replaced, its ids vanish at the next start.
+    let fileIdentity: FileIdentity?
+    /// Whether this open created the file.
+    let created: Bool
 
     /// `JOURNAL.commands` for the journal at `journalPath`.
     static func path(forJournal journalPath: String) -> String { journalPath + ".commands" }
 
-    static let schemaVersion: Int64 = 1
+    /// Version 2: request ids per issuer (SPEC 4.1 rule 7: ids of different issuers never collide) with the
+    /// request's arguments, so that an id reused for another request is told apart from a redelivery.
+    static let schemaVersion: Int64 = 2
 
-    /// The command tables, the same in the store and in the journal (its version 3), so rows move between them as
-    /// they are.
+    /// The command tables of the journal (its version 3), which carry ids into and out of the store: rows move
+    /// between them column by column (`columns`).
     static let tables = """
         CREATE TABLE IF NOT EXISTS command_requests (
             id TEXT PRIMARY KEY,
@@ -44,13 +50,48 @@ final class CommandClaimStore: Sendable {
         );
         """
 
-    static let schema = tables + "PRAGMA user_version = \(schemaVersion);\n"
+    /// The store's own tables: requests keyed by issuer and id, with their arguments (canonical JSON, NULL when
+    /// taken over from a journal, which has none).
+    static let storeTables = """
+        CREATE TABLE IF NOT EXISTS command_requests (
+            issuer TEXT NOT NULL,
+            id TEXT NOT NULL,
+            device TEXT NOT NULL,
+            command TEXT NOT NULL,
+            args TEXT,
+            device_command_id INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            received_ms INTEGER NOT NULL,
+            PRIMARY KEY (issuer, id)
+        );
+        CREATE INDEX IF NOT EXISTS command_requests_device_id ON command_requests (device, device_command_id);
+        CREATE INDEX IF NOT EXISTS command_requests_received ON command_requests (received_ms);
+        CREATE TABLE IF NOT EXISTS command_counters (
+            device TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        );
+        """
+
+    /// Version 1 (ids global, no arguments) to 2: every row kept, its arguments unknown.
+    static let upgradeToVersion2 = """
+        ALTER TABLE command_requests RENAME TO command_requests_v1;
+        DROP INDEX IF EXISTS command_requests_device_id;
+        DROP INDEX IF EXISTS command_requests_received;
+        \(storeTables)
+        INSERT OR IGNORE INTO command_requests (\(columns)) SELECT \(columns) FROM command_requests_v1;
+        DROP TABLE command_requests_v1;
+        """
+
+    /// The request columns the journal's tables and the store share.
+    static let columns = "id, issuer, device, command, device_command_id, status, reason, received_ms"
 
     /// Opens (creating it 0640 like the journal) the store of the journal at `journalPath` and takes over the rows
     /// of the journal's own command tables; `emptyJournalTables` then deletes those (through the journal's writer)
     /// once the store has committed them.
     init(journalPath: String, busyTimeout: Duration = .seconds(5), emptyJournalTables: () throws -> Void) throws {
         path = Self.path(forJournal: journalPath)
+        created = !FileManager.default.fileExists(atPath: path)
         Journal.createPrivately(path)
         let connection = try SQLiteConnection(path: path, readOnly: false)
         try connection.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000))
@@ -61,11 +102,15 @@ final class CommandClaimStore: Sendable {
             throw SQLiteError(code: 0, message: "command store version \(version) is newer than this accessgw (\(Self.schemaVersion))",
                               statement: "PRAGMA user_version", path: path)
         }
-        try connection.execute(Self.schema)
+        try connection.transaction {
+            try connection.execute(version == 1 ? Self.upgradeToVersion2 : Self.storeTables)
+            try connection.execute("PRAGMA user_version = \(Self.schemaVersion)")
+        }
         // The journal's rows: a request id already here keeps its row (it is the newer), a counter the higher id.
         // Idempotent, so a crash before the journal's tables are emptied only repeats it.
         try Self.merge(databaseAt: journalPath, into: connection, replacing: false)
         try emptyJournalTables()
+        fileIdentity = FileIdentity(path: path)
         self.connection = Mutex(connection)
     }
 
@@ -76,8 +121,8 @@ final class CommandClaimStore: Sendable {
         defer { try? target.execute("DETACH DATABASE source") }
         try target.transaction {
             try target.execute("""
-                INSERT OR \(replacing ? "REPLACE" : "IGNORE") INTO main.command_requests SELECT id, issuer, device, command,
-                    device_command_id, status, reason, received_ms FROM source.command_requests;
+                INSERT OR \(replacing ? "REPLACE" : "IGNORE") INTO main.command_requests (\(columns))
+                    SELECT \(columns) FROM source.command_requests ORDER BY received_ms;
                 INSERT INTO main.command_counters (device, last_id) SELECT device, last_id FROM source.command_counters WHERE true
                     ON CONFLICT (device) DO UPDATE SET last_id = max(last_id, excluded.last_id);
                 """)

@@ -51,6 +51,9 @@ public final class Journal: Sendable {
     private let publisherReads: Mutex<SQLiteConnection>
     /// Which file `path` named when the journal was opened.
     private let fileIdentity: FileIdentity?
+    /// True when this open created the journal (it had no schema yet): a command id memory created beside it is
+    /// a first start, not a lost memory.
+    let createdAtOpen: Bool
     /// Events just committed, for the publisher (in memory, so it need not read them back).
     public let handoff: CommittedHandoff
     /// The highest journal seq whose commit has returned; stored after the commit and the hand-off.
@@ -73,7 +76,9 @@ public final class Journal: Sendable {
         let connection = try SQLiteConnection(path: path, readOnly: false)
         try connection.setBusyTimeout(milliseconds: Int32(busyTimeout.components.seconds * 1000
                                                            + busyTimeout.components.attoseconds / 1_000_000_000_000_000))
-        if try connection.scalar("PRAGMA user_version") == 0 {
+        let fresh = try connection.scalar("PRAGMA user_version") == 0
+        createdAtOpen = fresh
+        if fresh {
             // Must precede both the first table and the switch to WAL, or SQLite ignores it.
             try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
         }
@@ -292,10 +297,10 @@ public final class Journal: Sendable {
     public func deviceBaselines() throws -> [String: DeviceBaseline] {
         try writer.withLock { writer in
             var baselines: [String: DeviceBaseline] = [:]
-            for row in try writer.connection.query("SELECT device, fingerprint, image FROM device_baseline", [], { statement in
-                (statement.text(0), statement.text(1), statement.text(2))
+            for row in try writer.connection.query("SELECT device, fingerprint, image, updated_ms FROM device_baseline", [], { statement in
+                (statement.text(0), statement.text(1), statement.text(2), statement.int(3))
             }) {
-                baselines[row.0] = DeviceBaseline(fingerprint: row.1, imageText: row.2)
+                baselines[row.0] = DeviceBaseline(fingerprint: row.1, imageText: row.2, savedMillis: row.3 > 0 ? row.3 : nil)
             }
             return baselines
         }
@@ -453,6 +458,29 @@ public final class Journal: Sendable {
             writer.watermark = watermark
             writer.pending? -= marked
             return marked
+        }
+    }
+
+    /// Up to `limit` refused events after `journalSeq`, oldest first (the `events_refused` index).
+    public func refusedEvents(after journalSeq: Int64, limit: Int) throws -> [RefusedEvent] {
+        try writer.withLock { writer in
+            try writer.connection.query("SELECT jseq, topic, payload FROM events WHERE refused IS NOT NULL AND jseq > ? ORDER BY jseq LIMIT ?",
+                                        [.int(journalSeq), .int(Int64(limit))]) {
+                RefusedEvent(journalSeq: $0.int(0), topic: $0.text(1), payload: $0.text(2))
+            }
+        }
+    }
+
+    /// The broker took these refused events after all: they count as published from now on, no longer refused.
+    public func clearRefused(_ journalSeqs: [Int64]) throws {
+        if journalSeqs.isEmpty { return }
+        try writer.withLock { writer in
+            let connection = writer.connection
+            try connection.transaction {
+                for jseq in journalSeqs {
+                    _ = try connection.run("UPDATE events SET refused = NULL WHERE jseq = ? AND refused IS NOT NULL", [.int(jseq)])
+                }
+            }
         }
     }
 

@@ -23,6 +23,7 @@ public enum JournalBackup {
         _ = try JournalReader(path: source)  // refuses a file that is not an accessgw journal
         let partial = destination + ".partial"
         unlink(partial)
+        Journal.createPrivately(partial)  // 0640 like the journal: a copy of residents' data is no more public
         do {
             let from = try SQLiteConnection(path: source, readOnly: true)
             try from.setBusyTimeout(milliseconds: 5000)

@@ -59,14 +59,17 @@ public struct RequestProperties: Sendable {
     public var responseTopic: String?
     public var correlationData: [UInt8]?
     public var userProperties: [(String, String)]
+    /// Content Type; when set, the UTF-8 payload format indicator is set too.
+    public var contentType: String?
     /// Published retained (a receipt, SPEC 4.3: the latest reaches the gateway after any outage).
     public var retain = false
 
     public init(responseTopic: String? = nil, correlationData: [UInt8]? = nil, userProperties: [(String, String)] = [],
-                retain: Bool = false) {
+                contentType: String? = nil, retain: Bool = false) {
         self.responseTopic = responseTopic
         self.correlationData = correlationData
         self.userProperties = userProperties
+        self.contentType = contentType
         self.retain = retain
     }
 }

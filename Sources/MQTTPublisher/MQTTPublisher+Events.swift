@@ -116,6 +116,11 @@ extension MQTTPublisher {
         let (action, window, handler, refusalHandler) = withShared {
             s -> (PublisherStateMachine.AckAction, Window, Callback<(Int64, Window)>?, Callback<(Int64, Int32)>?) in
             let action = s.machine.acknowledged(mid: mid, reasonCode: reasonCode)
+            if case .some(.none) = s.trackedOutcomes[mid] {
+                // A tracked publication (a refused event sent again): its owner reads and counts the outcome.
+                s.trackedOutcomes[mid] = .some(reasonCode)
+                return (.unknown, s.window, s.acknowledgementHandler, s.refusalHandler)
+            }
             switch action {
             case .markPublished: s.counters.acknowledged += 1
             case .rejected: s.counters.rejected += 1
@@ -128,8 +133,10 @@ extension MQTTPublisher {
         case let .markPublished(journalSeq):
             if let handler { handler.body((journalSeq, window)) } else { ackContinuation.yield(journalSeq) }
         case let .rejected(journalSeq, reasonCode):
+            // Rate-limited by the log handler (one ERROR, then a summary a minute): a broker refusing a whole type
+            // of event must not flood the log from the network thread, which also carries the PUBACKs and pings.
             logger.error("\(MQTTError.rejected(reasonCode, topic: nil, broker: settings.broker))",
-                         metadata: ["journal.seq": "\(journalSeq.map(String.init) ?? "-")"])
+                         metadata: ["journal.seq": "\(journalSeq.map(String.init) ?? "-")", LogKind.key: "\(LogKind.mqttPublicationRefused)"])
             if let journalSeq, let refusalHandler { refusalHandler.body((journalSeq, reasonCode)) }
         case .stateAcknowledged, .unknown:
             break

@@ -37,6 +37,43 @@ extension MQTTPublisher {
         }
     }
 
+    /// Publishes a journalled event outside journal order (QoS 1, not retained, not journal-tracked) and keeps its
+    /// PUBACK's reason code for `takeOutcomes`: how events the broker refused are sent again once it may take them.
+    public func publishTracked(topic: String, payload: String) -> Int32? {
+        var payload = payload
+        return withShared { s in
+            let outcome = payload.withUTF8 {
+                client.publish(topic: topic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: false, kind: .cloudEvent)
+            }
+            switch outcome {
+            case let .sent(mid), let .queuedUntilConnected(mid):
+                s.machine.published(mid: mid, journalSeq: nil)
+                s.trackedOutcomes[mid] = .some(nil)
+                return mid
+            case let .failed(error):
+                s.counters.lastError = error
+                return nil
+            }
+        }
+    }
+
+    /// The reason codes of the PUBACKs that arrived for `mids` (published with `publishTracked`), each once; with
+    /// `abandoning`, the others are forgotten too (their PUBACK then counts as unknown).
+    public func takeOutcomes(_ mids: [Int32], abandoning: Bool = false) -> [Int32: Int32] {
+        withShared { s in
+            var arrived: [Int32: Int32] = [:]
+            for mid in mids {
+                if case let .some(.some(code)) = s.trackedOutcomes[mid] {
+                    arrived[mid] = code
+                    s.trackedOutcomes[mid] = nil
+                } else if abandoning {
+                    s.trackedOutcomes[mid] = nil
+                }
+            }
+            return arrived
+        }
+    }
+
     /// Replay's view of the window, under the lock once (replay asks before every event it sends, and each
     /// acquisition is one the live publisher may wait for): drops from `pending` the replayed messages no longer
     /// awaiting a PUBACK, and tells whether the link is up and how many journal (live) events are in flight.
@@ -48,11 +85,13 @@ extension MQTTPublisher {
         }
     }
 
-    /// Publishes a reply (QoS 1, not retained, not journal-tracked) with the request's Correlation Data echoed.
+    /// Publishes a reply (QoS 1, not retained, not journal-tracked) with the request's Correlation Data echoed,
+    /// Content Type `application/json` and the UTF-8 payload format indicator.
     /// Returns false when libmosquitto refuses it; a reply to a request is not retried (the audit event is).
     @discardableResult
     public func publishReply(topic: String, payload: [UInt8], correlationData: [UInt8]?) -> Bool {
-        publish(topic: topic, payload: payload, properties: RequestProperties(correlationData: correlationData))
+        publish(topic: topic, payload: payload, properties: RequestProperties(correlationData: correlationData,
+                                                                              contentType: "application/json"))
     }
 
     /// Publishes an MQTT 5 request (QoS 1, not retained) with its properties: `accessgw send`.

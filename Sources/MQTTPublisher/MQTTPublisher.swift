@@ -39,6 +39,8 @@ public final class MQTTPublisher: @unchecked Sendable {
         var acknowledgementHandler: Callback<(Int64, Window)>?
         var refusalHandler: Callback<(Int64, Int32)>?
         var connectionHandler: Callback<Bool>?
+        /// Publications made with `publishTracked`, by mid: nil while the PUBACK is awaited, then its reason code.
+        var trackedOutcomes: [Int32: Int32?] = [:]
     }
 
     /// Journal events `publish` would accept right now, and journal events awaiting their PUBACK.

@@ -38,6 +38,9 @@ public struct MQTTSettings: Sendable, CustomStringConvertible {
     /// MQTT 5 Session Expiry Interval in seconds; 0 (the default) is a clean session. Above 0 the broker keeps the
     /// session (its subscriptions, and QoS 1 messages for them) that long after a disconnect.
     public var sessionExpirySeconds: UInt32 = 0
+    /// MQTT 5 Maximum Packet Size sent in CONNECT: the broker drops (and never sends) larger messages to this
+    /// client, so an oversized request costs the gateway nothing. Nil: no limit declared.
+    public var maximumPacketSize: UInt32?
 
     public init(host: String, port: UInt16 = 1883, tls: TLS? = nil, username: String? = nil, password: String? = nil,
                 clientID: String, protocolVersion: ProtocolVersion = .v5, qos: Int32 = 1,
@@ -63,6 +66,7 @@ public struct MQTTSettings: Sendable, CustomStringConvertible {
         var parts = ["mqtt\(tls == nil ? "" : "s")://\(broker)", "client_id=\(clientID)", "protocol=\(protocolVersion.rawValue)",
                      "qos=\(qos)", "keepalive=\(keepalive)", "max_inflight=\(maxInflight)"]
         if sessionExpirySeconds > 0 { parts.append("session_expiry=\(sessionExpirySeconds)s") }
+        if let maximumPacketSize, protocolVersion == .v5 { parts.append("maximum_packet_size=\(maximumPacketSize)") }
         if let username { parts.append("username=\(username)") }
         if password != nil { parts.append("password=<set>") }
         return parts.joined(separator: " ")

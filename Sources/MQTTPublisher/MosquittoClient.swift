@@ -59,7 +59,12 @@ final class MosquittoClient: @unchecked Sendable {
                                 + sentenceCase(String(cString: strerror(saved))))
         }
         self.handle = handle
-        wakePair = Self.takeOverWakeups(of: handle)
+        do {
+            wakePipe = try Self.makeWakePipe(broker: settings.broker)
+        } catch {
+            mosquitto_destroy(handle)
+            throw error
+        }
         if settings.protocolVersion == .v5 {
             cloudEventProperties = Self.properties(contentType: "application/cloudevents+json")
             jsonProperties = Self.properties(contentType: "application/json")
@@ -72,10 +77,10 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     deinit {
-        // The network thread holds a strong reference while it runs, so it has ended by now. The writer end of the
-        // wake-up pair goes back into the struct, so mosquitto_destroy closes both ends as usual.
-        if let wakePair { UnsafeMutableRawPointer(handle).assumingMemoryBound(to: Int32.self)[2] = wakePair.writer }
+        // The network thread holds a strong reference while it runs, so it has ended by now.
         mosquitto_destroy(handle)
+        close(wakePipe.reader)
+        close(wakePipe.writer)
         var properties = (cloudEventProperties, jsonProperties)
         mosquitto_property_free_all(&properties.0)
         mosquitto_property_free_all(&properties.1)
@@ -218,14 +223,18 @@ final class MosquittoClient: @unchecked Sendable {
     var lastLoggedError: String? { loggedError.withLock { $0 } }
     private let loggedError = Mutex<String?>(nil)
 
-    /// Starts the network thread, which connects, runs `mosquitto_loop` and reconnects with backoff until `stop`.
+    /// Starts the network thread, which connects, drives libmosquitto's external loop and reconnects with backoff
+    /// until `stop`.
     ///
     /// Why not `mosquitto_loop_start`: its thread runs `mosquitto_loop_forever`, which retries failed reconnects
     /// without any callback (a refused TCP connect or a failed TLS handshake is invisible to the caller) and
     /// returns for good after MOSQ_ERR_TLS, MOSQ_ERR_PROTOCOL (an MQTT 5 refusal) and others (lib/loop.c),
     /// leaving a daemon that never reconnects. This thread is the same loop with every failure reported and
     /// no way to end but `stop`; `mosquitto_threaded_set` tells libmosquitto that a thread of ours drives it,
-    /// so `mosquitto_publish` from other threads only queues and wakes it.
+    /// so `mosquitto_publish` from other threads only queues and wakes it. (libmosquitto still writes a byte to its
+    /// own internal wake-up pair for every queued packet; nothing reads that pair outside `mosquitto_loop`, so once
+    /// it is full each such write fails at once with EAGAIN: one cheap syscall per packet, measured in
+    /// Benchmarks/README.md, and no private state of the library is touched.)
     func start() throws(MQTTError) {
         try call("mosquitto_threaded_set") { mosquitto_threaded_set($0, true) }
         let thread = Thread { [self] in
@@ -256,27 +265,9 @@ final class MosquittoClient: @unchecked Sendable {
             first = false
             if rc == Int32(MOSQ_ERR_SUCCESS.rawValue) {
                 disconnectReported.store(false, ordering: .releasing)
-                var loop: Int32
-                repeat {
-                    loop = mosquitto_loop(handle, 1000, 1)
-                    // Reading the flag back (an exchange, not a store) makes what the waker queued before setting it
-                    // visible to the write below.
-                    _ = wakePending.exchange(false, ordering: .sequentiallyConsistent)
-                    // What the round queued (messages released by its PUBACKs, packets of its callbacks, what other
-                    // threads queued after its select) goes out now, not after one more select.
-                    let socket = mosquitto_socket(handle)
-                    if loop == Int32(MOSQ_ERR_SUCCESS.rawValue), socket >= 0, mosquitto_want_write(handle) {
-                        // Corked, the round's packets leave in one TCP segment instead of one each (the
-                        // socket has TCP_NODELAY): half the transmits of this thread. Uncorking sends at once; a
-                        // socket the write closed is left alone (its number may already be another file's).
-                        Self.cork(socket, true)
-                        loop = mosquitto_loop_write(handle, 1)
-                        if mosquitto_socket(handle) == socket { Self.cork(socket, false) }
-                    }
-                } while loop == Int32(MOSQ_ERR_SUCCESS.rawValue)
-                let loopErrno = errno
+                let (loop, loopErrno) = serveConnection()
                 if accepted.exchange(false, ordering: .acquiringAndReleasing) { failures = 0 }
-                // A TLS handshake that fails inside mosquitto_loop ends it without a disconnect callback.
+                // A TLS handshake that fails inside mosquitto_loop_read ends it without a disconnect callback.
                 if !disconnectReported.load(ordering: .acquiring), loop != Int32(MOSQ_ERR_NO_CONN.rawValue) {
                     deliver(.disconnected(rc: loop, errno: loopErrno))
                 }
@@ -291,63 +282,89 @@ final class MosquittoClient: @unchecked Sendable {
         }
     }
 
+    /// One connection, driven through libmosquitto's documented external-loop API: `poll` on `mosquitto_socket` and
+    /// our own wake-up pipe, then `mosquitto_loop_read`, `mosquitto_loop_write` while `mosquitto_want_write`, and
+    /// `mosquitto_loop_misc` (keepalive). Returns the first failing call's `MOSQ_ERR_*` and errno; `MOSQ_ERR_NO_CONN`
+    /// once the socket is closed (after our DISCONNECT, or a lost link the read already reported).
+    private func serveConnection() -> (rc: Int32, errno: Int32) {
+        let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
+        // Two pollfds for the connection's life: no allocation per round.
+        let ready = UnsafeMutablePointer<pollfd>.allocate(capacity: 2)
+        defer { ready.deallocate() }
+        while true {
+            let socket = mosquitto_socket(handle)
+            guard socket >= 0 else { return (Int32(MOSQ_ERR_NO_CONN.rawValue), 0) }
+            let writing = mosquitto_want_write(handle)
+            ready[0] = pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0)
+            ready[1] = pollfd(fd: wakePipe.reader, events: Int16(POLLIN), revents: 0)
+            if poll(ready, 2, 1000) < 0, errno != EINTR { return (Int32(MOSQ_ERR_ERRNO.rawValue), errno) }
+            if ready[1].revents != 0 { drainWakePipe() }
+            // Cleared before looking at the queue (an exchange, not a store, so that what the waker queued before
+            // setting it is visible below): a packet queued after this look writes a new byte and wakes the next poll.
+            _ = wakePending.exchange(false, ordering: .sequentiallyConsistent)
+            if ready[0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+                let rc = mosquitto_loop_read(handle, 1)
+                guard rc == success else { return (rc, errno) }
+            }
+            // What the round queued (messages released by its PUBACKs, packets of its callbacks, what other threads
+            // queued) goes out now, not after one more poll.
+            if mosquitto_socket(handle) == socket, mosquitto_want_write(handle) {
+                // Corked, the round's packets leave in one TCP segment instead of one each (the socket has
+                // TCP_NODELAY): half the transmits of this thread. Uncorking sends at once; a socket the write closed
+                // is left alone (its number may already be another file's).
+                Self.cork(socket, true)
+                let rc = mosquitto_loop_write(handle, 1)
+                if mosquitto_socket(handle) == socket { Self.cork(socket, false) }
+                guard rc == success else { return (rc, errno) }
+            }
+            let rc = mosquitto_loop_misc(handle)
+            guard rc == success else { return (rc, errno) }
+        }
+    }
+
     private static func cork(_ socket: Int32, _ on: Bool) {
         var value: Int32 = on ? 1 : 0
         _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    /// libmosquitto's wake-up socket pair, taken over from the library; nil when its layout could not be proved.
-    ///
-    /// libmosquitto writes one byte to this pair for EVERY packet it queues, so that a `select` in `mosquitto_loop`
-    /// wakes up, and `mosquitto_loop` reads one byte back per round (lib/packet_mosq.c `packet__queue`, lib/loop.c,
-    /// 1.6 to 2.0.x). That is a write(2) per message even on the network thread itself (each PUBACK releases the next
-    /// queued message from there) and a read(2) per round. Instead the library's write end is replaced by -1, which
-    /// `packet__queue` skips, and `wakeNetworkThread` writes a byte only when another thread queued something and no
-    /// byte is waiting already; the network thread writes what it queued itself right after each round
-    /// (`mosquitto_loop_write`). `mosquitto_loop` still selects on the read end and reads it.
-    private let wakePair: (reader: Int32, writer: Int32)?
-    /// Set by `wakeNetworkThread` when it writes a byte, cleared by the network thread after each round: at most
-    /// about one byte waits in the pair.
+    /// The network thread's own wake-up: a non-blocking pipe it polls beside the broker socket. libmosquitto's
+    /// `mosquitto_threaded_set` makes a publish from another thread only queue its packet, so that thread writes a
+    /// byte here (`wakeNetworkThread`) and the network thread writes the packet.
+    private let wakePipe: (reader: Int32, writer: Int32)
+    /// Set by `wakeNetworkThread` when it writes a byte, cleared by the network thread after each poll: at most
+    /// about one byte waits in the pipe.
     private let wakePending = Atomic<Bool>(false)
     /// The network thread (`pthread_self`), whose own calls (in callbacks) need no wake-up.
     private let networkThread = Atomic<UInt>(0)
 
-    /// libmosquitto keeps the pair right after the socket at the start of `struct mosquitto` (`sock`, `sockpairR`,
-    /// `sockpairW` in lib/mosquitto_internal.h of every release from 1.6 to 2.0). The layout is not public, so it is
-    /// proved here before use: on a new client `sock` is -1 and the other two are a connected pair of non-blocking
-    /// Unix sockets (a byte written to one is read from the other). Anything else: nil, and the pair stays the
-    /// library's (one byte per queued packet, one read per round).
-    private static func takeOverWakeups(of handle: OpaquePointer) -> (reader: Int32, writer: Int32)? {
-        var major: Int32 = 0, minor: Int32 = 0, revision: Int32 = 0
-        mosquitto_lib_version(&major, &minor, &revision)
-        guard major == 2 || (major == 1 && minor == 6) else { return nil }
-        let fields = UnsafeMutableRawPointer(handle).assumingMemoryBound(to: Int32.self)
-        let (sock, reader, writer) = (fields[0], fields[1], fields[2])
-        guard sock == -1, reader >= 0, writer >= 0, reader != writer else { return nil }
-        for fd in [reader, writer] {
-            var address = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let named = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            guard named == 0, address.ss_family == sa_family_t(AF_UNIX), fcntl(fd, F_GETFL) & O_NONBLOCK != 0 else { return nil }
+    private static func makeWakePipe(broker: String) throws(MQTTError) -> (reader: Int32, writer: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            let saved = errno
+            throw MQTTError(kind: .system, code: saved, call: "pipe", broker: broker,
+                            message: "broker \(broker): cannot create the MQTT thread's wake-up pipe: "
+                                + sentenceCase(String(cString: strerror(saved))))
         }
-        var probe: UInt8 = 0x57
-        var echoed: UInt8 = 0
-        guard write(writer, &probe, 1) == 1 else { return nil }
-        guard read(reader, &echoed, 1) == 1, echoed == probe else { return nil }
-        fields[2] = -1
-        return (reader, writer)
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        return (fds[0], fds[1])
     }
 
-    /// Makes `mosquitto_loop` return from its select so that the network thread writes what was queued: called after
-    /// a call from another thread that may have queued a packet (a publish, subscribe, disconnect). On the network
-    /// thread itself, or with a byte already waiting, it does nothing.
+    private func drainWakePipe() {
+        var sink = [UInt8](repeating: 0, count: 64)
+        while read(wakePipe.reader, &sink, sink.count) > 0 {}
+    }
+
+    /// Makes the network thread's `poll` return so that it writes what was queued: called after a call from another
+    /// thread that may have queued a packet (a publish, subscribe, disconnect). On the network thread itself, or with
+    /// a byte already waiting, it does nothing.
     func wakeNetworkThread() {
-        guard let wakePair, networkThread.load(ordering: .acquiring) != UInt(pthread_self()),
+        guard networkThread.load(ordering: .acquiring) != UInt(pthread_self()),
               !wakePending.exchange(true, ordering: .sequentiallyConsistent) else { return }
         var byte: UInt8 = 0
-        _ = write(wakePair.writer, &byte, 1)
+        _ = write(wakePipe.writer, &byte, 1)
     }
 
     /// `mosquitto_disconnect` has been called (or the link is gone): lets the network thread end and waits up to
@@ -440,6 +457,10 @@ final class MosquittoClient: @unchecked Sendable {
         for (name, value) in request.userProperties {
             _ = mosquitto_property_add_string_pair(&properties, Int32(MQTT_PROP_USER_PROPERTY.rawValue), name, value)
         }
+        if let contentType = request.contentType {
+            _ = mosquitto_property_add_string(&properties, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), contentType)
+            _ = mosquitto_property_add_byte(&properties, Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue), 1)
+        }
         var mid: Int32 = 0
         let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, request.retain, properties)
         let saved = errno
@@ -451,15 +472,20 @@ final class MosquittoClient: @unchecked Sendable {
         }
     }
 
-    /// The first CONNECT; with a session expiry it carries the Session Expiry Interval property, which libmosquitto
-    /// keeps for its reconnects.
+    /// The first CONNECT; with MQTT 5 it carries the Session Expiry Interval and Maximum Packet Size properties,
+    /// which libmosquitto keeps for its reconnects.
     private func connectFirst(keepalive: Int32) -> Int32 {
-        guard settings.protocolVersion == .v5, settings.sessionExpirySeconds > 0 else {
+        guard settings.protocolVersion == .v5, settings.sessionExpirySeconds > 0 || settings.maximumPacketSize != nil else {
             return mosquitto_connect(handle, settings.host, Int32(settings.port), keepalive)
         }
         var properties: OpaquePointer?
         defer { mosquitto_property_free_all(&properties) }
-        _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), settings.sessionExpirySeconds)
+        if settings.sessionExpirySeconds > 0 {
+            _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), settings.sessionExpirySeconds)
+        }
+        if let maximumPacketSize = settings.maximumPacketSize {
+            _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_MAXIMUM_PACKET_SIZE.rawValue), maximumPacketSize)
+        }
         return mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), keepalive, nil, properties)
     }
 

@@ -38,7 +38,7 @@ public final class ModbusConnection: @unchecked Sendable {
     }
 
     deinit {
-        if connected { modbus_close(context) }
+        if connected { closeLine() }
         modbus_free(context)
         reply.deallocate()
     }
@@ -68,7 +68,7 @@ public final class ModbusConnection: @unchecked Sendable {
             // other non-root programs from opening the port at all.
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 let holder = SerialLineLock.holder(of: fd)
-                modbus_close(context)
+                modbus_close(context)  // not `closeLine()`: the exclusive mode, if any, is the holder's to clear
                 throw ModbusError(code: .connection, call: "flock", bus: bus, unit: nil, address: nil,
                                   detail: "\(line.device) is in use by \(holder ?? "another process"): one master per RS-485 line; "
                                       + "stop it first, or probe a configured device through the daemon (accessgw probe --config FILE DEVICE)")
@@ -76,7 +76,7 @@ public final class ModbusConnection: @unchecked Sendable {
             _ = ioctl(fd, UInt(TIOCEXCL))
             if let rs485 = line.rs485 {
                 do { try applyRS485(rs485, device: line.device) } catch {
-                    modbus_close(context)
+                    closeLine()
                     throw error
                 }
             }
@@ -111,9 +111,20 @@ public final class ModbusConnection: @unchecked Sendable {
 
     /// Closes the link; the next request reopens it.
     public func disconnect() {
-        if connected { modbus_close(context) }
+        if connected { closeLine() }
         connected = false
         pendingBytes = 0
+    }
+
+    /// Closes the socket or serial port (`modbus_close`). A serial line leaves exclusive mode first (TIOCNXCL): on
+    /// a pty or a serial-over-IP line the tty outlives our descriptor, and left exclusive it refuses every later
+    /// open by the service user ("Device or resource busy") — after a probe, a reload or a restart.
+    private func closeLine() {
+        if case .rtu = endpoint {
+            let fd = modbus_get_socket(context)
+            if fd >= 0 { _ = ioctl(fd, UInt(TIOCNXCL)) }
+        }
+        modbus_close(context)
     }
 
     /// Reads `count` holding registers at `address` from `unit` into `buffer` (function 03).

@@ -27,6 +27,15 @@ public struct ModbusError: Error, Sendable, CustomStringConvertible {
     /// The reply came from another unit on a shared RS-485 line (its own reply may still follow).
     var otherUnit = false
 
+    public init(code: Code, call: String, bus: String, unit: UInt8? = nil, address: UInt16? = nil, detail: String) {
+        self.code = code
+        self.call = call
+        self.bus = bus
+        self.unit = unit
+        self.address = address
+        self.detail = detail
+    }
+
     public var description: String {
         var place = "bus \(bus)"
         if let unit { place += " unit \(unit)" }

@@ -27,4 +27,6 @@ public enum Rejection: String, Error, Sendable, Hashable, CaseIterable {
     case badArgument = "bad_argument"
     /// Rule 6: `time` is more than 5 s ahead of the gateway's clock.
     case clock
+    /// Rule 7: the issuer used this `id` before for another device, command or arguments.
+    case idReused = "id_reused"
 }

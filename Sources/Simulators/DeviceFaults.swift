@@ -38,6 +38,9 @@ public struct DeviceFaults: Sendable, Hashable {
     public var trailingBytes = 0
     /// TCP replies carry this many junk bytes after the PDU, counted in the MBAP length (a padding converter).
     public var paddedReplyBytes = 0
+    /// Writes (functions 6 and 16) starting in the command block (HR 30–35, SPEC 3.3) get no reply and are not
+    /// executed, while every read is answered: a device that answers polls but not commands.
+    public var ignoreCommandWrites = false
 
     public init(delayMilliseconds: Int = 0, noReplyProbability: Double = 0, exceptionCode: UInt8? = nil,
                 exceptionProbability: Double = 1, corruptCRCProbability: Double = 0, dropConnectionAfter: Int? = nil) {

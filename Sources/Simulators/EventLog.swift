@@ -8,6 +8,9 @@ public struct EventLog: Sendable {
     public private(set) var ack: UInt32 = 0
     /// Events were overwritten before being acknowledged, since the last ack write.
     public private(set) var overwritten = false
+    /// The log frees records once acknowledged (SPEC 3.4 allows both): `tail` is then `ack + 1`, `head + 1` when
+    /// everything is acknowledged, instead of the oldest record still physically kept.
+    public var freesAcknowledged = false
     private var slots: [LoggedEvent] = []
 
     public init(capacity: Int) {
@@ -17,7 +20,9 @@ public struct EventLog: Sendable {
 
     /// Seq of the oldest event still held; 0 while the log is empty.
     public var tail: UInt32 {
-        head == 0 ? 0 : UInt32(max(1, Int64(head) - Int64(capacity) + 1))
+        guard head > 0 else { return 0 }
+        let kept = UInt32(max(1, Int64(head) - Int64(capacity) + 1))
+        return freesAcknowledged ? max(kept, ack &+ 1) : kept
     }
 
     /// Events recorded but not acknowledged, as the `unread` register reports it.

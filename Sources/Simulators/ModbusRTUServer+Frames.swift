@@ -25,7 +25,7 @@ extension ModbusRTUServer {
         let reply: [UInt8]
         let delay: Int
         var corrupt = false
-        switch device.decideFault(function: pdu.first) {
+        switch device.decideFault(function: pdu.first, address: pdu.count >= 3 ? UInt16(pdu[1]) << 8 | UInt16(pdu[2]) : nil) {
         case .noReply, .dropConnection:
             counters.update { $0.dropped += 1 }
             return

@@ -42,7 +42,8 @@ extension ModbusTCPServer {
             var padding = 0
             let function = input[7]
             if let device = device(for: unit) {
-                let (decision, faults) = device.decideFaultAndFaults(function: function)
+                let address = length >= 4 ? UInt16(input[8]) << 8 | UInt16(input[9]) : nil
+                let (decision, faults) = device.decideFaultAndFaults(function: function, address: address)
                 replyUnit = faults.replyUnit ?? unit
                 trailing = faults.trailingBytes
                 padding = faults.paddedReplyBytes

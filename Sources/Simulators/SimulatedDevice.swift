@@ -32,6 +32,7 @@ public final class SimulatedDevice: @unchecked Sendable {
     var executedCommands = 0
     /// Valid command-block writes received, repeated ids included: how many writes reached the device.
     var commandWrites = 0
+    var requests = 0
     /// How long an `open` keeps a face door's lock released.
     let lockReleaseMilliseconds: Int
     var lockReleasedUntil: Int64?
@@ -143,6 +144,13 @@ public final class SimulatedDevice: @unchecked Sendable {
         set { lock.withLock { activeFaults = newValue; requestsSinceDrop = 0 } }
     }
 
+    /// Whether the log frees records once acknowledged, showing `tail_seq = head_seq + 1` when it holds nothing
+    /// (SPEC 3.4); by default it keeps released records until overwritten.
+    public var freesAcknowledged: Bool {
+        get { lock.withLock { log.freesAcknowledged } }
+        set { lock.withLock { log.freesAcknowledged = newValue } }
+    }
+
     /// Makes the next `count` writes of `ack_seq` answer exception 03 without acknowledging anything, as a
     /// write garbled on the way would.
     public func refuseAcks(_ count: Int) {
@@ -198,18 +206,20 @@ public final class SimulatedDevice: @unchecked Sendable {
     }
 
     /// Decides what happens to the next request addressed to this device, of `function` when known.
-    public func decideFault(function: UInt8? = nil) -> FaultDecision {
-        decideFaultAndFaults(function: function).decision
+    public func decideFault(function: UInt8? = nil, address: UInt16? = nil) -> FaultDecision {
+        decideFaultAndFaults(function: function, address: address).decision
     }
 
     /// `decideFault()` and the faults it decided by, under one lock (the TCP server needs both for every request).
-    func decideFaultAndFaults(function: UInt8? = nil) -> (decision: FaultDecision, faults: DeviceFaults) {
-        lock.withLock { (decideFaultLocked(function: function), activeFaults) }
+    func decideFaultAndFaults(function: UInt8? = nil, address: UInt16? = nil) -> (decision: FaultDecision, faults: DeviceFaults) {
+        lock.withLock { (decideFaultLocked(function: function, address: address), activeFaults) }
     }
 
-    private func decideFaultLocked(function: UInt8?) -> FaultDecision {
+    private func decideFaultLocked(function: UInt8?, address: UInt16?) -> FaultDecision {
         let f = activeFaults
+        requests += 1
         if f.ignoreFunction23, function == 0x17 { return .noReply }
+        if f.ignoreCommandWrites, function == 0x06 || function == 0x10, let address, (30...35).contains(address) { return .noReply }
         if dropRequested {
             dropRequested = false
             return .dropConnection
@@ -243,6 +253,8 @@ extension SimulatedDevice {
     public var executedCommandCount: Int { lock.withLock { executedCommands } }
     /// Valid command-block writes received, a repeated command id included.
     public var commandWriteCount: Int { lock.withLock { commandWrites } }
+    /// Requests addressed to this device so far, answered or not: how much of its bus it got.
+    public var requestCount: Int { lock.withLock { requests } }
     /// HR 34–35 as the device holds it.
     public var lastExecutedCommandID: UInt32 { lock.withLock { lastCommandID } }
 }

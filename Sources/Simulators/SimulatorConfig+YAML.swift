@@ -30,7 +30,7 @@ extension SimulatorConfig {
         return SimulatorConfig(seed: UInt64(seed), devices: devices.map(\.device))
     }
 
-    static let deviceKeys = ["kind", "unit", "tcp", "rtu", "serial", "firmware", "capacity", "boot_id", "latency",
+    static let deviceKeys = ["kind", "unit", "tcp", "rtu", "serial", "firmware", "capacity", "frees_acknowledged", "boot_id", "latency",
                              "lock_release", "clock", "scenario", "faults", "profile", "actions"]
 
     /// One device entry; nil when it has any problem, so the shared-transport checks only see valid devices.
@@ -59,6 +59,7 @@ extension SimulatorConfig {
             }
         }
         device.capacity = Int(fields["capacity"]?.int(log, in: 3...1_000_000) ?? 1000)
+        device.freesAcknowledged = fields["frees_acknowledged"]?.bool(log) ?? false
         device.bootID = UInt16(fields["boot_id"]?.int(log, in: 1...65535) ?? 1)
         device.latencyMilliseconds = Int(fields["latency"]?.milliseconds(log) ?? 0)
         device.lockReleaseMilliseconds = Int(fields["lock_release"]?.milliseconds(log) ?? 5_000)
@@ -184,6 +185,7 @@ extension SimulatorConfig {
             "delay", "no_reply", "exception", "exception_probability", "corrupt_crc", "drop_connection_after",
             "reboot_after", "overflow", "read_only_clock", "failing_state_block", "garbled_window_count",
             "flapping_boot_id", "window_gap", "refuse_function_23", "ignore_function_23", "garble_function_23", "function_23_skips_log", "reply_unit", "trailing_bytes", "padded_reply_bytes",
+            "ignore_command_writes",
         ]) else { return }
         var faults = DeviceFaults()
         faults.delayMilliseconds = Int(fields["delay"]?.milliseconds(log) ?? 0)
@@ -204,6 +206,7 @@ extension SimulatorConfig {
         faults.replyUnit = fields["reply_unit"]?.int(log, in: 0...255).map(UInt8.init)
         faults.trailingBytes = Int(fields["trailing_bytes"]?.int(log, in: 0...250) ?? 0)
         faults.paddedReplyBytes = Int(fields["padded_reply_bytes"]?.int(log, in: 0...40) ?? 0)
+        faults.ignoreCommandWrites = fields["ignore_command_writes"]?.bool(log) ?? false
         device.faults = faults
         device.rebootAfterMilliseconds = fields["reboot_after"]?.milliseconds(log).map(Int.init)
         device.overflow = Int(fields["overflow"]?.int(log, in: 0...10_000_000) ?? 0)

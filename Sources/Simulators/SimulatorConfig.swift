@@ -25,6 +25,8 @@ public struct SimulatorConfig: Sendable {
         /// major << 16 | minor.
         public var firmware: UInt32 = 1 << 16
         public var capacity: Int = 1000
+        /// The log frees records once acknowledged (`frees_acknowledged`): `tail_seq` is `head_seq + 1` when empty.
+        public var freesAcknowledged = false
         public var bootID: UInt16 = 1
         public var latencyMilliseconds: Int = 0
         /// How long a face door's `open` command keeps the lock released (`lock_release`).

@@ -30,6 +30,7 @@ public final class SimulatorHost: @unchecked Sendable {
                 capacity: entry.capacity, bootID: entry.bootID, responseLatencyMilliseconds: entry.latencyMilliseconds,
                 faults: entry.faults, seed: config.seed, lockReleaseMilliseconds: entry.lockReleaseMilliseconds)
             device.setClock(offsetSeconds: entry.clockOffsetSeconds, synchronised: entry.clockSynchronised)
+            device.freesAcknowledged = entry.freesAcknowledged
             return device
         }
     }

@@ -18,7 +18,8 @@ struct AccessGateway: AsyncParsableCommand {
         ]
     )
 
-    /// Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error; errors are one sentence on stderr.
+    /// Exit codes: 0 ok, 1 runtime failure, 64 usage, 77 permission denied, 78 configuration error; errors are one
+    /// sentence on stderr.
     static func main() async {
         // A parent may have left signals blocked (test runners do); the daemon must see SIGTERM, SIGINT and SIGHUP.
         var all = sigset_t()
@@ -37,6 +38,9 @@ struct AccessGateway: AsyncParsableCommand {
         } catch let failure as CommandFailure {
             printError(failure.description)
             Glibc.exit(1)
+        } catch let failure as PermissionFailure {
+            printError(failure.description)
+            Glibc.exit(77)
         } catch {
             exit(withError: error)
         }

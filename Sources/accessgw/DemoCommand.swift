@@ -32,6 +32,10 @@ struct DemoCommand: AsyncParsableCommand {
           gateway   \(site.configurationPath)
           journal   \(me) tail -f --config \(site.configurationPath)
                     \(me) status --config \(site.configurationPath)
+          commands  \(me) send door-3e open --arg door=1 --issuer \(DemoSite.issuer) --key \(site.issuerKeyPath) --config \(site.configurationPath)
+                    \(me) send lift-3a call --arg floor=12 --issuer \(DemoSite.issuer) --key \(site.issuerKeyPath) --config \(site.configurationPath)
+          replay    python3 Examples/subscriber.py --port \(site.brokerPort) --site \(configuration.site) --client-id demo-sub --issuer \(DemoSite.issuer) --key \(site.issuerKeyPath) --state \(directory)/subscriber.json
+                    (signed replay requests fill the gaps it sees; pip install paho-mqtt cryptography)
         Events as a subscriber receives them (Ctrl-C stops everything):
 
 

@@ -3,6 +3,9 @@ import ArgumentParser
 import DeviceProfiles
 import Gateway
 import ModbusTransport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Options that name one device directly: a profile and a TCP or RTU endpoint with a unit.
 struct DeviceTargetOptions: ParsableArguments {
@@ -78,6 +81,22 @@ struct DeviceTargetOptions: ParsableArguments {
 struct CommandFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The user may not read a file the command needs (the configuration, the journal): one sentence saying so, exit 77
+/// (EX_NOPERM), so that `status` run as a Nagios check reads "cannot tell", not "something is down" (1).
+struct PermissionFailure: Error, CustomStringConvertible {
+    var description: String
+
+    /// Nil when `path` may be opened for reading or does not exist; else the failure naming `what` and the user.
+    static func reading(_ path: String, what: String) -> PermissionFailure? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let code = errno
+        if fd >= 0 { close(fd) }
+        guard fd < 0, code == EACCES || code == EPERM else { return nil }
+        return PermissionFailure(description: "permission denied: \(YAMLValue.effectiveUserName()) may not read \(what) \(path); "
+            + "run as root, or as a member of the group the file and its directory grant read access (accessgw)")
+    }
 }
 
 /// A configuration error: the problems on stderr, exit 78 (EX_CONFIG).

@@ -49,6 +49,7 @@ struct ForgetCommand: ParsableCommand {
         let filter = PrivacyFilter(privacy)
         let request = if let person { filter.erasure(person: person) } else if let card { filter.erasure(card: card) }
             else { filter.erasure(plate: plate!) }
+        if let denied = PermissionFailure.reading(path, what: "the journal") { throw denied }
         guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure("no journal at \(path)") }
         do {
             let count = try Journal.erase(path: path, request: request)

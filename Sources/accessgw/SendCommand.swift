@@ -26,6 +26,9 @@ struct SendCommand: AsyncParsableCommand {
     @Option(help: "Topic prefix, with --broker.") var topicPrefix = "accessgw"
     @Option(help: "MQTT username, with --broker.") var username: String?
     @Option(help: "File holding the MQTT password, with --broker.") var passwordFile: String?
+    @Option(help: "TLS: the CA file that signed the broker's certificate, with --broker (mqtts).") var caFile: String?
+    @Option(help: "TLS: a client certificate file, with --ca-file, for brokers that require one.") var certFile: String?
+    @Option(help: "TLS: the client certificate's private key file, with --cert-file.") var certKeyFile: String?
 
     func run() async throws {
         guard let ttlMillis = DurationText.milliseconds(ttl), ttlMillis > 0 else { throw ValidationError("--ttl '\(ttl)' is not a duration such as 10s") }
@@ -46,10 +49,17 @@ struct SendCommand: AsyncParsableCommand {
                 }
                 password = text.trimmingCharacters(in: .whitespacesAndNewlines)
             }
-            settings = MQTTSettings(host: endpoint.host, port: endpoint.port, username: username, password: password, clientID: "accessgw-send")
+            guard caFile != nil || (certFile == nil && certKeyFile == nil) else { throw ValidationError("--cert-file and --cert-key-file need --ca-file") }
+            guard (certFile == nil) == (certKeyFile == nil) else { throw ValidationError("--cert-file and --cert-key-file go together") }
+            settings = MQTTSettings(host: endpoint.host, port: endpoint.port,
+                                    tls: caFile.map { MQTTSettings.TLS(caFile: $0, certFile: certFile, keyFile: certKeyFile) },
+                                    username: username, password: password, clientID: "accessgw-send")
             prefix = topicPrefix
             siteName = site
         } else {
+            guard caFile == nil, certFile == nil, certKeyFile == nil else {
+                throw ValidationError("--ca-file, --cert-file and --cert-key-file go with --broker (with --config the mqtt: section's tls is used)")
+            }
             let path = config ?? GatewayConfiguration.defaultPath
             let loaded: GatewayConfiguration
             do { loaded = try GatewayConfiguration.load(path: path) } catch { throw ConfigFailure(error.description) }

@@ -60,6 +60,7 @@ struct JournalOptions: ParsableArguments {
     /// secret) still names its journal: the problems are printed as a warning and the journal is read anyway.
     func path() throws -> String {
         if let journal { return journal }
+        if let denied = PermissionFailure.reading(config, what: "the configuration") { throw denied }
         let (path, problems) = GatewayConfiguration.journalPath(configFile: config)
         if let problems {
             let shown = problems.problems.prefix(5).map { "  \($0)" }
@@ -73,6 +74,8 @@ struct JournalOptions: ParsableArguments {
     /// The journal's path, which must exist.
     func existingPath() throws -> String {
         let path = try path()
+        // A journal in a directory this user may not enter looks missing to a stat: ask open, which says EACCES.
+        if let denied = PermissionFailure.reading(path, what: "the journal") { throw denied }
         guard FileManager.default.fileExists(atPath: path) else {
             throw CommandFailure("no journal at \(path) yet: has accessgw run started with this configuration?")
         }

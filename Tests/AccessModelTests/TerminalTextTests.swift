@@ -8,6 +8,7 @@ import Testing
         #expect(TerminalText.escaped("plate 云A12345, hidden \u{202E}txt.exe") == "plate 云A12345, hidden \\u{202E}txt.exe")
         #expect(TerminalText.escaped("云A12345 P-0012") == "云A12345 P-0012")
         #expect(TerminalText.escapedLines("one\u{1B}\ntwo") == "one\\e\ntwo")
+        #expect(TerminalText.escaped("a\u{2028}b\u{2029}c") == "a\\u{2028}b\\u{2029}c", "Unicode's line and paragraph separators")
     }
 
     @Test func jsonKeepsItsMeaningWithoutRawC1Controls() {

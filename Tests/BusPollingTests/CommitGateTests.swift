@@ -6,7 +6,7 @@ import Testing
 /// A command may reach its bus before its claim is committed; the write waits for the commit (SPEC 4.1 rule 7).
 @Suite struct CommitGateTests {
     @Test func theWriteWaitsForTheCommitAndNeverGoesOnWithoutIt() {
-        let far = Timestamp(millisecondsSinceEpoch: Timestamp.now.millisecondsSinceEpoch + 60_000)
+        let far = ContinuousClock.now + .seconds(60)
         let committed = CommitGate()
         DispatchQueue.global().async { committed.open(committed: true) }
         #expect(committed.wait(until: far) == true)
@@ -18,6 +18,6 @@ import Testing
 
         // Never opened: past the deadline there is no answer, and the job is expired rather than written.
         let pending = CommitGate()
-        #expect(pending.wait(until: Timestamp(millisecondsSinceEpoch: Timestamp.now.millisecondsSinceEpoch + 50)) == nil)
+        #expect(pending.wait(until: .now + .milliseconds(50)) == nil)
     }
 }

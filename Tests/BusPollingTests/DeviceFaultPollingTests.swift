@@ -72,6 +72,29 @@ struct DeviceFaultPollingTests {
         withExtendedLifetime(server) {}
     }
 
+    /// Issue 19 item 1: a device that frees records once acknowledged shows tail_seq = head_seq + 1 with an empty log;
+    /// taken for an implausible header it made every access event a device.offline / device.online pair.
+    @Test func aDeviceThatFreesAcknowledgedRecordsStaysOnline() async throws {
+        let device = SimulatedDevice(kind: .faceDoor, unit: 1)
+        device.freesAcknowledged = true
+        let (harness, server) = try door(device)
+        harness.start()
+        for event in 1...6 {
+            device.record(code: 1, point: 1, direction: 1, value: 950, subject: "P-\(event)")
+            try await waitUntil("event \(event) acknowledged") { device.logStatus.ack == UInt32(event) }
+            #expect(device.logStatus.tail == UInt32(event) + 1, "the simulated log holds nothing once acknowledged")
+            let requests = server.server.statistics.requests
+            try await waitUntil("5 polls of the empty log") { server.server.statistics.requests >= requests + 5 }
+        }
+        harness.stop()
+        #expect(harness.distinctSeqs() == Array(1...6))
+        #expect(harness.count(.deviceOffline) == 0)
+        #expect(harness.count(.eventsLost) == 0)
+        #expect(harness.links[0].status == .online)
+        #expect(harness.log.count(containing: "tail_seq") == 0)
+        withExtendedLifetime(server) {}
+    }
+
     /// Finding 5: a window that skips a record the device still holds (tail_seq ≤ last + 1, no overwrite flag)
     /// was taken for loss, and the gateway acked over the skipped record.
     @Test func aWindowGapIsReadAgainNotReportedLost() async throws {
@@ -188,6 +211,11 @@ struct DeviceFaultPollingTests {
         #expect(harness.count(.eventsLost) == 0)
         #expect(Set(harness.all.filter { $0.origin == .device }.map(\.boot)) == [4])
         #expect(harness.distinctSeqs() == Array(1...6))
+        // Issue 19 item 3: a notice on every poll, each written in full; rate-limited per device like the other
+        // notices (the first of a run, then one summary a minute).
+        let notices = harness.log.kinds(containing: "device shows boot_id")
+        #expect(notices.count >= 10)
+        #expect(notices.allSatisfy { $0.flatMap(LogKind.named)?.rateLimited == true }, "\(notices)")
     }
 }
 

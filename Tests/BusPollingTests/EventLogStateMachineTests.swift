@@ -212,7 +212,11 @@ struct EventLogStateMachineTests {
         let garbage: [(EventLogHeader, String)] = [
             (header(head: 9, window: 5, ack: 4), "window_count 5 exceeds the 3 records of the window"),
             (header(head: 9, ack: 4).with { $0.ackSeq = 12 }, "ack_seq 12 is above head_seq 9"),
-            (header(head: 9, tail: 10, ack: 4), "tail_seq 10 outside 1...head_seq 9"),
+            (header(head: 9, tail: 11, window: 0, ack: 9), "tail_seq 11 outside 1...head_seq + 1 (10)"),
+            (header(head: 9, tail: 10, window: 0, ack: 4), "tail_seq 10 (nothing held) with ack_seq 4 below head_seq 9"),
+            (header(head: 9, tail: 10, window: 1, ack: 9), "window_count 1 exceeds the 0 unread event(s) the log holds"),
+            (EventLogHeader(headSeq: 0, tailSeq: 2, bootID: 7, windowCount: 0, ackSeq: 0, unread: 0, logFlags: 0),
+             "head_seq 0 (empty log) with tail_seq 2 and window_count 0"),
             (header(head: 5, window: 3, ack: 4), "window_count 3 exceeds the 1 unread event(s) the log holds"),
             (EventLogHeader(headSeq: 0, tailSeq: 0, bootID: 7, windowCount: 2, ackSeq: 0, unread: 0, logFlags: 0),
              "head_seq 0 (empty log) with tail_seq 0 and window_count 2"),
@@ -224,6 +228,24 @@ struct EventLogStateMachineTests {
         }
         let empty = EventLogHeader(headSeq: 0, tailSeq: 0, bootID: 7, windowCount: 0, ackSeq: 0, unread: 0, logFlags: 0)
         #expect(fifo.logRead(empty, windowSeqs: []).badHeader == nil)
+    }
+
+    /// Issue 19 item 1: a device that frees what was acknowledged shows tail_seq = head_seq + 1 when its log is empty,
+    /// and 0 or 1 with head_seq 0 (SPEC 3.4): sane headers, read on as usual, never a failed poll.
+    @Test func aDeviceThatFreesAcknowledgedRecordsShowsASaneEmptyLog() {
+        var fifo = EventLogStateMachine(windowRecords: 3, alwaysReadFull: true)
+        for tail in UInt32(0)...1 {
+            let empty = EventLogHeader(headSeq: 0, tailSeq: tail, bootID: 7, windowCount: 0, ackSeq: 0, unread: 0, logFlags: 0)
+            #expect(fifo.implausibility(of: empty) == nil, "head_seq 0, tail_seq \(tail)")
+        }
+        #expect(fifo.logRead(header(head: 6, ack: 0), windowSeqs: [1, 2, 3]).emit == 0..<3)
+        fifo.ackWritten(3)
+        #expect(fifo.logRead(header(head: 6, tail: 4, ack: 3), windowSeqs: [4, 5, 6]).emit == 0..<3)
+        fifo.ackWritten(6)
+        let drained = fifo.logRead(header(head: 6, tail: 7, ack: 6), windowSeqs: [])
+        #expect(drained.badHeader == nil && drained.lost == nil && drained.problems.isEmpty && drained.emit.isEmpty)
+        #expect(!fifo.hasBacklog)
+        #expect(fifo.logRead(header(head: 7, tail: 7, ack: 6), windowSeqs: [7]).emit == 0..<1)
     }
 
     /// Finding 1: after a refused ack the device's own ack_seq is where reading starts again; what it still holds
@@ -333,5 +355,17 @@ struct BusTurnTests {
         #expect(BusPoller.nextTurn(commandWaiting: false, soonest: (1, 400), now: 100) == .wait(millis: 300))
         #expect(BusPoller.nextTurn(commandWaiting: false, soonest: (1, 9_000), now: 100) == .wait(millis: 1000))
         #expect(BusPoller.nextTurn(commandWaiting: false, soonest: nil, now: 100) == .idle)
+    }
+
+    /// Issue 19 items 4 and 11: a command's retry or a probe's read goes between two polls, never two in a row
+    /// while a poll is due; with nothing due it goes at once, and a retry not yet due is waited for.
+    @Test func retriesAndProbeReadsGoOneBetweenTwoPolls() {
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 100, pollSinceBetween: true, soonest: (2, 50), now: 100) == .between)
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 100, pollSinceBetween: false, soonest: (2, 50), now: 100) == .poll(2))
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 100, pollSinceBetween: false, soonest: (2, 300), now: 100) == .between)
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 100, pollSinceBetween: false, soonest: nil, now: 100) == .between)
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 150, pollSinceBetween: true, soonest: (2, 300), now: 100) == .wait(millis: 50))
+        #expect(BusPoller.nextTurn(commandWaiting: false, betweenDue: 150, pollSinceBetween: true, soonest: nil, now: 100) == .wait(millis: 50))
+        #expect(BusPoller.nextTurn(commandWaiting: true, betweenDue: 100, pollSinceBetween: true, soonest: (2, 50), now: 100) == .command)
     }
 }

@@ -99,7 +99,7 @@ final class PollerHarness: @unchecked Sendable {
 /// Keeps every log line a component writes, for tests that check what an operator is told.
 final class LogCapture: LogHandler, @unchecked Sendable {
     // @unchecked: `lines` is behind its mutex; swift-log copies the handler value, all copies share the storage.
-    private let storage = Mutex<[String]>([])
+    private let storage = Mutex<[(line: String, kind: String?)]>([])
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .debug
 
@@ -110,10 +110,15 @@ final class LogCapture: LogHandler, @unchecked Sendable {
 
     func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
              function: String, line: UInt) {
-        storage.withLock { $0.append("\(level) \(message)") }
+        let kind = (metadata?[LogKind.key] ?? self.metadata[LogKind.key]).map { "\($0)" }
+        storage.withLock { $0.append(("\(level) \(message)", kind)) }
     }
 
-    var lines: [String] { storage.withLock { $0 } }
+    var lines: [String] { storage.withLock { $0.map(\.line) } }
+
+    /// The `log.kind` of each line containing `text` (nil: untagged), which decides whether the gateway's log
+    /// handler rate-limits it.
+    func kinds(containing text: String) -> [String?] { storage.withLock { $0.filter { $0.line.contains(text) }.map(\.kind) } }
 
     func count(containing text: String) -> Int { lines.filter { $0.contains(text) }.count }
 }

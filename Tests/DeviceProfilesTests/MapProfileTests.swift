@@ -125,6 +125,47 @@ struct MapProfileTests {
         #expect(RuleEngine.evaluate(map, previous: nil, current: after.image).isEmpty, "a first poll only sets the baseline")
     }
 
+    /// Issue 19 item 3: a fault code caught mid-update (0 → 0x00A1 → 0x0021) is one change 0 → 21 with its alarm,
+    /// not two changes through a value no rule matches; the non-BCD read is reported as invalid.
+    @Test func aFaultCodeThroughANonBCDValueStillRaisesTheAlarm() throws {
+        let map = try Self.map("lift-monitor")
+        let code = map.blocks[1].imageOffset + 1
+        let idle = MapWriting(map: map).image
+        var garbled = idle
+        garbled[code] = 0x00A1
+        var fault = idle
+        fault[code] = 0x0021
+        let second = RuleEngine.settled(map, previous: idle, current: garbled)
+        #expect(second.invalid == [map.field(named: "fault_code")!])
+        #expect(second.image == idle, "the rules keep the last valid fault code")
+        #expect(RuleEngine.evaluate(map, previous: idle, current: second.image).isEmpty)
+        let third = RuleEngine.settled(map, previous: second.image, current: fault)
+        #expect(third.invalid.isEmpty && third.image == fault)
+        let events = RuleEngine.events(map, previous: second.image, current: third.image, device: "lift", observedAt: Self.observed)
+        #expect(events.map(\.type) == ["elevator.fault"])
+        #expect(events.first?.alarm == true && events.first?.field("fault_code") == .int(21))
+        #expect(RuleEngine.settled(map, previous: nil, current: garbled).image == garbled, "a first poll has nothing to keep")
+    }
+
+    /// Issue 19 item 3: a counter that grew by more than `max_step` over several poll intervals (the gateway was down)
+    /// is growth of up to `max_step` per interval, not a reset; a counter that went back is still a reset.
+    @Test func counterGrowthIsAllowedPerElapsedInterval() throws {
+        let map = try Self.map("turnstile")
+        var before = MapWriting(map: map)
+        before.set("entries", 100)
+        var after = before
+        after.set("entries", 100 + 25_000)
+        #expect(RuleEngine.evaluate(map, previous: before.image, current: after.image).map(\.variant) == [.counterReset])
+        let caughtUp = RuleEngine.evaluate(map, previous: before.image, current: after.image, intervals: 3)
+        #expect(caughtUp == [RuleEngine.Emission(rule: 0, variant: .event, number: 25_000)])
+        var reset = before
+        reset.set("entries", 2)
+        #expect(RuleEngine.evaluate(map, previous: before.image, current: reset.image, intervals: 1_000_000).map(\.variant)
+                == [.counterReset], "going back is never growth, however long the gateway was down")
+        #expect(RuleEngine.allowedGrowth(10_000, 1_000_000, 1 << 16) == 1 << 15)
+        #expect(RuleEngine.allowedGrowth(10_000, 1, 1 << 16) == 10_000)
+    }
+
     @Test func bcdTimeUsesTheDeviceOffset() throws {
         let map = try Self.map("card-reader")
         var image = MapWriting(map: map, utcOffsetSeconds: -5 * 3600 - 1800)
@@ -137,6 +178,32 @@ struct MapProfileTests {
         var bad = image
         bad.image[6] = 0x26A1                     // a nibble above 9
         #expect(MapReading(map: map, image: bad.image).value(map.field(named: "time")!) == .null)
+    }
+
+    /// Issue 19 item 2: vendor manuals list BCD date-times in reading order, so a `bcd_time` reads its registers in
+    /// pattern order whatever the profile's `word_order`; a field's own `word_order` still overrides it.
+    @Test func bcdTimeReadsItsRegistersInPatternOrderWhateverTheProfileWordOrder() throws {
+        let profile = try DeviceProfile.parse("""
+            profile: low-first-clock
+            kind: test
+            registers: { word_order: low_first }
+            blocks:
+              r:
+                table: input
+                address: 0
+                count: 8
+                fields:
+                  at:       { offset: 0, type: bcd_time, pattern: YYYYMMDDhhmmss__ }
+                  reversed: { offset: 4, type: bcd_time, pattern: YYYYMMDDhhmmss__, word_order: low_first }
+            """, file: "low-first-clock.yaml")
+        let map = try #require(profile.map)
+        let image: [UInt16] = [0x2026, 0x1207, 0x1011, 0x1200, 0x1200, 0x1011, 0x1207, 0x2026]
+        let reading = MapReading(map: map, image: image)
+        #expect(reading.time(try #require(map.field(named: "at")))?.rfc3339 == "2026-12-07T10:11:12.000Z")
+        #expect(reading.time(try #require(map.field(named: "reversed")))?.rfc3339 == "2026-12-07T10:11:12.000Z")
+        var written = MapWriting(map: map)
+        written.set("at", time: try #require(reading.time(map.field(named: "at")!)))
+        #expect(Array(written.image.prefix(4)) == Array(image.prefix(4)), "the simulator writes what the gateway reads")
     }
 
     @Test func readsMergeAdjacentBlocksButNeverAcrossAnIllegalGap() throws {

@@ -99,8 +99,12 @@ public struct FaultSchedule {
         self.mutation = mutation
         var rng = SeededRandom(seed: seed)
         let count = Int.random(in: 1...3, using: &rng)
+        // Whether each log frees acknowledged records (tail_seq = head_seq + 1 when empty, SPEC 3.4; issue 19 item 1)
+        // comes from a generator of its own, so every seed keeps the schedule it had before.
+        var variant = SeededRandom(seed: seed ^ 0x9E37_79B9_7F4A_7C15)
         devices = (0..<count).map { _ in
-            SimulatedDevice(capacity: Int.random(in: 6...16, using: &rng), boot: UInt16.random(in: 1...60000, using: &rng))
+            SimulatedDevice(capacity: Int.random(in: 6...16, using: &rng), boot: UInt16.random(in: 1...60000, using: &rng),
+                            freesAcknowledged: Bool.random(using: &variant))
         }
         alwaysReadFull = Bool.random(using: &rng)
         maxInflight = Int.random(in: 1...8, using: &rng)
@@ -141,7 +145,7 @@ public struct FaultSchedule {
 
     /// A compact description of the schedule's shape, for the replay output.
     public var shape: String {
-        "\(devices.count) device(s), capacities \(devices.map(\.log.capacity)), \(alwaysReadFull ? "TCP (full reads)" : "RTU (header first)"), max_inflight \(maxInflight), denied type \(broker.deniedType.map(String.init) ?? "none"), \(faultSteps) fault steps, faults \(faults)"
+        "\(devices.count) device(s), capacities \(devices.map(\.log.capacity)), logs that free acknowledged records \(devices.map(\.log.freesAcknowledged)), \(alwaysReadFull ? "TCP (full reads)" : "RTU (header first)"), max_inflight \(maxInflight), denied type \(broker.deniedType.map(String.init) ?? "none"), \(faultSteps) fault steps, faults \(faults)"
     }
 
     /// Every action so far, for a replayed seed.

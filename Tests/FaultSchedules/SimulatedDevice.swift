@@ -36,8 +36,9 @@ struct SimulatedDevice {
     var gapInNextWindow = false
     var nextRequestFault: RequestFault?
 
-    init(capacity: Int, boot: UInt16) {
+    init(capacity: Int, boot: UInt16, freesAcknowledged: Bool = false) {
         log = EventLog(capacity: capacity)
+        log.freesAcknowledged = freesAcknowledged
         self.boot = boot
     }
 
@@ -103,8 +104,9 @@ struct SimulatedDevice {
         let failure = takeRequestFault()
         if failure != nil, !appliedDespiteFailure { return (nil, failure) }
         let before = log.ack
-        do { try log.acknowledge(seq) } catch { return (nil, failure ?? .refused) }
+        // Before the ack: a log that frees acknowledged records moves its tail with it.
         let floor = log.tail == 0 ? 0 : log.tail - 1
+        do { try log.acknowledge(seq) } catch { return (nil, failure ?? .refused) }
         let first = max(before, floor) + 1
         return (first <= log.ack ? first...log.ack : nil, failure)
     }

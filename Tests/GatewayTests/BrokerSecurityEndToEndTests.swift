@@ -1,4 +1,5 @@
 import Foundation
+import RequestAuthority
 import Simulators
 import Testing
 import TestSupport
@@ -72,6 +73,35 @@ struct BrokerSecurityEndToEndTests {
         try await harness.start()
         let delivered = try await subscriber.waitForEvents("the 3 card events") { $0.filter { $0.type == "access.granted" }.count >= 3 }
         #expect(delivered.filter { $0.type == "access.granted" }.compactMap { $0.data["card"] as? String } == ["CARD-0", "CARD-1", "CARD-2"])
+        #expect(harness.stop() == 0)
+    }
+
+    /// Issue 19 item 20: `accessgw send` reaches a TLS broker with its own options, without the gateway's configuration.
+    @Test func sendReachesATLSBrokerWithItsOwnOptions() async throws {
+        let harness = try GatewayHarness(broker: .init(tls: true, users: ["gw-test": "s3cret pass", "pm": "pm pass"]))
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML,
+                              mqttExtra: try Self.securedMQTT(harness, password: "s3cret pass"))
+        let key = try Ed25519PrivateKey()
+        let publicKeyFile = harness.directory.appendingPathComponent("pm.pub").path, keyFile = harness.directory.appendingPathComponent("pm.key").path
+        try key.publicKey.pem().write(toFile: publicKeyFile, atomically: true, encoding: .utf8)
+        try key.pem().write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try (String(contentsOfFile: harness.configPath, encoding: .utf8) + """
+
+        commands:
+          enabled: true
+          issuers:
+            - { id: pm, public_key_file: \(publicKeyFile), allow: [{ devices: ["door-*"], commands: [open] }] }
+        """).write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        let passwordFile = harness.directory.appendingPathComponent("pm.pass").path
+        try "pm pass\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        try await harness.start()
+        let ca = try #require(harness.broker.certificates).caFile
+        let sent = try harness.accessgw(["send", "door-3e", "open", "--issuer", "pm", "--key", keyFile,
+                                         "--broker", "127.0.0.1:\(harness.broker.port)", "--site", "test-site",
+                                         "--username", "pm", "--password-file", passwordFile, "--ca-file", ca])
+        #expect(sent.status == 0, "\(sent.output)")
+        #expect(sent.output.contains(#""status":"written""#), "\(sent.output)")
         #expect(harness.stop() == 0)
     }
 }

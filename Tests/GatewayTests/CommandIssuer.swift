@@ -15,13 +15,14 @@ final class CommandIssuer: @unchecked Sendable {
     let replies: ChildProcess
     let replyTopic: String
 
-    init(id: String, broker: MosquittoBroker, directory: URL) async throws {
+    /// Replies are read under `accessgw/{site}/reply/{id}/` (SPEC 4.1: the only tree the gateway answers on).
+    init(id: String, broker: MosquittoBroker, directory: URL, site: String = "test-site") async throws {
         self.id = id
         self.broker = broker
         key = try Ed25519PrivateKey()
         publicKeyFile = directory.appendingPathComponent("\(id).pub").path
         try key.publicKey.pem().write(toFile: publicKeyFile, atomically: true, encoding: .utf8)
-        replyTopic = "replies/\(id)"
+        replyTopic = "accessgw/\(site)/reply/\(id)"
         replies = try ChildProcess("/usr/bin/stdbuf", ["-oL", "/usr/bin/mosquitto_sub"] + broker.clientArguments
             + ["-d", "-V", "mqttv5", "-q", "1", "-t", "\(replyTopic)/#", "-F", "REPLY %t|%D|%p", "-i", "replies-\(id)"])
         try await waitUntil("SUBACK for replies") { [replies] in replies.text.contains("received SUBACK") }
@@ -39,11 +40,11 @@ final class CommandIssuer: @unchecked Sendable {
     }
 
     /// Publishes `payload` to `topic`, signed by this issuer's key (or by `signer`), asking for a reply with
-    /// correlation data `correlation`.
+    /// correlation data `correlation` on `responseTopic` (by default this issuer's `{replyTopic}/{correlation}`).
     func send(topic: String, payload: String, correlation: String, signer: Ed25519PrivateKey? = nil, signed: Bool = true,
-              retain: Bool = false) throws {
+              retain: Bool = false, responseTopic: String? = nil) throws {
         var arguments = broker.clientArguments + ["-V", "mqttv5", "-q", "1", "-t", topic, "-m", payload,
-                                                  "-D", "publish", "response-topic", "\(replyTopic)/\(correlation)",
+                                                  "-D", "publish", "response-topic", responseTopic ?? "\(replyTopic)/\(correlation)",
                                                   "-D", "publish", "correlation-data", correlation]
         if signed {
             let signature = try RequestAuthority.signature(topic: topic, payload: Array(payload.utf8), key: signer ?? key)

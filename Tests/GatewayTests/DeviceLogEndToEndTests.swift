@@ -28,6 +28,31 @@ struct DeviceLogEndToEndTests {
         #expect(harness.stop() == 0)
     }
 
+    /// Issue 19 item 1, as the compounds saw it: for 6 access events of a device that frees acknowledged records
+    /// (tail_seq = head_seq + 1 with an empty log) the gateway published 6 device.offline and 6 device.online, and
+    /// status said offline and exited 1.
+    @Test func aDeviceThatFreesAcknowledgedRecordsStaysOnlineAndStatusExits0() async throws {
+        let harness = try GatewayHarness()
+        let device = SimulatedDevice(kind: .faceDoor, unit: 1)
+        device.freesAcknowledged = true
+        let simulator = try TCPSimulator([device])
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/#", on: harness.broker)
+        try await harness.start()
+        for i in 1...6 {
+            device.record(code: 1, point: 1, direction: 1, value: 950, subject: "P-\(i)")
+            try await waitUntil("event \(i) acknowledged") { device.logStatus.ack == UInt32(i) }
+            let requests = simulator.server.statistics.requests
+            try await waitUntil("4 reads of the empty log") { simulator.server.statistics.requests >= requests + 4 }
+        }
+        let events = try await subscriber.waitForEvents("6 access events") { $0.filter { $0.type == "access.granted" }.count >= 6 }
+        #expect(!events.contains { $0.type == "device.offline" }, "\(events.map(\.type))")
+        #expect(events.filter { $0.type == "device.online" }.count <= 1, "\(events.map(\.type))")
+        let status = try harness.accessgw(["status", "--journal", harness.journalPath])
+        #expect(status.status == 0 && !status.output.contains("offline"), "\(status.output)")
+        #expect(harness.stop() == 0)
+    }
+
     @Test func overwrittenEventsWhileTheGatewayWasStoppedAreReportedExactly() async throws {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1, capacity: 10)])

@@ -61,6 +61,55 @@ struct FleetOperationsEndToEndTests {
         #expect(dead.output.contains("daemon NOT RUNNING") && !dead.output.contains(" online "), "\(dead.output)")
     }
 
+    /// Issue 19 item 16: a user who may not read the configuration or the journal was told "does not exist" / "no
+    /// journal yet", and `status` exited 1, which a Nagios check reads as "something is down". Now: permission
+    /// denied, naming the user and the file, exit 77 (EX_NOPERM).
+    @Test func aUserWhoMayNotReadTheConfigurationOrTheJournalIsToldPermissionDenied() throws {
+        let setpriv = SerialPair.executablePath("setpriv")
+        guard FileManager.default.isExecutableFile(atPath: setpriv), geteuid() == 0 else {
+            print("not root or no setpriv: permission denied is not testable here")
+            return
+        }
+        let base = try makeTemporaryDirectory("accessgw-perm")
+        defer { try? FileManager.default.removeItem(at: base) }
+        func directory(_ name: String, mode: Int) throws -> String {
+            let path = base.appendingPathComponent(name).path
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+            return path
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: base.path)
+        let closed = try directory("closed", mode: 0o750)   // root:root, as /etc/accessgw or /var/lib/accessgw for another user
+        let open = try directory("open", mode: 0o755)
+        func config(in folder: String, journal: String) throws -> String {
+            let path = folder + "/gateway.yaml"
+            try "gateway:\n  id: gw-01\n  site: test\n  journal: \(journal)\n".write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+            return path
+        }
+        let hiddenJournal = closed + "/journal.db", privateJournal = open + "/journal.db"
+        for journal in [hiddenJournal, privateJournal] {
+            #expect(FileManager.default.createFile(atPath: journal, contents: Data(), attributes: [.posixPermissions: 0o640]))
+        }
+        let cases: [(arguments: [String], file: String, what: String)] = [
+            (["status", "--config", try config(in: closed, journal: privateJournal)], closed + "/gateway.yaml", "the configuration"),
+            (["status", "--config", try config(in: open, journal: hiddenJournal)], hiddenJournal, "the journal"),
+            (["status", "--journal", privateJournal], privateJournal, "the journal"),
+            (["tail", "--journal", hiddenJournal], hiddenJournal, "the journal"),
+            (["backup", "--journal", privateJournal, base.path + "/copy.db"], privateJournal, "the journal"),
+            (["forget", "--card", "123", "--config", open + "/gateway.yaml", "--journal", hiddenJournal], hiddenJournal, "the journal"),
+        ]
+        for (arguments, file, what) in cases {
+            let result = try ChildProcess.run(setpriv, ["--reuid=nobody", "--regid=nogroup", "--clear-groups", GatewayHarness.binary] + arguments)
+            #expect(result.status == 77, "\(arguments): \(result.output)")
+            #expect(result.output.contains("permission denied: user nobody may not read \(what) \(file)"), "\(arguments): \(result.output)")
+            #expect(!result.output.contains("does not exist") && !result.output.contains("no journal"), "\(arguments): \(result.output)")
+        }
+        let check = try ChildProcess.run(setpriv, ["--reuid=nobody", "--regid=nogroup", "--clear-groups", GatewayHarness.binary,
+                                                   "check", "--config", closed + "/gateway.yaml"])
+        #expect(check.status == 78 && check.output.contains("permission denied: user nobody may not read it"), "\(check.output)")
+    }
+
     @Test func tailAndStatusReadTheJournalOfABrokenConfigAndSayWhatIsBroken() async throws {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])

@@ -75,6 +75,30 @@ struct LogHandlerTests {
         #expect(JournalFields.parse(encoded)?["MESSAGE"] == "a\nb")
     }
 
+    /// U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR end a line for JavaScript, many log viewers and
+    /// editors: a device subject or a broker message holding one must not forge a second log line (issue 19).
+    @Test func lineAndParagraphSeparatorsAreEscapedInEveryLogOutput() throws {
+        let forged = "door-3e\u{2028}time=2026-12-08T00:00:00Z level=info msg=\"door opened\"\u{2029}end"
+        #expect(Logfmt.value(forged) == #""door-3e\\u{2028}time=2026-12-08T00:00:00Z level=info msg=\"door opened\"\\u{2029}end""#)
+
+        let lines = Lines()
+        let socket = try DatagramListener()
+        var logfmt = Logger(label: "t") { _ in GatewayLogHandler(output: .init(destination: .logfmt(lines.append))) }
+        logfmt.info("subject \(forged)", metadata: ["device": "\(forged)"])
+        let line = try #require(lines.all.first)
+        #expect(!line.unicodeScalars.contains { $0.value == 0x2028 || $0.value == 0x2029 }, "\(line)")
+        #expect(LogfmtPairs(line)?["device"] == #"door-3e\u{2028}time=2026-12-08T00:00:00Z level=info msg="door opened"\u{2029}end"#)
+
+        var journal = Logger(label: "t") { _ in
+            GatewayLogHandler(output: .init(destination: .journal(socket: socket.path, fallback: lines.append)))
+        }
+        journal.info("subject \(forged)", metadata: ["device": "\(forged)"])
+        let datagram = try #require(socket.receive(), "no datagram arrived")
+        let fields = try #require(JournalFields.parse(datagram))
+        #expect(fields["MESSAGE"] == #"subject door-3e\u{2028}time=2026-12-08T00:00:00Z level=info msg="door opened"\u{2029}end"#)
+        #expect(fields["DEVICE"]?.unicodeScalars.contains { $0.value == 0x2028 || $0.value == 0x2029 } == false)
+    }
+
     @Test func withoutTheJournalSocketLinesFallBackToPriorityPrefixes() throws {
         let directory = try makeTemporaryDirectory("accessgw-log")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -125,6 +125,49 @@ struct MapDevicesEndToEndTests {
         try await Self.everyRuleFires(harness, simulator.devices)
     }
 
+    /// The lift monitor simulated as the documentation says (issue 19, item 20: it could not be): the devices of
+    /// `Examples/simulators-map2.yaml` with their `actions`, ten times faster, on the bus its comment configures.
+    @Test func theExampleSimfileDrivesEveryLiftEventTurnstileAndReader() async throws {
+        var yaml = try String(contentsOf: GatewayHarness.repository.appendingPathComponent("Examples/simulators-map2.yaml"),
+                              encoding: .utf8)
+        let port = freeLoopbackPort()
+        yaml = yaml.replacingOccurrences(of: "port: 15031", with: "port: \(port)")
+        for match in yaml.matches(of: /(every|for): (\d+)s\b/).reversed() {
+            yaml.replaceSubrange(match.range, with: "\(match.output.1): \(Int(match.output.2)! * 100)ms")
+        }
+        let host = SimulatorHost(config: try SimulatorConfig.parse(yaml: yaml, file: "simulators-map2.yaml"))
+        try host.start()
+        defer { host.stop() }
+        let harness = try GatewayHarness()
+        try harness.configure(buses: "  - { id: sim, tcp: { host: 127.0.0.1, port: \(port) }, timeout: 300ms }", devices: """
+              - { id: lift-3a, profile: lift-monitor, bus: sim, unit: 1, poll: 50ms }
+              - { id: turnstile-n, profile: turnstile, bus: sim, unit: 2, poll: 50ms }
+              - { id: reader-3e, profile: card-reader, bus: sim, unit: 3, poll: 50ms }
+            """)
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/#", on: harness.broker)
+        try await harness.start()
+        let expected: Set<String> = ["lift-3a elevator.fault fault_code", "lift-3a elevator.fault passenger_trapped",
+                                     "lift-3a elevator.fault_cleared", "lift-3a elevator.overload", "lift-3a elevator.mode_changed",
+                                     "turnstile-n passage.counted", "reader-3e access.granted"]
+        func seen(_ events: [ReceivedEvent]) -> Set<String> {
+            Set(events.map { event in
+                let detail = event.type == "elevator.fault" ? (event.data["fault"] as? String == "passenger_trapped" ? " passenger_trapped" : " fault_code") : ""
+                return "\(event.device) \(event.type)\(detail)"
+            })
+        }
+        let events: [ReceivedEvent]
+        do {
+            events = try await subscriber.waitForEvents("every lift event, passages and swipes", timeout: .seconds(30)) {
+                expected.isSubset(of: seen($0))
+            }
+        } catch {
+            Issue.record("missing: \(expected.subtracting(seen(subscriber.events)).sorted()); seen \(seen(subscriber.events).sorted()); gateway log:\n\(harness.log)")
+            throw error
+        }
+        #expect(events.contains { $0.type == "elevator.mode_changed" && $0.data["mode"] as? String == "fire_service" })
+        #expect(harness.stop() == 0)
+    }
+
     @Test func everyRuleFiresOverAnRTUPseudoTerminal() async throws {
         let harness = try GatewayHarness()
         let line = try await RTUSimulator(try Self.devices(), baud: 38400)

@@ -1,3 +1,4 @@
+import DeviceProfiles
 import Foundation
 import Simulators
 import Testing
@@ -57,6 +58,49 @@ struct MetricsNamingEndToEndTests {
             })
             #expect(!used.isEmpty && used.isSubset(of: exported), "\(example) uses \(used.subtracting(exported).sorted())")
         }
+        #expect(harness.stop() == 0)
+    }
+
+    /// Issue 19 item 17: the last-event series of a map-2 device moves when its rules emit (it stayed 0, so the shipped
+    /// `AccessgwDeviceSilent` alert fired for every lift monitor), and a device without a clock has no clock-offset
+    /// series at all (it read 0).
+    @Test func aMapDeviceHasALastEventTimeAndNoClockOffset() async throws {
+        let harness = try GatewayHarness()
+        let lift = SimulatedDevice(profile: try DeviceProfile.load(
+            path: GatewayHarness.repository.appendingPathComponent("Devices/lift-monitor.yaml").path), unit: 2)
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1), lift])
+        let port = freeLoopbackPort()
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML + """
+
+              - id: lift
+                profile: lift-monitor
+                bus: lan
+                unit: 2
+                poll: 50ms
+            """, metricsListen: "127.0.0.1:\(port)")
+        try await harness.start()
+        func metrics(_ what: String, _ ready: @escaping @Sendable (String) -> Bool) async throws -> String {
+            try await eventually(what) { () -> String? in
+                let text = try? await SystemdIntegrationTests.get("http://127.0.0.1:\(port)/metrics").body
+                return text.flatMap { ready($0) ? $0 : nil }
+            }
+        }
+        // The series exist from the start with 0: wait for a counted poll, which sets the lift's baseline.
+        _ = try await metrics("both devices polled") {
+            $0.contains(#"accessgw_device_polls_total{device="lift",result="ok"} "#)
+                && !$0.contains(#"accessgw_device_polls_total{device="lift",result="ok"} 0"#)
+                && $0.contains(#"accessgw_device_clock_offset_seconds{device="door-3e"}"#)
+        }
+        lift.updateMap { $0.set("overload", 1) }
+        let text = try await metrics("the lift's overload event counted") {
+            $0.contains(#"accessgw_events_total{device="lift",type="elevator.overload"} 1"#)
+        }
+        func value(_ prefix: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(prefix) }?.split(separator: " ").last.flatMap { Double($0) }
+        }
+        let lastEvent = try #require(value(#"accessgw_device_last_event_timestamp_seconds{device="lift"}"#), "\(text)")
+        #expect(abs(lastEvent - Date().timeIntervalSince1970) < 120, "\(text)")
+        #expect(!text.contains(#"accessgw_device_clock_offset_seconds{device="lift"}"#), "\(text)")
         #expect(harness.stop() == 0)
     }
 

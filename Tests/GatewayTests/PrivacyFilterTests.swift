@@ -50,4 +50,25 @@ struct PrivacyFilterTests {
         let fields: [(String, JSONValue)] = [("person", .string("P-1")), ("plate", .string("云A12345"))]
         #expect(JSONValue.object(filter.apply(to: fields)) == .object(fields))
     }
+
+    /// Issue 19 item 10: replay applies the privacy settings in force, whatever they were when the event was journalled.
+    @Test func replayPseudonymisesAndMasksEventsJournalledInTheClearAndKeepsFilteredOnesByteForByte() {
+        var settings = GatewayConfiguration.Privacy()
+        settings.personIDs = .pseudonymise
+        settings.plates = .mask
+        settings.key = Array("site-secret".utf8)
+        let filter = PrivacyFilter(settings)
+        let clear = #"{"specversion":"1.0","id":"s/d/1","type":"access.granted","data":{"device":"door-3e","person":"P-0012","plate":"云A12345","score":0.934}}"#
+        guard let replayed = filter.replayed(payload: clear),
+              case let .object(data)? = (try? JSONValue(parsing: replayed))?["data"] else { Issue.record("not replayed"); return }
+        let person = data.first { $0.0 == "person" }?.1
+        #expect(person == filter.apply(to: [("person", .string("P-0012"))])[0].1)
+        #expect(data.first { $0.0 == "plate" }?.1 == .string("云A***45"))
+        #expect(!replayed.contains("P-0012") && !replayed.contains("12345"))
+        // Journalled under these settings: unchanged, not pseudonymised twice.
+        #expect(filter.replayed(payload: replayed) == replayed)
+        // Privacy off: every payload as journalled; on, a payload that cannot be read is withheld.
+        #expect(PrivacyFilter(GatewayConfiguration.Privacy()).replayed(payload: clear) == clear)
+        #expect(filter.replayed(payload: "not json") == nil)
+    }
 }

@@ -50,7 +50,9 @@ struct RefusedPublicationEndToEndTests {
         #expect(harness.log.contains("rejected a publication: not authorized"))
         #expect(harness.stop() == 0)
 
-        // A restart does not send the refused events again: the journal has them as done.
+        // A restart does not put the refused events back into the queue: the journal has them as done (only the
+        // retry of refused events sends them again, apart from the queue, and the broker refusing them again is
+        // counted, not logged per event).
         func accessEvents() -> Int { subscriber.events.filter { $0.type.hasPrefix("access.") }.count }
         let before = accessEvents()
         try await harness.start()
@@ -58,6 +60,54 @@ struct RefusedPublicationEndToEndTests {
         _ = try await subscriber.waitForEvents("the event after the restart") { $0.contains { $0.data["person"] as? String == "after-restart" } }
         #expect(accessEvents() == before + 1)
         #expect(!harness.log.contains("rejected a publication"), "refused events were sent again:\n\(harness.log)")
+        #expect(harness.stop() == 0)
+    }
+
+    /// Issue 19 item 12: refused events are retried with backoff and counted, so they go out once the ACL is fixed;
+    /// many refusals in a row at the default window keep one connection.
+    @Test func refusedEventsGoOutOnceTheACLIsFixedOverOneConnection() async throws {
+        let acl = try makeTemporaryDirectory("acl").appendingPathComponent("acl")
+        try "topic readwrite accessgw/#\ntopic deny accessgw/+/+/event/access.denied\n".write(to: acl, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: acl.deletingLastPathComponent().path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: acl.path)
+        let harness = try GatewayHarness(broker: .init(extraConfig: ["acl_file \(acl.path)"]))
+        let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1, capacity: 2000)])
+        let port = freeLoopbackPort()
+        try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML, mqttExtra: "  protocol: 5", metricsListen: "127.0.0.1:\(port)")
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/#", on: harness.broker)
+        try await harness.start()
+        let door = simulator.devices[0]
+        let rounds = 60
+        for round in 0..<rounds {
+            door.record(code: 2, point: 1, direction: 1, value: 100)
+            door.record(code: 2, point: 1, direction: 1, value: 100)
+            door.record(code: 1, point: 1, direction: 1, value: 900, subject: "P-\(round)")
+        }
+        _ = try await subscriber.waitForEvents("every granted event", timeout: .seconds(60)) {
+            $0.filter { $0.type == "access.granted" }.count >= rounds
+        }
+        _ = try await eventually("the refusals journalled") { () -> Bool? in
+            try harness.statusJSON()["refused"] as? Int == 2 * rounds ? true : nil
+        }
+        #expect(subscriber.events.filter { $0.type == "access.granted" }.count == rounds, "each allowed event once")
+
+        // The ACL is fixed: the refused events go out, each once, and are no longer refused.
+        try "topic readwrite accessgw/#\n".write(to: acl, atomically: true, encoding: .utf8)
+        harness.broker.reloadConfiguration()
+        let denied = try await subscriber.waitForEvents("the refused events after the fix", timeout: .seconds(60)) {
+            $0.filter { $0.type == "access.denied" }.count >= 2 * rounds
+        }
+        #expect(Set(denied.filter { $0.type == "access.denied" }.map(\.id)).count == 2 * rounds)
+        _ = try await eventually("no event refused any more") { () -> Bool? in
+            try harness.statusJSON()["refused"] as? Int == 0 ? true : nil
+        }
+        let delivered = MetricsEndpointTests.get(Int(port)).split(separator: "\n")
+            .first { $0.hasPrefix(#"accessgw_mqtt_refused_retries_total{result="delivered"}"#) }?.split(separator: " ").last
+        #expect(delivered.flatMap { Double($0) } == Double(2 * rounds))
+        #expect(harness.log.components(separatedBy: "connected to MQTT broker").count == 2, "one connection only:\n\(harness.log)")
+        #expect(!harness.log.contains("taken over"), "\(harness.log)")
+        // 120 refusals: one ERROR, then summaries (rate-limited per broker), not a line per event from the network thread.
+        #expect(harness.logLines(containing: "rejected a publication").count <= 2, "\(harness.logLines(containing: "rejected a publication").count) lines")
         #expect(harness.stop() == 0)
     }
 }

@@ -27,7 +27,7 @@ import Testing
         }
         #expect(second.deviceCommandID == first.deviceCommandID &+ 1, "device command ids are consecutive per device")
         #expect(try journal!.claimCommand(Self.request("pm-1")) == .seen(first))
-        try journal!.finishCommand(id: "pm-1", status: "written", reason: nil)
+        try journal!.finishCommand(id: "pm-1", issuer: "pm-kunming", status: "written", reason: nil)
         #expect(FileManager.default.fileExists(atPath: temp.path + ".commands"))
         journal = nil
 
@@ -119,5 +119,96 @@ import Testing
             return
         }
         #expect(next.deviceCommandID == 43)
+    }
+}
+
+/// Issue 19 items 8 and 9: ids per issuer with their arguments, a store of schema 1 upgraded, and a new or lost
+/// id memory told apart from a first start.
+@Suite struct CommandMemoryTests {
+    static func request(_ id: String, issuer: String, device: String = "door-3e", args: String? = "{}") -> CommandRequestRecord {
+        CommandRequestRecord(id: id, issuer: issuer, device: device, command: "open", args: args, received: .now)
+    }
+
+    @Test func idsOfDifferentIssuersNeverCollideAndKeepTheirArguments() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        guard case let .claimed(pm) = try journal.claimCommand(Self.request("r-1", issuer: "pm-kunming", args: #"{"door":1}"#)),
+              case let .claimed(ops) = try journal.claimCommand(Self.request("r-1", issuer: "ops")) else {
+            Issue.record("the same id of two issuers was not claimed twice")
+            return
+        }
+        #expect(pm.deviceCommandID != ops.deviceCommandID)
+        guard case let .seen(first) = try journal.claimCommand(Self.request("r-1", issuer: "pm-kunming", device: "gate-1")) else {
+            Issue.record("a reused id was claimed again")
+            return
+        }
+        #expect(first.device == "door-3e" && first.args == #"{"door":1}"#)
+        try journal.finishCommand(id: "r-1", issuer: "ops", status: "written", reason: nil)
+        guard case let .seen(stillPending) = try journal.claimCommand(Self.request("r-1", issuer: "pm-kunming")),
+              case let .seen(written) = try journal.claimCommand(Self.request("r-1", issuer: "ops")) else {
+            Issue.record("an id was forgotten")
+            return
+        }
+        #expect(stillPending.status == "pending" && written.status == "written", "an outcome went to the other issuer's id")
+    }
+
+    @Test func aStoreOfSchemaOneKeepsItsIdsWhenUpgraded() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        _ = try temp.open()
+        do {
+            let store = try SQLiteConnection(path: temp.path + ".commands", readOnly: false)
+            try store.execute(CommandClaimStore.tables + "PRAGMA user_version = 1;")
+            _ = try store.run("""
+                INSERT INTO command_requests (id, issuer, device, command, device_command_id, status, reason, received_ms)
+                VALUES ('old-1', 'pm-kunming', 'door-3e', 'open', 7, 'written', NULL, \(Timestamp.now.millisecondsSinceEpoch))
+                """)
+        }
+        let journal = try temp.open()
+        guard case let .seen(old) = try journal.claimCommand(Self.request("old-1", issuer: "pm-kunming")) else {
+            Issue.record("an id of a schema 1 store was forgotten")
+            return
+        }
+        #expect(old.deviceCommandID == 7 && old.args == nil)
+        #expect(try journal.withClaims { try $0.scalar("PRAGMA user_version") } == CommandClaimStore.schemaVersion)
+    }
+
+    @Test func aNewIDMemoryBesideAJournalWithHistoryIsNewAndAFirstStartIsNot() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        do {
+            let first = try temp.open()
+            #expect(try first.openCommandClaims() == .remembered, "a first start")
+            _ = try first.claimCommand(Self.request("a", issuer: "pm-kunming"))
+        }
+        #expect(try temp.open().openCommandClaims() == .remembered)
+        try FileManager.default.removeItem(atPath: temp.path + ".commands")
+        let reopened = try temp.open()
+        guard case .new = try reopened.openCommandClaims() else {
+            Issue.record("a deleted id memory went unnoticed")
+            return
+        }
+    }
+
+    @Test func anIDMemoryDeletedOrReplacedWhileOpenIsNoticedAndSetAside() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        try journal.openCommandClaims()
+        #expect(journal.commandMemoryState() == .inPlace)
+        let path = journal.commandClaimsPath
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".moved")
+        try Data("not the store".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(journal.commandMemoryState() == .replaced)
+        let aside = try #require(journal.setAsideCommandMemory(.replaced))
+        #expect(FileManager.default.fileExists(atPath: aside) && !FileManager.default.fileExists(atPath: path))
+        #expect(journal.commandMemoryState() == .missing)
+        // The open store still remembers what it claimed.
+        guard case .claimed = try journal.claimCommand(Self.request("b", issuer: "pm-kunming")),
+              case .seen = try journal.claimCommand(Self.request("b", issuer: "pm-kunming")) else {
+            Issue.record("the open store stopped remembering")
+            return
+        }
     }
 }

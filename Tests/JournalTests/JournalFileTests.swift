@@ -23,6 +23,23 @@ import Testing
         #expect(throws: Never.self) { _ = try JournalLock(journalPath: temp.path) }
     }
 
+    /// Issue 19 item 15: `accessgw backup` wrote its copy 0644, a copy of residents' data anyone on the box could read;
+    /// the journal is 0640, and so is the copy, whatever the umask.
+    @Test func aBackupIsAsPrivateAsTheJournal() throws {
+        let temp = try TemporaryJournal()
+        defer { temp.remove() }
+        let journal = try temp.open()
+        _ = try journal.append([deviceEntry("door-3e", seq: 1)])
+        let backup = temp.directory.appendingPathComponent("backup.db").path
+        let mask = umask(0o022)
+        defer { umask(mask) }
+        _ = try JournalBackup.run(source: temp.path, destination: backup)
+        var info = stat()
+        #expect(stat(backup, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o640, "the copy is \(String(info.st_mode & 0o777, radix: 8))")
+        withExtendedLifetime(journal) {}
+    }
+
     @Test func aDeletedJournalIsNoticedAndItsContentCopiedOut() throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }

@@ -138,6 +138,11 @@ public final class MosquittoBroker: @unchecked Sendable {
     }
 
     /// Lets a paused broker run again (SIGCONT).
+    /// SIGHUP: mosquitto reloads its configuration, its ACL file included.
+    public func reloadConfiguration() {
+        if let process, process.isRunning { kill(process.process.processIdentifier, SIGHUP) }
+    }
+
     public func resume() {
         if let process, process.isRunning { kill(process.process.processIdentifier, SIGCONT) }
     }
