@@ -463,10 +463,12 @@ extension BusPoller {
         }
         let started = ContinuousClock.now
         let discarded = connection.discardedBytes
+        let late = connection.lateReplies
         defer {
             lastTransactionEnd = monotonicMicros()
             metrics.busy(ContinuousClock.now - started)
             if connection.discardedBytes != discarded { metrics.discardedBytes.increment(by: connection.discardedBytes - discarded) }
+            if connection.lateReplies != late { metrics.lateReplies.increment(by: connection.lateReplies - late) }
         }
         do {
             try body(connection)
