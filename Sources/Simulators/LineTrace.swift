@@ -11,6 +11,8 @@ public struct LineTraceEntry: Sendable, Hashable {
     public var replyEnd: UInt64
     public var unit: UInt8
     public var function: UInt8
+    /// The first register the request addresses (the read address of function 23).
+    public var address: UInt16
     public var requestBytes: Int
     /// 0 when the request was not answered (another unit, a dropped reply).
     public var replyBytes: Int
@@ -47,11 +49,11 @@ extension [LineTraceEntry] {
         guard let origin = first?.requestStart else { return "(no transactions)" }
         func ms(_ t: UInt64) -> String { String(format: "%8.1f", Double(t &- origin) / 1e6) }
         func span(_ a: UInt64, _ b: UInt64) -> String { String(format: "%6.1f", Double(Int64(bitPattern: b &- a)) / 1e6) }
-        var lines = ["      t ms  unit fn  req B  reply B   gap ms  req ms  wait ms  reply ms"]
+        var lines = ["      t ms  unit fn  addr  req B  reply B   gap ms  req ms  wait ms  reply ms"]
         var previousEnd = origin
         for entry in self {
             let answered = entry.replyBytes > 0
-            lines.append("\(ms(entry.requestStart))  \(String(format: "%4d %2d %6d %8d", entry.unit, entry.function, entry.requestBytes, entry.replyBytes))"
+            lines.append("\(ms(entry.requestStart))  \(String(format: "%4d %2d %5d %6d %8d", entry.unit, entry.function, entry.address, entry.requestBytes, entry.replyBytes))"
                 + "   \(span(previousEnd, entry.requestStart))  \(span(entry.requestStart, entry.requestEnd))"
                 + "   \(answered ? span(entry.requestEnd, entry.replyStart) : "     -")    \(answered ? span(entry.replyStart, entry.replyEnd) : "     -")")
             previousEnd = answered ? entry.replyEnd : entry.requestEnd

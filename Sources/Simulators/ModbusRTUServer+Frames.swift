@@ -57,7 +57,8 @@ extension ModbusRTUServer {
         let requestEnd = settings.pace ? frameStart + settings.timing.frameNanoseconds(frame.count) : frameStart
         trace.record(LineTraceEntry(requestStart: frameStart, requestEnd: requestEnd,
                                     replyStart: settings.pace ? written - settings.timing.frameNanoseconds(bytes.count) : written,
-                                    replyEnd: written, unit: unit, function: pdu.first ?? 0, requestBytes: frame.count,
+                                    replyEnd: written, unit: unit, function: pdu.first ?? 0,
+                                    address: pdu.count >= 3 ? UInt16(pdu[1]) << 8 | UInt16(pdu[2]) : 0, requestBytes: frame.count,
                                     replyBytes: bytes.count))
     }
 }
