@@ -44,6 +44,8 @@ public enum RS485IdleBench {
         /// Transactions the line carried per second, and the late replies the gateway discarded.
         public var transactionsPerSecond: Double
         public var trace: String?
+        /// Every event's latency, sorted: with a few dozen events p99 is the slowest one, so the reader sees the rest.
+        public var latenciesMillis: [Int64] = []
     }
 
     /// The SPEC 8 bound: an event waits for its device's next header read, a uniform share of one round of header
@@ -115,7 +117,8 @@ public enum RS485IdleBench {
                       turnaroundMillis: options.turnaroundMillis, timeout: options.timeout, poll: options.poll,
                       events: latencies.count, p50Millis: quantile(latencies, 0.5), p99Millis: quantile(latencies, 0.99),
                       maxMillis: latencies.last, roundMillis: bound.round, boundP50Millis: bound.p50, boundP99Millis: bound.p99,
-                      transactionsPerSecond: Double(after.requests - before.requests) / (t1 - t0), trace: trace)
+                      transactionsPerSecond: Double(after.requests - before.requests) / (t1 - t0), trace: trace,
+                      latenciesMillis: latencies)
     }
 }
 
@@ -153,6 +156,7 @@ extension RS485IdleBench.Result {
           bound (header round \(String(format: "%.0f", roundMillis)) ms with its state reads, + header, window read, ack): \
         p50 \(String(format: "%.0f", boundP50Millis)) ms, p99 \(String(format: "%.0f", boundP99Millis)) ms
           ratio to the bound: p50 \(ratio(p50Millis, boundP50Millis)), p99 \(ratio(p99Millis, boundP99Millis)) (target <= 1.2)
+          the slowest: \(latenciesMillis.suffix(6).map(String.init).joined(separator: ", ")) ms; p90 \(ms(quantile(latenciesMillis, 0.9)))
         """ + (trace.map { "\n  line trace from the start of the events (simulator's view; ms; fn 3 at 100 is a header or window read, at 20 the state block):\n" + $0 } ?? "")
     }
 }

@@ -42,8 +42,13 @@ extension BusPoller {
                 silent = !Self.isAnswer(error)
             }
         }
-        if !silent, let block = config.profile.state, now >= device.nextStatePoll {
-            device.nextStatePoll = now + config.statePollMillis
+        // On RTU a device with a log reads its state block in the line's next state slot, so header rounds carry
+        // their even share of state reads (StateSchedule); a device without a log polls its state as its turn.
+        let paced = device.fifo != nil ? statePaceMillis : nil
+        if !silent, let block = config.profile.state, now >= device.nextStatePoll,
+           paced == nil || StateSchedule.slotOpen(now: now, nextSlot: nextStateSlot) {
+            device.nextStatePoll = StateSchedule.next(after: device.nextStatePoll, now: now, every: config.statePollMillis)
+            if let paced { nextStateSlot = StateSchedule.nextSlot(after: nextStateSlot, now: now, pace: paced) }
             do {
                 try pollState(&device, block: block)
                 device.stateFailure = nil

@@ -44,6 +44,10 @@ public final class BusPoller: @unchecked Sendable {
     let hostClock: @Sendable () -> HostClock.Status
     /// The host clock state last logged, so that a lasting state is said once.
     var hostClockLogged: HostClock.Status?
+    /// RTU: the state reads of devices with an event log share one pace (`StateSchedule.paceMillis`); nil on TCP.
+    let statePaceMillis: Int64?
+    /// Monotonic milliseconds from when the next paced state read may go.
+    var nextStateSlot: Int64 = 0
 
     public init(bus: BusConfiguration, devices: [DeviceConfiguration], links: [DeviceLink], ring: EventRing<EventRecord>,
                 journalBell: RingDoorbell, board: DeviceStateBoard, logger: Logger,
@@ -64,6 +68,9 @@ public final class BusPoller: @unchecked Sendable {
         var silence = bus.turnaroundMillis * 1000
         if case let .rtu(line) = bus.endpoint { silence = max(silence, Int64(line.timing.frameSilenceNanoseconds / 1000) + 1) }
         requiredSilenceMicros = silence
+        statePaceMillis = bus.endpoint.isSerial
+            ? StateSchedule.paceMillis(statePolls: devices.filter { $0.profile.state != nil && $0.profile.eventLog != nil }.map(\.statePollMillis))
+            : nil
     }
 
     deinit { buffer.deallocate() }
