@@ -16,23 +16,23 @@ struct StateScheduleTests {
         #expect(StateSchedule.next(after: 1000, now: 2000, every: 1000) == 3000)
     }
 
-    @Test func spreadReadsStaySpreadOverRounds() {
-        // 8 devices first read 100 ms apart, then served in rounds of 600 ms: each second carries each device once,
-        // and no round carries all 8.
-        var due = (0..<8).map { Int64($0 * 100) }
-        var perRound: [Int] = []
-        for round in 1...20 {
-            let end = Int64(round * 600)
-            var reads = 0
-            for i in due.indices where due[i] <= end {
-                let turn = end - 600 + Int64(i) * 75  // the device's turn within the round
-                guard turn >= due[i] else { continue }
-                due[i] = StateSchedule.next(after: due[i], now: turn, every: 1000)
-                reads += 1
-            }
-            perRound.append(reads)
+    @Test func pacedReadsSpreadOverTheRounds() {
+        // 8 devices all due at once, one device's turn every 50 ms (header rounds of 400 ms), state_poll 1 s: the line's
+        // pace lets one state read through every 125 ms, so no round carries more than 4 and 10 s carry about 80.
+        let pace = StateSchedule.paceMillis(statePolls: Array(repeating: 1000, count: 8))!
+        var due = [Int64](repeating: 0, count: 8)
+        var slot: Int64 = 0
+        var reads: [Int64] = []
+        for turn in 0..<200 {
+            let now = Int64(turn * 50), device = turn % 8
+            guard now >= due[device], StateSchedule.slotOpen(now: now, nextSlot: slot) else { continue }
+            due[device] = StateSchedule.next(after: due[device], now: now, every: 1000)
+            slot = StateSchedule.nextSlot(after: slot, now: now, pace: pace)
+            reads.append(now)
         }
-        #expect(perRound.dropFirst(2).allSatisfy { $0 < 8 }, "\(perRound)")
+        let perRound = (0..<25).map { round in reads.filter { $0 / 400 == round }.count }
+        #expect(perRound.allSatisfy { $0 <= 4 }, "\(perRound)")
+        #expect((76...84).contains(reads.count), "\(reads.count) state reads in 10 s")
     }
 
     @Test func theLineReadsStateBlocksAtTheSumOfTheirRates() {
