@@ -48,7 +48,7 @@ extension BusPoller {
         if !silent, let block = config.profile.state, now >= device.nextStatePoll,
            paced == nil || StateSchedule.slotOpen(now: now, nextSlot: nextStateSlot) {
             device.nextStatePoll = StateSchedule.next(after: device.nextStatePoll, now: now, every: config.statePollMillis)
-            if let paced { nextStateSlot = StateSchedule.nextSlot(after: nextStateSlot, now: now, pace: paced) }
+            if let paced { nextStateSlot = StateSchedule.nextSlot(now: now, pace: paced) }
             do {
                 try pollState(&device, block: block)
                 device.stateFailure = nil
