@@ -200,16 +200,18 @@ public final class ModbusConnection: @unchecked Sendable {
         modbus_set_response_timeout(context, UInt32(micros / 1_000_000), UInt32(micros % 1_000_000))
     }
 
-    /// After a timeout or a garbled reply on RTU: listens until the line has been silent for a frame gap — at least
-    /// as long as this request's reply would take, so a reply that began at the deadline is taken off whole — and
-    /// discards and counts what arrived, so that no late reply is read as the answer to the next request.
-    private func giveLineItsSilence(after request: [UInt8]) {
+    /// After a timeout or a garbled reply on RTU: listens until the line has been silent for a frame gap — after a
+    /// timeout at least as long as this request's reply would take, so a reply that began at the deadline is taken
+    /// off whole — and discards and counts what arrived, so that no late reply is read as the answer to the next
+    /// request. A garbled reply has arrived already: only its trailing bytes can follow, within a gap.
+    private func giveLineItsSilence(after request: [UInt8], timedOut: Bool) {
         defer { modbus_flush(context) }
         let fd = modbus_get_socket(context)
         guard case let .rtu(line) = endpoint, fd >= 0 else { return }
         let timing = line.timing
         let gapMicros = Int64(timing.frameSilenceNanoseconds / 1000) + 1
-        var quietUntil = monotonicMicros() + Int64(timing.frameNanoseconds(RTUFrameLength.reply(to: request)) / 1000) + gapMicros
+        let replyMicros = timedOut ? Int64(timing.frameNanoseconds(RTUFrameLength.reply(to: request)) / 1000) : 0
+        var quietUntil = monotonicMicros() + replyMicros + gapMicros
         var found = 0
         var scratch = [UInt8](repeating: 0, count: 256)
         while true {
@@ -225,10 +227,8 @@ public final class ModbusConnection: @unchecked Sendable {
             found += count
             quietUntil = max(quietUntil, monotonicMicros() + gapMicros)
         }
-        if found > 0 {
-            discardedBytes += found
-            lateReplies += 1
-        }
+        discardedBytes += found
+        if found > 0, timedOut { lateReplies += 1 }
     }
 
     /// The one funnel every request goes through: connect, drop stray bytes, send the request PDU for `unit`, and
@@ -259,7 +259,7 @@ public final class ModbusConnection: @unchecked Sendable {
         case let .failure(error):
             if error.leftLineDirty, endpoint.isSerial {
                 // A late or stray reply must never be taken as the answer to the next request (libmodbus #83, #488).
-                giveLineItsSilence(after: request)
+                giveLineItsSilence(after: request, timedOut: error.code == .timeout)
             } else if error.leftLineDirty {
                 // On TCP a flush cannot catch a reply still in flight: only a new connection is clean.
                 disconnect()
