@@ -41,7 +41,7 @@ public enum RS485IdleBench {
         public var roundMillis: Double
         public var boundP50Millis: Double
         public var boundP99Millis: Double
-        /// Transactions the line carried per second, and the late replies the gateway discarded.
+        /// Transactions the line carried per second during the events.
         public var transactionsPerSecond: Double
         public var trace: String?
         /// Every event's latency, sorted: with a few dozen events p99 is the slowest one, so the reader sees the rest.
