@@ -24,3 +24,14 @@ public struct RTULineTiming: Sendable, Hashable {
     /// Nanoseconds `bytes` characters occupy the line.
     public func frameNanoseconds(_ bytes: Int) -> UInt64 { UInt64(bytes) * characterNanoseconds }
 }
+
+extension RTULineTiming {
+    /// How long a master waits for a reply on this line (SPEC 2): the configured `timeout` is how long the device may
+    /// take to start answering, and the line adds what it physically takes — the request's own frame (a UART may
+    /// still be sending it when the write returns), the 3.5-character silence that ends it, and the reply's frame.
+    /// A full event window read at 9600 baud 8N1 (8 bytes out, 217 back) adds 8.3 + 4.0 + 226 ms to the timeout.
+    public func responseWindowNanoseconds(timeoutMillis: Int, requestBytes: Int, replyBytes: Int) -> UInt64 {
+        UInt64(max(0, timeoutMillis)) * 1_000_000 + frameNanoseconds(requestBytes) + frameSilenceNanoseconds
+            + frameNanoseconds(replyBytes)
+    }
+}

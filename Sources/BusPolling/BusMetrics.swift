@@ -8,6 +8,8 @@ struct BusMetrics {
     let busySeconds: FloatingPointCounter
     /// Bytes found waiting on the line before a request (trailing bytes of a reply, noise) and discarded.
     let discardedBytes: Counter
+    /// RTU replies that arrived after their request had given up, taken off the line and discarded (SPEC 2).
+    let lateReplies: Counter
 
     init(bus: String) {
         func requests(_ result: String) -> Counter {
@@ -22,6 +24,7 @@ struct BusMetrics {
         latency = Metrics.Timer(label: "accessgw_modbus_request_duration_seconds", dimensions: [("bus", bus)])
         busySeconds = FloatingPointCounter(label: "accessgw_bus_busy_seconds_total", dimensions: [("bus", bus)])
         discardedBytes = Counter(label: "accessgw_modbus_discarded_bytes_total", dimensions: [("bus", bus)])
+        lateReplies = Counter(label: "accessgw_modbus_late_replies_total", dimensions: [("bus", bus)])
     }
 
     func count(_ error: ModbusError?) {

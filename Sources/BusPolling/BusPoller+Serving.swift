@@ -42,8 +42,13 @@ extension BusPoller {
                 silent = !Self.isAnswer(error)
             }
         }
-        if !silent, let block = config.profile.state, now >= device.nextStatePoll {
-            device.nextStatePoll = now + config.statePollMillis
+        // On RTU a device with a log reads its state block in the line's next state slot, so header rounds carry
+        // their even share of state reads (StateSchedule); a device without a log polls its state as its turn.
+        let paced = device.fifo != nil ? statePaceMillis : nil
+        if !silent, let block = config.profile.state, now >= device.nextStatePoll,
+           paced == nil || StateSchedule.slotOpen(now: now, nextSlot: nextStateSlot) {
+            device.nextStatePoll = StateSchedule.next(after: device.nextStatePoll, now: now, every: config.statePollMillis)
+            if let paced { nextStateSlot = StateSchedule.nextSlot(now: now, pace: paced) }
             do {
                 try pollState(&device, block: block)
                 device.stateFailure = nil
@@ -463,10 +468,12 @@ extension BusPoller {
         }
         let started = ContinuousClock.now
         let discarded = connection.discardedBytes
+        let late = connection.lateReplies
         defer {
             lastTransactionEnd = monotonicMicros()
             metrics.busy(ContinuousClock.now - started)
             if connection.discardedBytes != discarded { metrics.discardedBytes.increment(by: connection.discardedBytes - discarded) }
+            if connection.lateReplies != late { metrics.lateReplies.increment(by: connection.lateReplies - late) }
         }
         do {
             try body(connection)

@@ -50,6 +50,10 @@ public final class BusPoller: @unchecked Sendable {
     let hostClock: @Sendable () -> HostClock.Status
     /// The host clock state last logged, so that a lasting state is said once.
     var hostClockLogged: HostClock.Status?
+    /// RTU: the state reads of devices with an event log share one pace (`StateSchedule.paceMillis`); nil on TCP.
+    let statePaceMillis: Int64?
+    /// Monotonic milliseconds from when the next paced state read may go.
+    var nextStateSlot: Int64 = 0
 
     public init(bus: BusConfiguration, devices: [DeviceConfiguration], links: [DeviceLink], ring: EventRing<EventRecord>,
                 journalBell: RingDoorbell, board: DeviceStateBoard, logger: Logger,
@@ -70,6 +74,9 @@ public final class BusPoller: @unchecked Sendable {
         var silence = bus.turnaroundMillis * 1000
         if case let .rtu(line) = bus.endpoint { silence = max(silence, Int64(line.timing.frameSilenceNanoseconds / 1000) + 1) }
         requiredSilenceMicros = silence
+        statePaceMillis = bus.endpoint.isSerial
+            ? StateSchedule.paceMillis(statePolls: devices.filter { $0.profile.state != nil && $0.profile.eventLog != nil }.map(\.statePollMillis))
+            : nil
     }
 
     deinit { buffer.deallocate() }
@@ -95,7 +102,13 @@ public final class BusPoller: @unchecked Sendable {
             let now = monotonicMillis()
             progress.store(now, ordering: .relaxed)
             // Found in place, not through a copy of `devices` (see `ackIsDue`).
-            let soonest = devices.indices.min(by: { devices[$0].nextDue < devices[$1].nextDue })
+            var soonest = devices.indices.min(by: { devices[$0].nextDue < devices[$1].nextDue })
+            // RTU: an ack that finishes an event (nothing more unread) goes before the round, with function 23 reading
+            // the header on (one short transaction), so a second event at that door is not held for a round behind it.
+            if bus.endpoint.isSerial, let finishing = devices.indices.first(where: { ackFinishesEvents(at: $0) }) {
+                soonest = finishing
+                devices[finishing].nextDue = min(devices[finishing].nextDue, now)
+            }
             switch Self.nextTurn(commandWaiting: !commands.isEmpty, betweenDue: betweenDue(now: now), pollSinceBetween: pollSinceBetween,
                                  soonest: soonest.map { ($0, devices[$0].nextDue) }, now: now) {
             case .command:
@@ -127,6 +140,14 @@ public final class BusPoller: @unchecked Sendable {
     /// whole `PolledDevice`, retaining and releasing every reference it holds (12 % of a poller thread, measured).
     func ackIsDue(at index: Int) -> Bool {
         guard let fifo = devices[index].fifo, fifo.pendingAck != nil else { return false }
+        return fifo.nextStep(committed: devices[index].link.committed) != .waitForCommit
+    }
+
+    /// Whether the device at `index` may write a committed ack now and its log showed nothing beyond what it emitted:
+    /// an idle door's event, not a drain (a drain's acks interleave with everyone's polls, as any backlog does).
+    func ackFinishesEvents(at index: Int) -> Bool {
+        guard let fifo = devices[index].fifo, fifo.pendingAck != nil, !fifo.moreUnread, devices[index].ackWithRead,
+              devices[index].health.consecutiveFailures == 0 else { return false }
         return fifo.nextStep(committed: devices[index].link.committed) != .waitForCommit
     }
 }

@@ -11,6 +11,7 @@ enum MetricsCatalogue {
         "accessgw_modbus_requests_total": "Modbus requests on a bus, by result (ok, timeout, exception, bad_reply, connection, error).",
         "accessgw_modbus_request_duration_seconds": "Duration of Modbus requests on a bus, including the line's silence.",
         "accessgw_modbus_discarded_bytes_total": "Stray bytes found on a bus before a request and dropped.",
+        "accessgw_modbus_late_replies_total": "RTU replies that came after their request had timed out, discarded while the line fell silent.",
         "accessgw_commands_total": "Downlink commands by outcome status and reason.",
         "accessgw_command_latency_seconds": "Time from a command's arrival to its outcome.",
         "accessgw_command_requests_dropped_total": "Command requests dropped by the intake (over its bound).",

@@ -46,6 +46,7 @@ public final class ModbusConnection: @unchecked Sendable {
     /// Changes the response timeout (`modbus_set_response_timeout`).
     public func setResponseTimeout(millis: Int) {
         responseTimeoutMillis = millis
+        replyWindowMicros = 0
         modbus_set_response_timeout(context, UInt32(millis / 1000), UInt32(millis % 1000) * 1000)
     }
 
@@ -179,6 +180,57 @@ public final class ModbusConnection: @unchecked Sendable {
     /// Bytes found waiting on the line before a request and discarded: trailing bytes of an earlier reply or noise.
     public private(set) var discardedBytes = 0
 
+    /// Replies (or their rest) that arrived on an RTU line after their request had timed out or failed, and were
+    /// discarded while the line was given its silence: each is a device slower than `timeout` allows.
+    public private(set) var lateReplies = 0
+
+    /// The whole time the last RTU request waited for its reply, in microseconds: `timeout` plus the line time.
+    private var replyWindowMicros = 0
+
+    /// On RTU, sets libmodbus's response timeout (which bounds the whole reply: the byte timeout is off) to the
+    /// configured timeout plus the time the request and this request's reply take on the wire (SPEC 2).
+    private func armReplyWindow(for request: [UInt8]) {
+        guard case let .rtu(line) = endpoint else { return }
+        let window = line.timing.responseWindowNanoseconds(timeoutMillis: responseTimeoutMillis,
+                                                           requestBytes: RTUFrameLength.request(request),
+                                                           replyBytes: RTUFrameLength.reply(to: request))
+        let micros = Int((window + 999) / 1000)
+        guard micros != replyWindowMicros else { return }
+        replyWindowMicros = micros
+        modbus_set_response_timeout(context, UInt32(micros / 1_000_000), UInt32(micros % 1_000_000))
+    }
+
+    /// After a timeout or a garbled reply on RTU: listens until the line has been silent for a frame gap — after a
+    /// timeout at least as long as this request's reply would take, so a reply that began at the deadline is taken
+    /// off whole — and discards and counts what arrived, so that no late reply is read as the answer to the next
+    /// request. A garbled reply has arrived already: only its trailing bytes can follow, within a gap.
+    private func giveLineItsSilence(after request: [UInt8], timedOut: Bool) {
+        defer { modbus_flush(context) }
+        let fd = modbus_get_socket(context)
+        guard case let .rtu(line) = endpoint, fd >= 0 else { return }
+        let timing = line.timing
+        let gapMicros = Int64(timing.frameSilenceNanoseconds / 1000) + 1
+        let replyMicros = timedOut ? Int64(timing.frameNanoseconds(RTUFrameLength.reply(to: request)) / 1000) : 0
+        var quietUntil = monotonicMicros() + replyMicros + gapMicros
+        var found = 0
+        var scratch = [UInt8](repeating: 0, count: 256)
+        while true {
+            let left = quietUntil - monotonicMicros()
+            guard left > 0 else { break }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32((left + 999) / 1000))
+            if ready < 0, errno == EINTR { continue }
+            guard ready > 0 else { if ready < 0 { break } else { continue } }
+            let count = read(fd, &scratch, scratch.count)
+            if count < 0, errno == EAGAIN || errno == EINTR { continue }
+            guard count > 0 else { break }
+            found += count
+            quietUntil = max(quietUntil, monotonicMicros() + gapMicros)
+        }
+        discardedBytes += found
+        if found > 0, timedOut { lateReplies += 1 }
+    }
+
     /// The one funnel every request goes through: connect, drop stray bytes, send the request PDU for `unit`, and
     /// accept only a reply from that unit with the request's function and the length it implies (libmodbus checks
     /// neither the unit of a TCP reply nor the MBAP length); decode `errno` at once, and leave the line clean after
@@ -192,6 +244,7 @@ public final class ModbusConnection: @unchecked Sendable {
         }
         modbus_set_slave(context, Int32(unit))
         discardStrayBytes()
+        armReplyWindow(for: request)
         var result = roundTrip(call, unit: unit, address: address, request: request)
         if case let .failure(error) = result, endpoint.isSerial, error.otherUnit {
             // The reply read was a late one from another unit; this unit's own reply follows it on the line.
@@ -206,7 +259,7 @@ public final class ModbusConnection: @unchecked Sendable {
         case let .failure(error):
             if error.leftLineDirty, endpoint.isSerial {
                 // A late or stray reply must never be taken as the answer to the next request (libmodbus #83, #488).
-                modbus_flush(context)
+                giveLineItsSilence(after: request, timedOut: error.code == .timeout)
             } else if error.leftLineDirty {
                 // On TCP a flush cannot catch a reply still in flight: only a new connection is clean.
                 disconnect()
@@ -406,7 +459,11 @@ public final class ModbusConnection: @unchecked Sendable {
 
     private func decode(errno code: Int32, call: String, unit: UInt8, address: UInt16) -> ModbusError {
         let base = Int32(MODBUS_ENOBASE)
-        let within = "within \(responseTimeoutMillis)ms"
+        var within = "within \(responseTimeoutMillis)ms"
+        if case let .rtu(line) = endpoint, replyWindowMicros > responseTimeoutMillis * 1000 {
+            // The line time added to the timeout, said so that an operator reading "200ms" knows what was waited.
+            within += " (+\((replyWindowMicros - responseTimeoutMillis * 1000 + 500) / 1000)ms for the frames at \(line.baud) baud)"
+        }
         let (kind, detail): (ModbusError.Code, String) = switch code {
         case ETIMEDOUT: (.timeout, "no reply \(within)")
         case base + 1...base + 11:

@@ -53,5 +53,12 @@ extension ModbusRTUServer {
             PreciseClock.sleep(until: PreciseClock.now + latency)
         }
         if !port.write(bytes) { logger.warning("serial line \(path): write failed") }
+        let written = PreciseClock.now
+        let requestEnd = settings.pace ? frameStart + settings.timing.frameNanoseconds(frame.count) : frameStart
+        trace.record(LineTraceEntry(requestStart: frameStart, requestEnd: requestEnd,
+                                    replyStart: settings.pace ? written - settings.timing.frameNanoseconds(bytes.count) : written,
+                                    replyEnd: written, unit: unit, function: pdu.first ?? 0,
+                                    address: pdu.count >= 3 ? UInt16(pdu[1]) << 8 | UInt16(pdu[2]) : 0, requestBytes: frame.count,
+                                    replyBytes: bytes.count))
     }
 }

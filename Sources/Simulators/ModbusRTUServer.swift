@@ -20,6 +20,7 @@ public final class ModbusRTUServer: @unchecked Sendable {
     let devices: [UInt8: SimulatedDevice]
     let logger: Logger
     let counters = StatisticsCounter()
+    let trace = LineTrace()
     private var port: SerialPort?
     private var thread: JoinableThread?
     private var wake: (read: Int32, write: Int32) = (-1, -1)

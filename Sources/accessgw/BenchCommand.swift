@@ -18,6 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     @Flag(help: "RS-485 efficiency instead of the end-to-end benchmark.") var rtu = false
+    @Flag(help: "With --rtu: event latency on an idle line (8 face doors, 6 events a minute each, timeout 200ms, turnaround 5ms, poll 100ms by default) beside the bound the line allows.") var idle = false
+    @Option(help: "With --rtu --idle: print a trace of this many transactions on the line after warm-up.") var trace = 0
     @Flag(help: "Command latency: signed commands to backlogged devices on RS-485 at 9600 and 115200 baud and on TCP.") var commands = false
     @Flag(help: "Replay: live latency with and without a replay of --events history events (default 10000) running.") var replay = false
     @Option(help: "With --replay: baseline/replay window pairs.") var rounds = 3
@@ -66,6 +68,17 @@ struct BenchCommand: AsyncParsableCommand {
                 options.duration = duration == 10 ? options.duration : duration
                 options.collectd = !noCollectd
                 let result = try await ScaleBench.run(options, logger: logger)
+                print(json ? try Self.json(result) : result.text)
+            } else if rtu, idle {
+                var options = RS485IdleBench.Options()
+                options.devices = devices ?? options.devices
+                options.duration = duration == 10 ? options.duration : duration
+                options.baud = baud
+                options.latencyMillis = latency
+                options.turnaroundMillis = turnaround == 0 ? options.turnaroundMillis : turnaround
+                options.poll = poll == "200ms" ? options.poll : poll
+                options.traceTransactions = trace
+                let result = try await RS485IdleBench.run(options, logger: logger)
                 print(json ? try Self.json(result) : result.text)
             } else if rtu {
                 var options = RS485Bench.Options()

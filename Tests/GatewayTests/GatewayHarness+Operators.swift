@@ -10,10 +10,11 @@ final class RTUSimulator: @unchecked Sendable {
     let server: ModbusRTUServer
     let devices: [SimulatedDevice]
 
-    init(_ devices: [SimulatedDevice], baud: Int = 9600) async throws {
+    /// `paced`: replies leave when a real line at `baud` would have carried them (request, gap, latency, reply).
+    init(_ devices: [SimulatedDevice], baud: Int = 9600, paced: Bool = false) async throws {
         self.devices = devices
         pair = try await SerialPair.start()
-        server = ModbusRTUServer(path: pair.deviceEnd, settings: SerialLineSettings(baud: baud), devices: devices)
+        server = ModbusRTUServer(path: pair.deviceEnd, settings: SerialLineSettings(baud: baud, pace: paced), devices: devices)
         try server.start()
     }
 

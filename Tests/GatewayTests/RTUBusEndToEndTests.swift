@@ -53,4 +53,37 @@ struct RTUBusEndToEndTests {
         #expect(harness.log.contains("device offline after 3 failed polls"), "\(harness.log)")
         #expect(harness.stop() == 0)
     }
+
+    /// Issue 24: with SPEC 2's example (9600 baud, `timeout: 200ms`) on a baud-paced line every window read timed out
+    /// (its reply alone takes 226 ms on the wire) and its late reply was read as the next unit's ("reply from another
+    /// unit", "link lost"). Now the events flow in order and the line never times out or meets a late reply.
+    @Test func windowReadsAtSpecExampleSettingsNeverTimeOut() async throws {
+        let harness = try GatewayHarness()
+        let doors = (1...3).map { SimulatedDevice(kind: .faceDoor, unit: UInt8($0), responseLatencyMilliseconds: 5) }
+        let line = try await RTUSimulator(doors, paced: true)
+        try harness.configure(buses: line.busYAML(), devices: (1...3).map { i in """
+          - id: door-\(i)
+            profile: face-door
+            bus: b3-rs485
+            unit: \(i)
+            poll: 100ms
+        """ }.joined(separator: "\n"))
+        let subscriber = try await Subscriber.subscribed(to: "accessgw/+/+/event/#", on: harness.broker)
+        try await harness.start()
+        for i in 0..<4 {
+            for door in doors { door.record(code: 1, point: 1, direction: 1, value: 950, subject: "p-\(i)") }
+        }
+        let events = try await subscriber.waitForEvents("12 events of 3 doors", timeout: .seconds(30)) { events in
+            events.filter { $0.seq != nil }.count >= 12
+        }
+        for i in 1...3 {
+            #expect(events.filter { $0.device == "door-\(i)" && $0.seq != nil }.compactMap(\.seq) == Array(1...4), "door-\(i)")
+        }
+        #expect(!events.contains { $0.type == "device.offline" })
+        #expect(line.server.statistics.dropped == 0)
+        for notice in ["no reply within", "another unit", "link to"] {
+            #expect(!harness.log.contains(notice), "\(harness.log)")
+        }
+        #expect(harness.stop() == 0)
+    }
 }

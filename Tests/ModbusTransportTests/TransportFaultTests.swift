@@ -59,7 +59,10 @@ struct TransportFaultTests {
         }
         let error = try #require(failed.error)
         #expect(error.code == .timeout)
-        #expect(error.description == "bus \(connection.bus) unit 1 register 100: no reply within 200ms (modbus_read_registers)")
+        // On RTU the wait is the timeout and the frames' time on the line (SPEC 2): 8 bytes out, a 3.5-character gap
+        // and 25 bytes back at 9600 baud, 38 ms.
+        let lineTime = line == .rtu ? " (+38ms for the frames at 9600 baud)" : ""
+        #expect(error.description == "bus \(connection.bus) unit 1 register 100: no reply within 200ms\(lineTime) (modbus_read_registers)")
         #expect(failed.seconds >= 0.19 && failed.seconds < 0.6, "a silent unit costs about the timeout, took \(failed.seconds)s")
         #expect(try await onBus { try connection.identity(unit: 2) } == Identity(of: healthy))
     }

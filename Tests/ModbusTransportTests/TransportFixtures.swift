@@ -82,10 +82,11 @@ final class RTUFixture: @unchecked Sendable {
     let devices: [SimulatedDevice]
     let connection: ModbusConnection
 
-    init(_ devices: [SimulatedDevice], timeoutMillis: Int = 200) async throws {
+    /// `paced`: replies leave when a real 9600-baud line would have carried them (request, gap, latency, reply).
+    init(_ devices: [SimulatedDevice], timeoutMillis: Int = 200, paced: Bool = false) async throws {
         self.devices = devices
         pair = try await SerialPair.start()
-        server = ModbusRTUServer(path: pair.deviceEnd, settings: SerialLineSettings(baud: 9600), devices: devices)
+        server = ModbusRTUServer(path: pair.deviceEnd, settings: SerialLineSettings(baud: 9600, pace: paced), devices: devices)
         try server.start()
         connection = try ModbusConnection(bus: "b3-rs485", endpoint: .rtu(SerialLine(device: pair.masterEnd, baud: 9600)),
                                           responseTimeoutMillis: timeoutMillis)
