@@ -20,26 +20,17 @@ extension MQTTPublisher {
     /// Publishes a journalled event again for a replay (SPEC 4.2): QoS 1, not retained, not journal-tracked, with the
     /// event's MQTT 5 properties. Returns its message id, to follow its PUBACK with `replayWindow`.
     public func publishReplayed(topic: String, payload: String) -> Int32? {
-        var payload = payload
-        return withShared { s in
-            let outcome = payload.withUTF8 {
-                client.publish(topic: topic, payload: UnsafeRawBufferPointer($0), qos: 1, retain: false, kind: .cloudEvent)
-            }
-            switch outcome {
-            case let .sent(mid), let .queuedUntilConnected(mid):
-                s.machine.published(mid: mid, journalSeq: nil)
-                return mid
-            case let .failed(error):
-                s.counters.lastError = error
-                logger.error("\(error)", metadata: ["mqtt.topic": "\(topic)"])
-                return nil
-            }
-        }
+        publishOutsideJournalOrder(topic: topic, payload: payload, keepingOutcome: false)
     }
 
     /// Publishes a journalled event outside journal order (QoS 1, not retained, not journal-tracked) and keeps its
     /// PUBACK's reason code for `takeOutcomes`: how events the broker refused are sent again once it may take them.
+    /// A failure is not logged here: the refused-event retrier summarises its own.
     public func publishTracked(topic: String, payload: String) -> Int32? {
+        publishOutsideJournalOrder(topic: topic, payload: payload, keepingOutcome: true)
+    }
+
+    private func publishOutsideJournalOrder(topic: String, payload: String, keepingOutcome: Bool) -> Int32? {
         var payload = payload
         return withShared { s in
             let outcome = payload.withUTF8 {
@@ -48,10 +39,11 @@ extension MQTTPublisher {
             switch outcome {
             case let .sent(mid), let .queuedUntilConnected(mid):
                 s.machine.published(mid: mid, journalSeq: nil)
-                s.trackedOutcomes[mid] = .some(nil)
+                if keepingOutcome { s.trackedOutcomes[mid] = .some(nil) }
                 return mid
             case let .failed(error):
                 s.counters.lastError = error
+                if !keepingOutcome { logger.error("\(error)", metadata: ["mqtt.topic": "\(topic)"]) }
                 return nil
             }
         }
