@@ -51,8 +51,10 @@ struct CommandHardeningEndToEndTests {
         let site = try await Self.site()
         site.door.faults.ignoreCommandWrites = true
         // Longer than the watchdog's patience (10 s and four bus timeouts): a bus held that long withholds WATCHDOG=1.
+        // 40 s, not just over it: the gate's events must come before the deadline even on a machine that runs a
+        // hundred suites at once (14 s was once not enough there, with the bus never held).
         try site.pm.send(topic: site.topic("door-3e", "open"),
-                         payload: CommandIssuer.payload(id: "mute-1", issuer: "pm-kunming", ttlMillis: 14_000), correlation: "mute-1")
+                         payload: CommandIssuer.payload(id: "mute-1", issuer: "pm-kunming", ttlMillis: 40_000), correlation: "mute-1")
         try await waitUntil("the first write attempt") { site.harness.log.contains("command write failed") }
         for n in 1...5 { site.gate.record(code: 1, point: 1, direction: 1, value: 962, extra: 1 << 16 | 5, subject: "云AD1234\(n)") }
         _ = try await site.events.waitForEvents("the gate's five events") { events in
@@ -60,7 +62,7 @@ struct CommandHardeningEndToEndTests {
         }
         #expect(site.pm.received.filter { $0.correlation == "mute-1" }.isEmpty,
                 "the neighbour's events waited for the command's deadline")
-        let reply = try await site.pm.reply("mute-1", timeout: .seconds(40))
+        let reply = try await site.pm.reply("mute-1", timeout: .seconds(70))
         #expect(reply.status == "failed" && reply.reason == "no_reply", "\(reply.object)")
         #expect(site.door.executedCommandCount == 0)
         #expect(!site.harness.log.contains("withholding WATCHDOG=1"), "\(site.harness.log)")
