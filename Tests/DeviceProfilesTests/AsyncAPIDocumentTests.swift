@@ -8,19 +8,19 @@ import TestSupport
 @Suite struct AsyncAPIDocumentTests {
     static let script = PayloadValidator.repository.appendingPathComponent("scripts/validate-asyncapi").path
 
-    static func validate(_ file: String? = nil) throws -> (status: Int32, output: String) {
-        try ChildProcess.run("/usr/bin/env", ["python3", script] + (file.map { [$0] } ?? []))
+    static func validate(_ file: String? = nil) async throws -> (status: Int32, output: String) {
+        try await ChildProcess.run("/usr/bin/env", ["python3", script] + (file.map { [$0] } ?? []))
     }
 
-    @Test func theDocumentPassesTheOfficialSchemaAndEveryRefResolves() throws {
-        let (status, output) = try Self.validate()
+    @Test func theDocumentPassesTheOfficialSchemaAndEveryRefResolves() async throws {
+        let (status, output) = try await Self.validate()
         #expect(status == 0, "scripts/validate-asyncapi:\n\(output)")
         #expect(output.hasPrefix("ok: asyncapi.yaml is valid AsyncAPI 3.0.0"), "\(output)")
     }
 
     /// The check itself fails on what issue 19 found: a parameter whose default is a key, a dangling message
     /// `$ref`, a binding outside the MQTT binding's schema, a payload schema no message names.
-    @Test func theCheckNamesABrokenParameterADanglingRefABadBindingAndAMissingMessage() throws {
+    @Test func theCheckNamesABrokenParameterADanglingRefABadBindingAndAMissingMessage() async throws {
         let original = try String(contentsOf: PayloadValidator.repository.appendingPathComponent("Schemas/asyncapi.yaml"),
                                   encoding: .utf8)
         let broken = original
@@ -37,7 +37,7 @@ import TestSupport
         try broken.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
 
-        let (status, output) = try Self.validate(file.path)
+        let (status, output) = try await Self.validate(file.path)
         #expect(status == 1)
         #expect(output.contains("channels/commands/parameters/command: 'such as open' does not match"), "\(output)")
         #expect(output.contains("nothing at #/components/messages/access_wrongway"),

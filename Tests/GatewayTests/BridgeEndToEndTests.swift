@@ -64,7 +64,7 @@ struct BridgeEndToEndTests {
         #expect(events.allSatisfy { $0.topic.hasPrefix("accessgw/kunming-guandu/door-3e/event/") || $0.seq == nil })
         #expect(compound.log.components(separatedBy: "Connecting bridge (step 1) central").count - 1 >= 2,
                 "the bridge reconnected after the restart: \(compound.log)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// The compound broker of the example acknowledged events it queued for the bridge while the centre was away,
@@ -106,7 +106,8 @@ struct BridgeEndToEndTests {
         central.stop()
         for _ in 0..<20 { door.record(code: 17, point: 1) }
         try await waitUntil("the compound acknowledged all 30", timeout: .seconds(30)) {
-            door.logStatus.ack == 30 && (try? harness.statusJSON())?["pending"] as? Int == 0
+            let status = try? await harness.statusJSON()
+            return door.logStatus.ack == 30 && status?["pending"] as? Int == 0
         }
         // Power cut at the compound before it saved its queue; then both brokers come back.
         try compound.crashAndRestart()
@@ -115,15 +116,15 @@ struct BridgeEndToEndTests {
             door.record(code: 16, point: 2)
             try await waitUntil("the marker (seq 31) at the centre (\(centre.text))", timeout: .seconds(60)) { seqs().contains(31) }
             #expect(seqs().isDisjoint(with: 11...30), "the compound's queue is gone and nothing sends it again")
-            #expect(harness.stop() == 0)
+            await #expect(harness.stop() == 0)
             return
         }
         try await waitUntil("seqs 11-30 at the centre again (\(centre.text))", timeout: .seconds(60)) { seqs().isSuperset(of: 1...30) }
         _ = try await eventually("the centre's receipts confirm everything", timeout: .seconds(30)) { () -> Bool? in
-            let status = try harness.statusJSON()["receipts"] as? [String: Any] ?? [:]
+            let status = try await harness.statusJSON()["receipts"] as? [String: Any] ?? [:]
             return status["unconfirmed"] as? Int == 0 && (status["applied"] as? Int ?? 0) >= 1 ? true : nil
         }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// An issuer at the centre: `accessgw send` through the central broker gets the gateway's reply, and a replay
@@ -134,7 +135,7 @@ struct BridgeEndToEndTests {
         let harness = try GatewayHarness(sharing: compound)
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
         let door = simulator.devices[0]
-        let keys = try harness.accessgw(["keygen", "pm-kunming", "--dir", harness.directory.path])
+        let keys = try await harness.accessgw(["keygen", "pm-kunming", "--dir", harness.directory.path])
         try #require(keys.status == 0, "\(keys.output)")
         let commands = """
         commands:
@@ -163,7 +164,7 @@ struct BridgeEndToEndTests {
         try await waitUntil("5 events acknowledged by the compound") { door.logStatus.ack == 5 }
 
         let key = harness.directory.appendingPathComponent("pm-kunming.key").path
-        let sent = try harness.accessgw(["send", "door-3e", "open", "--arg", "door=1", "--issuer", "pm-kunming",
+        let sent = try await harness.accessgw(["send", "door-3e", "open", "--arg", "door=1", "--issuer", "pm-kunming",
                                          "--key", key, "--ttl", "20s", "--config", issuerConfig])
         #expect(sent.status == 0, "accessgw send through the central broker: \(sent.output)\n\(harness.log)")
         #expect(sent.output.contains(#""status":"written""#), "\(sent.output)")
@@ -181,7 +182,7 @@ struct BridgeEndToEndTests {
             + #""from":"\#(formatter.string(from: now.addingTimeInterval(-3600)))","types":["door.opened"]}"#
         let signature = try RequestAuthority.signature(topic: topic, payload: Array(payload.utf8),
                                                        key: IssuerKeyFiles.privateKey(at: key))
-        let published = try ChildProcess.run("/usr/bin/mosquitto_pub", central.clientArguments + [
+        let published = try await ChildProcess.run("/usr/bin/mosquitto_pub", central.clientArguments + [
             "-u", "pm", "-P", "pm-secret", "-V", "mqttv5", "-q", "1", "-t", topic, "-m", payload,
             "-D", "publish", "response-topic", "accessgw/kunming-guandu/reply/pm-kunming/gap-1",
             "-D", "publish", "correlation-data", "gap-1", "-D", "publish", "user-property", "signature", signature])
@@ -191,6 +192,6 @@ struct BridgeEndToEndTests {
         #expect(replayed.count == 5, "the 5 door.opened events replayed to the centre: \(done)")
         #expect(done.contains { $0.topic == "accessgw/kunming-guandu/reply/pm-kunming/gap-1" && $0.payload.contains(#""status":"done""#) },
                 "the replay's reply at the centre: \(done)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

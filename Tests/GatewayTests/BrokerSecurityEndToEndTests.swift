@@ -27,7 +27,7 @@ struct BrokerSecurityEndToEndTests {
         }
         #expect(events.first { $0.type == "access.granted" }?.data["person"] as? String == "P-0012")
         #expect(!harness.log.contains("s3cret"), "the password leaked into the log")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func refusedPasswordIsLoggedClearlyAndEventsWaitInTheJournalUntilItIsFixed() async throws {
@@ -56,16 +56,16 @@ struct BrokerSecurityEndToEndTests {
 
         try await waitUntil("the 3 events journalled and acknowledged to the device") { door.logStatus.ack == 3 }
         #expect(harness.gateway?.isRunning == true, "the gateway keeps running without its broker")
-        let journalled = try harness.journalEvents(["--device", "door-3e", "--type", "access.*"])
+        let journalled = try await harness.journalEvents(["--device", "door-3e", "--type", "access.*"])
         #expect(journalled.compactMap { ($0["data"] as? [String: Any])?["card"] as? String } == ["CARD-0", "CARD-1", "CARD-2"])
         let status = try await eventually("a status snapshot") { () -> [String: Any]? in
-            let status = try harness.statusJSON()
+            let status = try await harness.statusJSON()
             return (status["status"] as? [String: Any])?["broker"] == nil ? nil : status
         }
         #expect(status["pending"] as? Int ?? 0 >= 3, "\(status)")
         let broker = try #require((status["status"] as? [String: Any])?["broker"] as? [String: Any])
         #expect(broker["connected"] as? Bool == false)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
 
         // With the password corrected the journalled events are delivered.
         _ = try Self.securedMQTT(harness, password: "s3cret pass")
@@ -73,7 +73,7 @@ struct BrokerSecurityEndToEndTests {
         try await harness.start()
         let delivered = try await subscriber.waitForEvents("the 3 card events") { $0.filter { $0.type == "access.granted" }.count >= 3 }
         #expect(delivered.filter { $0.type == "access.granted" }.compactMap { $0.data["card"] as? String } == ["CARD-0", "CARD-1", "CARD-2"])
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// Issue 19 item 20: `accessgw send` reaches a TLS broker with its own options, without the gateway's configuration.
@@ -97,11 +97,11 @@ struct BrokerSecurityEndToEndTests {
         try "pm pass\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
         try await harness.start()
         let ca = try #require(harness.broker.certificates).caFile
-        let sent = try harness.accessgw(["send", "door-3e", "open", "--issuer", "pm", "--key", keyFile,
+        let sent = try await harness.accessgw(["send", "door-3e", "open", "--issuer", "pm", "--key", keyFile,
                                          "--broker", "127.0.0.1:\(harness.broker.port)", "--site", "test-site",
                                          "--username", "pm", "--password-file", passwordFile, "--ca-file", ca])
         #expect(sent.status == 0, "\(sent.output)")
         #expect(sent.output.contains(#""status":"written""#), "\(sent.output)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

@@ -27,7 +27,7 @@ struct CommandDeliveryEndToEndTests {
         }
         try await waitUntil("the door online") { events.events.contains { $0.device == "door-1" && $0.type == "device.online" } }
 
-        try pm.send(topic: Self.topic("door-1", "open"),
+        try await pm.send(topic: Self.topic("door-1", "open"),
                     payload: CommandIssuer.payload(id: "rtu-open-1", issuer: "pm-kunming", args: #"{"door":2}"#),
                     correlation: "rtu-1")
         let reply = try await pm.reply("rtu-1")
@@ -52,7 +52,7 @@ struct CommandDeliveryEndToEndTests {
         }
         #expect(drained.filter { $0.device == "gate-2" && $0.seq != nil }.compactMap(\.seq) == Array(1...20))
         #expect(line.server.statistics.crcErrors == 0)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func aRequestQueuedInThePersistentSessionWhileTheGatewayWasDownIsNeverExecutedLate() async throws {
@@ -68,12 +68,12 @@ struct CommandDeliveryEndToEndTests {
 
         // The first run leaves a session with the command subscription on the broker.
         try await harness.start()
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
 
         // While the gateway is down, two QoS 1 requests wait in its session: one with a 1 s TTL, one with 60 s.
-        try pm.send(topic: Self.topic("door-3e", "open"),
+        try await pm.send(topic: Self.topic("door-3e", "open"),
                     payload: CommandIssuer.payload(id: "queued-short", issuer: "pm-kunming", ttlMillis: 1000), correlation: "short")
-        try pm.send(topic: Self.topic("door-3e", "open"),
+        try await pm.send(topic: Self.topic("door-3e", "open"),
                     payload: CommandIssuer.payload(id: "queued-long", issuer: "pm-kunming", ttlMillis: 60_000), correlation: "long")
         // The gateway comes back past the first one's deadline.
         try await Task.sleep(for: .milliseconds(1500))
@@ -89,7 +89,7 @@ struct CommandDeliveryEndToEndTests {
         }
         #expect(audit.first { $0.type == "command.expired" }?.data["command_id"] as? String == "queued-short")
         #expect(!audit.contains { $0.type == "command.written" && $0.data["command_id"] as? String == "queued-short" })
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func aReloadAppliesNewIssuersKeysAndAllowRulesAndSaysThatSwitchingCommandsOffNeedsARestart() async throws {
@@ -116,7 +116,7 @@ struct CommandDeliveryEndToEndTests {
         try harness.configure(buses: simulator.busYAML, devices: devices)
         try harness.enableRequests(from: pm, commands: "[open]")
         try await harness.start()
-        try pm.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "before", issuer: "pm-kunming"),
+        try await pm.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "before", issuer: "pm-kunming"),
                     correlation: "before")
         #expect(try await pm.reply("before").status == "written")
 
@@ -136,14 +136,14 @@ struct CommandDeliveryEndToEndTests {
         """)
         try await reload(1)
         #expect(harness.log.contains("commands: 2 issuer(s) applied"), "\(harness.log)")
-        try pm.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "after-1", issuer: "pm-kunming"),
+        try await pm.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "after-1", issuer: "pm-kunming"),
                     correlation: "after-1")
         let refused = try await pm.reply("after-1")
         #expect(refused.status == "rejected" && refused.reason == "not_permitted", "\(refused.object)")
-        try pm.send(topic: Self.topic("lift-2", "call"),
+        try await pm.send(topic: Self.topic("lift-2", "call"),
                     payload: CommandIssuer.payload(id: "after-2", issuer: "pm-kunming", args: #"{"floor":3}"#), correlation: "after-2")
         #expect(try await pm.reply("after-2").status == "written")
-        try ops.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "after-3", issuer: "ops"),
+        try await ops.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "after-3", issuer: "ops"),
                      correlation: "after-3")
         #expect(try await ops.reply("after-3").status == "written")
 
@@ -151,9 +151,9 @@ struct CommandDeliveryEndToEndTests {
         let newKey = try Ed25519PrivateKey()
         try newKey.publicKey.pem().write(toFile: ops.publicKeyFile, atomically: true, encoding: .utf8)
         try await reload(2)
-        try ops.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "old-key", issuer: "ops"),
+        try await ops.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "old-key", issuer: "ops"),
                      correlation: "old-key")
-        try ops.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "new-key", issuer: "ops"),
+        try await ops.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "new-key", issuer: "ops"),
                      correlation: "new-key", signer: newKey)
         #expect(try await ops.reply("new-key").status == "written")
         // The old key no longer authenticates: no reply at all (SPEC 4.1), the rejection is only audited.
@@ -163,9 +163,9 @@ struct CommandDeliveryEndToEndTests {
         try configure("commands:\n  enabled: false")
         try await reload(3)
         #expect(harness.log.contains("changes to commands.enabled take effect only after a restart"), "\(harness.log)")
-        try ops.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "still", issuer: "ops"),
+        try await ops.send(topic: Self.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "still", issuer: "ops"),
                      correlation: "still", signer: newKey)
         #expect(try await ops.reply("still").status == "written")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

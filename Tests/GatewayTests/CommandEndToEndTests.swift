@@ -71,7 +71,7 @@ struct CommandEndToEndTests {
         // A TTL of max_ttl: the redelivery after the restart must still be within its deadline on a loaded machine
         // (past it, rule 6 answers expired before rule 7 is reached).
         let payload = CommandIssuer.payload(id: "pm-7f3a9c1e", issuer: "pm-kunming", ttlMillis: 60_000, args: #"{"door":1}"#)
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "corr-1")
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "corr-1")
         let reply = try await site.pm.reply("corr-1")
         #expect(reply.status == "written", "\(reply.object)")
         #expect(reply.object["id"] as? String == "pm-7f3a9c1e")
@@ -91,30 +91,30 @@ struct CommandEndToEndTests {
 
         // The same request four more times: no second write, the first outcome with duplicate: true.
         for n in 2...5 {
-            try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "corr-1")
+            try await site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "corr-1")
             let again = try await site.pm.reply("corr-1", number: n)
             #expect(again.status == "written" && again.duplicate, "\(again.object)")
         }
         #expect(site.door.executedCommandCount == 1)
 
         // And after a restart: the journal remembers the id.
-        #expect(site.harness.stop() == 0)
+        await #expect(site.harness.stop() == 0)
         try await site.harness.start()
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "corr-1")
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "corr-1")
         let afterRestart = try await site.pm.reply("corr-1", number: 6)
         #expect(afterRestart.status == "written" && afterRestart.duplicate, "\(afterRestart.object)")
         #expect(site.door.executedCommandCount == 1)
 
         // A new request to the same door gets a new device command id and is executed.
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "pm-2", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "pm-2", issuer: "pm-kunming"),
                          correlation: "corr-2")
         #expect(try await site.pm.reply("corr-2").status == "written")
         #expect(site.door.executedCommandCount == 2)
 
         // The operator sees them on the box.
-        let tail = try site.harness.accessgw(["tail", "--config", site.harness.configPath, "--type", "command.*", "-n", "50"])
+        let tail = try await site.harness.accessgw(["tail", "--config", site.harness.configPath, "--type", "command.*", "-n", "50"])
         #expect(tail.status == 0 && tail.output.contains("command.written") && tail.output.contains("command.executed"), "\(tail.output)")
-        let status = try site.harness.accessgw(["status", "--config", site.harness.configPath])
+        let status = try await site.harness.accessgw(["status", "--config", site.harness.configPath])
         #expect(status.output.contains("commands in the last 24 h: ") && status.output.contains(" written"), "\(status.output)")
     }
 
@@ -136,40 +136,40 @@ struct CommandEndToEndTests {
             }
         }
         let forger = try Ed25519PrivateKey()
-        try pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "forged", issuer: "pm-kunming"),
+        try await pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "forged", issuer: "pm-kunming"),
                     correlation: "forged", signer: forger)
         try await expectWithheld("forged", "unauthenticated")
-        try pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "stranger", issuer: "stranger"),
+        try await pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "stranger", issuer: "stranger"),
                     correlation: "stranger")
         try await expectWithheld("stranger", "unauthenticated")
-        try pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "unsigned", issuer: "pm-kunming"),
+        try await pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "unsigned", issuer: "pm-kunming"),
                     correlation: "unsigned", signed: false)
         try await expectWithheld("unsigned", "unauthenticated")
-        try pm.send(topic: site.topic("lift-2", "open"), payload: CommandIssuer.payload(id: "wrong-device", issuer: "pm-kunming"),
+        try await pm.send(topic: site.topic("lift-2", "open"), payload: CommandIssuer.payload(id: "wrong-device", issuer: "pm-kunming"),
                     correlation: "wrong-device")
         try await expectRejected("wrong-device", "not_permitted")
-        try ops.send(topic: site.topic("door-3e", "call"), payload: CommandIssuer.payload(id: "unknown-command", issuer: "ops"),
+        try await ops.send(topic: site.topic("door-3e", "call"), payload: CommandIssuer.payload(id: "unknown-command", issuer: "ops"),
                      correlation: "unknown-command")
         try await expectRejected("unknown-command", "unknown_command", by: ops)
-        try ops.send(topic: site.topic("ghost", "open"), payload: CommandIssuer.payload(id: "ghost", issuer: "ops"),
+        try await ops.send(topic: site.topic("ghost", "open"), payload: CommandIssuer.payload(id: "ghost", issuer: "ops"),
                      correlation: "ghost")
         try await expectRejected("ghost", "unknown_device", by: ops)
-        try pm.send(topic: site.topic("lift-2", "call"), payload: CommandIssuer.payload(id: "floor-200", issuer: "pm-kunming",
+        try await pm.send(topic: site.topic("lift-2", "call"), payload: CommandIssuer.payload(id: "floor-200", issuer: "pm-kunming",
                                                                                          args: #"{"floor":200}"#),
                     correlation: "floor-200")
         try await expectRejected("floor-200", "bad_argument")
-        try pm.send(topic: site.topic("door-3e", "open"), payload: "open the door please", correlation: "not-json")
+        try await pm.send(topic: site.topic("door-3e", "open"), payload: "open the door please", correlation: "not-json")
         try await expectWithheld(nil, "malformed")
-        try pm.send(topic: site.topic("door-3e", "open"),
+        try await pm.send(topic: site.topic("door-3e", "open"),
                     payload: CommandIssuer.payload(id: "old", issuer: "pm-kunming", time: Date().addingTimeInterval(-30)),
                     correlation: "old")
         let old = try await pm.reply("old")
         #expect(old.status == "expired", "\(old.object)")
-        try pm.send(topic: site.topic("door-3e", "open"),
+        try await pm.send(topic: site.topic("door-3e", "open"),
                     payload: CommandIssuer.payload(id: "future", issuer: "pm-kunming", time: Date().addingTimeInterval(60)),
                     correlation: "future")
         try await expectRejected("future", "clock")
-        try pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "retained", issuer: "pm-kunming"),
+        try await pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "retained", issuer: "pm-kunming"),
                     correlation: "retained", retain: true)
         try await expectWithheld(nil, "retained")
         // 20 KiB: refused unparsed. (1 MiB never reaches the gateway: over the Maximum Packet Size of its CONNECT.)
@@ -177,7 +177,7 @@ struct CommandEndToEndTests {
             .replacingOccurrences(of: #""reason":"test""#, with: #""reason":""# + String(repeating: "x", count: 20 << 10) + #"""#)
         let hugeFile = site.harness.directory.appendingPathComponent("huge.json").path
         try huge.write(toFile: hugeFile, atomically: true, encoding: .utf8)
-        let published = try ChildProcess.run("/usr/bin/mosquitto_pub", site.harness.broker.clientArguments + [
+        let published = try await ChildProcess.run("/usr/bin/mosquitto_pub", site.harness.broker.clientArguments + [
             "-V", "mqttv5", "-q", "1", "-t", site.topic("door-3e", "open"), "-f", hugeFile,
             "-D", "publish", "response-topic", "\(pm.replyTopic)/huge", "-D", "publish", "correlation-data", "huge",
         ])
@@ -202,7 +202,7 @@ struct CommandEndToEndTests {
         var attempt = 0
         let answered = try await eventually("a command answered after the flood", timeout: .seconds(60)) { () -> CommandIssuer.Reply? in
             attempt += 1
-            try pm.send(topic: site.topic("gate-1", "open"), payload: CommandIssuer.payload(id: "after-flood-\(attempt)", issuer: "pm-kunming"),
+            try await pm.send(topic: site.topic("gate-1", "open"), payload: CommandIssuer.payload(id: "after-flood-\(attempt)", issuer: "pm-kunming"),
                         correlation: "after-flood-\(attempt)")
             return try? await pm.reply("after-flood-\(attempt)", timeout: .seconds(3))
         }
@@ -219,7 +219,7 @@ struct CommandEndToEndTests {
         let site = try await Self.site()
         // The door answers every request after 450 ms, past the 300 ms timeout: the write is executed late, unanswered.
         site.door.faults = DeviceFaults(delayMilliseconds: 450)
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "slow-1", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "slow-1", issuer: "pm-kunming"),
                          correlation: "slow-1")
         try await waitUntil("the first (timed-out) write executed") { site.door.executedCommandCount == 1 }
         let firstID = site.door.lastExecutedCommandID
@@ -233,7 +233,7 @@ struct CommandEndToEndTests {
         try await waitUntil("door-dead offline") {
             site.events.events.contains { $0.type == "device.offline" && $0.device == "door-dead" }
         }
-        try site.pm.send(topic: site.topic("door-dead", "open"), payload: CommandIssuer.payload(id: "to-dead", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("door-dead", "open"), payload: CommandIssuer.payload(id: "to-dead", issuer: "pm-kunming"),
                          correlation: "to-dead")
         let dead = try await site.pm.reply("to-dead")
         #expect(dead.status == "failed" && dead.reason == "offline", "\(dead.object)")
@@ -243,9 +243,9 @@ struct CommandEndToEndTests {
         let site = try await Self.site(busTimeout: "3s")
         // The gate takes 1.5 s to answer anything: a first command to it holds the bus that long.
         site.gate.faults = DeviceFaults(delayMilliseconds: 1500)
-        try site.pm.send(topic: site.topic("gate-1", "open"), payload: CommandIssuer.payload(id: "gate-slow", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("gate-1", "open"), payload: CommandIssuer.payload(id: "gate-slow", issuer: "pm-kunming"),
                          correlation: "gate-slow")
-        try site.pm.send(topic: site.topic("door-3e", "open"),
+        try await site.pm.send(topic: site.topic("door-3e", "open"),
                          payload: CommandIssuer.payload(id: "door-short", issuer: "pm-kunming", ttlMillis: 400),
                          correlation: "door-short")
         let expired = try await site.pm.reply("door-short")
@@ -260,12 +260,12 @@ struct CommandEndToEndTests {
         let site = try await Self.site()
         let keyFile = site.harness.directory.appendingPathComponent("pm-kunming.key").path
         try site.pm.key.pem().write(toFile: keyFile, atomically: true, encoding: .utf8)
-        let written = try site.harness.accessgw(["send", "lift-2", "call", "--arg", "floor=4", "--issuer", "pm-kunming",
+        let written = try await site.harness.accessgw(["send", "lift-2", "call", "--arg", "floor=4", "--issuer", "pm-kunming",
                                                  "--key", keyFile, "--config", site.harness.configPath])
         #expect(written.status == 0, "\(written.output)")
         #expect(written.output.contains(#""status":"written""#))
         #expect(site.lift.executedCommandCount == 1)
-        let refused = try site.harness.accessgw(["send", "lift-2", "call", "--arg", "floor=400", "--issuer", "pm-kunming",
+        let refused = try await site.harness.accessgw(["send", "lift-2", "call", "--arg", "floor=400", "--issuer", "pm-kunming",
                                                  "--key", keyFile, "--broker", "127.0.0.1:\(site.harness.broker.port)",
                                                  "--site", "test-site"])
         #expect(refused.status == 1)
@@ -273,7 +273,7 @@ struct CommandEndToEndTests {
         // keygen: a pair the gateway and send can use, the private half readable by its owner only.
         let keys = site.harness.directory.appendingPathComponent("keys").path
         try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
-        let made = try site.harness.accessgw(["keygen", "pm-new", "--dir", keys])
+        let made = try await site.harness.accessgw(["keygen", "pm-new", "--dir", keys])
         #expect(made.status == 0, "\(made.output)")
         let mode = try FileManager.default.attributesOfItem(atPath: keys + "/pm-new.key")[.posixPermissions] as? Int
         #expect(mode == 0o600)

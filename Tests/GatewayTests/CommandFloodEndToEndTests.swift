@@ -63,7 +63,7 @@ struct CommandFloodEndToEndTests {
         var attempt = 0
         let answered = try await eventually("a command answered after the flood", timeout: .seconds(60)) { () -> CommandIssuer.Reply? in
             attempt += 1
-            try pm.send(topic: "accessgw/test-site/gate-1/command/open",
+            try await pm.send(topic: "accessgw/test-site/gate-1/command/open",
                         payload: CommandIssuer.payload(id: "after-flood-\(attempt)", issuer: "pm-kunming"), correlation: "after-\(attempt)")
             return try? await pm.reply("after-\(attempt)", timeout: .seconds(3))
         }
@@ -97,7 +97,7 @@ struct CommandFloodEndToEndTests {
         // None of the garbage is authenticated, so it shares one budget whichever issuer it names: at most 10
         // audited rejections per wall-clock second of the flood (and the second it ends in).
         #expect(audited <= 10 * (Int(outcome.seconds) + 2), "rejections beyond 10/s are counted, not each published (\(audited) audited)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }
 

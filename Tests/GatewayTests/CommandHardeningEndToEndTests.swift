@@ -53,7 +53,7 @@ struct CommandHardeningEndToEndTests {
         // Longer than the watchdog's patience (10 s and four bus timeouts): a bus held that long withholds WATCHDOG=1.
         // 40 s, not just over it: the gate's events must come before the deadline even on a machine that runs a
         // hundred suites at once (14 s was once not enough there, with the bus never held).
-        try site.pm.send(topic: site.topic("door-3e", "open"),
+        try await site.pm.send(topic: site.topic("door-3e", "open"),
                          payload: CommandIssuer.payload(id: "mute-1", issuer: "pm-kunming", ttlMillis: 40_000), correlation: "mute-1")
         try await waitUntil("the first write attempt") { site.harness.log.contains("command write failed") }
         for n in 1...5 { site.gate.record(code: 1, point: 1, direction: 1, value: 962, extra: 1 << 16 | 5, subject: "云AD1234\(n)") }
@@ -73,28 +73,28 @@ struct CommandHardeningEndToEndTests {
     /// write and never a `command.written`.
     @Test func commandIDsArePerIssuerAndAnIDReusedForAnotherRequestIsRejected() async throws {
         let site = try await Self.site()
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "shared-1", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "shared-1", issuer: "pm-kunming"),
                          correlation: "pm-shared")
         #expect(try await site.pm.reply("pm-shared").status == "written")
         // Another issuer's id of the same spelling is another request.
-        try site.ops.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "shared-1", issuer: "ops"),
+        try await site.ops.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "shared-1", issuer: "ops"),
                           correlation: "ops-shared")
         let other = try await site.ops.reply("ops-shared")
         #expect(other.status == "written" && !other.duplicate, "\(other.object)")
         #expect(site.door.executedCommandCount == 2)
 
         // The same id for another device, and for other arguments: rejected, nothing written.
-        try site.pm.send(topic: site.topic("gate-1", "open"), payload: CommandIssuer.payload(id: "shared-1", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("gate-1", "open"), payload: CommandIssuer.payload(id: "shared-1", issuer: "pm-kunming"),
                          correlation: "pm-gate")
         let gate = try await site.pm.reply("pm-gate")
         #expect(gate.status == "rejected" && gate.reason == "id_reused" && !gate.duplicate, "\(gate.object)")
-        try site.pm.send(topic: site.topic("door-3e", "open"),
+        try await site.pm.send(topic: site.topic("door-3e", "open"),
                          payload: CommandIssuer.payload(id: "shared-1", issuer: "pm-kunming", args: #"{"door":2}"#),
                          correlation: "pm-args")
         let args = try await site.pm.reply("pm-args")
         #expect(args.status == "rejected" && args.reason == "id_reused", "\(args.object)")
         // The same request again (arguments in another order and spacing) is a redelivery.
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "shared-1", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "shared-1", issuer: "pm-kunming"),
                          correlation: "pm-again")
         let again = try await site.pm.reply("pm-again")
         #expect(again.status == "written" && again.duplicate, "\(again.object)")
@@ -112,14 +112,14 @@ struct CommandHardeningEndToEndTests {
     @Test func aDeletedIDMemoryIsNoticedAndARestartNeverWritesARequestAgain() async throws {
         let site = try await Self.site(maxTTL: "20s")
         let payload = CommandIssuer.payload(id: "once", issuer: "pm-kunming", ttlMillis: 20_000)
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once")
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once")
         #expect(try await site.pm.reply("once").status == "written")
         #expect(site.door.executedCommandCount == 1)
 
         let store = site.harness.journalPath + ".commands"
         try FileManager.default.removeItem(atPath: store)
         try await waitUntil("the loss noticed (log: \(site.harness.log))") { site.harness.log.contains("was deleted while running") }
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "during-gap", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: CommandIssuer.payload(id: "during-gap", issuer: "pm-kunming"),
                          correlation: "during-gap")
         let refused = try await site.pm.reply("during-gap")
         #expect(refused.status == "failed" && refused.reason == "id_memory", "\(refused.object)")
@@ -128,9 +128,9 @@ struct CommandHardeningEndToEndTests {
         try await waitUntil("two seconds of watchdog pings") { site.notify.messages.filter { $0 == "WATCHDOG=1" }.count >= pings + 4 }
         #expect(site.harness.log.components(separatedBy: "was deleted while running").count == 2, "\(site.harness.log)")
 
-        #expect(site.harness.stop() == 0)
+        await #expect(site.harness.stop() == 0)
         try await site.start()
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once")
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once")
         let replayed = try await site.pm.reply("once", number: 2)
         #expect(replayed.status != "written" || replayed.duplicate, "\(replayed.object)")
         #expect(site.door.executedCommandCount == 1, "the same signed request opened the door a second time")
@@ -138,7 +138,7 @@ struct CommandHardeningEndToEndTests {
         // Once max_ttl has passed since the start, commands are written again.
         let answered = try await eventually("a command written after the gap", timeout: .seconds(60)) { () -> CommandIssuer.Reply? in
             let id = "after-gap-\(UUID().uuidString.prefix(8))"
-            try site.pm.send(topic: site.topic("gate-1", "open"), payload: CommandIssuer.payload(id: id, issuer: "pm-kunming"),
+            try await site.pm.send(topic: site.topic("gate-1", "open"), payload: CommandIssuer.payload(id: id, issuer: "pm-kunming"),
                              correlation: id)
             let reply = try await site.pm.reply(id)
             return reply.status == "written" ? reply : nil
@@ -153,18 +153,18 @@ struct CommandHardeningEndToEndTests {
         let site = try await Self.site(maxTTL: "20s")
         let store = site.harness.journalPath + ".commands"
         let older = site.harness.directory.appendingPathComponent("commands.older").path
-        #expect(site.harness.stop() == 0)
+        await #expect(site.harness.stop() == 0)
         try FileManager.default.copyItem(atPath: store, toPath: older)
         try await site.start()
         let payload = CommandIssuer.payload(id: "once-more", issuer: "pm-kunming", ttlMillis: 20_000)
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once-more")
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once-more")
         #expect(try await site.pm.reply("once-more").status == "written")
-        #expect(site.harness.stop() == 0)
+        await #expect(site.harness.stop() == 0)
 
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store + suffix) }
         try FileManager.default.copyItem(atPath: older, toPath: store)
         try await site.start()
-        try site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once-more")
+        try await site.pm.send(topic: site.topic("door-3e", "open"), payload: payload, correlation: "once-more")
         let again = try await site.pm.reply("once-more", number: 2)
         #expect(again.status != "written" || again.duplicate, "\(again.object)")
         #expect(site.door.executedCommandCount == 1, "the same signed request opened the door a second time")
@@ -179,7 +179,7 @@ struct CommandHardeningEndToEndTests {
             + ["-d", "-V", "mqttv5", "-q", "1", "-t", "\(site.pm.replyTopic)/#", "-F", "PROPS %C|%F|%p", "-i", "reply-properties"])
         defer { properties.stop() }
         try await waitUntil("SUBACK") { properties.text.contains("received SUBACK") }
-        try site.pm.send(topic: site.topic("lift-2", "open"), payload: CommandIssuer.payload(id: "not-mine", issuer: "pm-kunming"),
+        try await site.pm.send(topic: site.topic("lift-2", "open"), payload: CommandIssuer.payload(id: "not-mine", issuer: "pm-kunming"),
                          correlation: "not-mine")
         let reply = try await site.pm.reply("not-mine")
         #expect(reply.status == "rejected" && reply.reason == "not_permitted", "\(reply.object)")

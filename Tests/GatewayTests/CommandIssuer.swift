@@ -42,7 +42,7 @@ final class CommandIssuer: @unchecked Sendable {
     /// Publishes `payload` to `topic`, signed by this issuer's key (or by `signer`), asking for a reply with
     /// correlation data `correlation` on `responseTopic` (by default this issuer's `{replyTopic}/{correlation}`).
     func send(topic: String, payload: String, correlation: String, signer: Ed25519PrivateKey? = nil, signed: Bool = true,
-              retain: Bool = false, responseTopic: String? = nil) throws {
+              retain: Bool = false, responseTopic: String? = nil) async throws {
         var arguments = broker.clientArguments + ["-V", "mqttv5", "-q", "1", "-t", topic, "-m", payload,
                                                   "-D", "publish", "response-topic", responseTopic ?? "\(replyTopic)/\(correlation)",
                                                   "-D", "publish", "correlation-data", correlation]
@@ -51,7 +51,7 @@ final class CommandIssuer: @unchecked Sendable {
             arguments += ["-D", "publish", "user-property", "signature", signature]
         }
         if retain { arguments.append("-r") }
-        let result = try ChildProcess.run("/usr/bin/mosquitto_pub", arguments)
+        let result = try await ChildProcess.run("/usr/bin/mosquitto_pub", arguments)
         precondition(result.status == 0, "mosquitto_pub failed: \(result.output)")
     }
 

@@ -65,6 +65,6 @@ struct CommittedHandoffEndToEndTests {
             #expect(journalAfterOutage >= 60, "the outage's 60 events were read back (\(journalAfterOutage))")
             #expect(memory - memoryBeforeOutage >= 30, "after the outage the hand-off took over again (\(memory))")
         }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

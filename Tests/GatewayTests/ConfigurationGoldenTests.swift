@@ -46,13 +46,13 @@ struct ConfigurationGoldenTests {
     }
 
     /// `run` refuses what `check` refuses, as quickly: a "billion laughs" file never reaches alias expansion.
-    @Test func runRefusesABillionLaughsFileAtOnceNamingTheLine() throws {
+    @Test func runRefusesABillionLaughsFileAtOnceNamingTheLine() async throws {
         let directory = try makeDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = "\(directory)/billion-laughs.yaml"
         try FileManager.default.copyItem(atPath: "\(Self.golden)/billion-laughs.yaml", toPath: path)
         let started = ContinuousClock.now
-        let (status, output) = try ChildProcess.run(GatewayHarness.binary, ["run", "--config", path])
+        let (status, output) = try await ChildProcess.run(GatewayHarness.binary, ["run", "--config", path])
         #expect(status != 0)
         #expect(output.contains("billion-laughs.yaml:7: YAML aliases expand the file past 200000 nodes"), "\(output)")
         #expect(ContinuousClock.now - started < .seconds(30))

@@ -53,6 +53,6 @@ struct ControlSocketEndToEndTests {
             var byte: UInt8 = 0
             #expect(read(fd, &byte, 1) == 0, "an idle control connection was left open")
         }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

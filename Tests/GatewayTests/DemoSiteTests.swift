@@ -28,7 +28,7 @@ struct DemoSiteTests {
             return gateway.text.contains("running:")
         }
         // What the demo prints under "commands", run as a user would.
-        let sent = try ChildProcess.run(GatewayHarness.binary, ["send", "door-3e", "open", "--arg", "door=1", "--issuer", issuer,
+        let sent = try await ChildProcess.run(GatewayHarness.binary, ["send", "door-3e", "open", "--arg", "door=1", "--issuer", issuer,
                                                                 "--key", key, "--config", site.configurationPath])
         #expect(sent.status == 0, "\(sent.output)\n\(gateway.text)")
         #expect(sent.output.contains(#""status":"written""#), "\(sent.output)")

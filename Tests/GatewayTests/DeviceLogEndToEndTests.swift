@@ -25,7 +25,7 @@ struct DeviceLogEndToEndTests {
         #expect(device.filter { $0.boot == 2 }.map(\.type) == ["device.restarted", "door.closed", "access.granted"])
         #expect(!events.contains { $0.type == "gateway.events_lost" })
         try await waitUntil("the new log acknowledged") { door.logStatus.ack == 3 }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// Issue 19 item 1, as the compounds saw it: for 6 access events of a device that frees acknowledged records
@@ -48,9 +48,9 @@ struct DeviceLogEndToEndTests {
         let events = try await subscriber.waitForEvents("6 access events") { $0.filter { $0.type == "access.granted" }.count >= 6 }
         #expect(!events.contains { $0.type == "device.offline" }, "\(events.map(\.type))")
         #expect(events.filter { $0.type == "device.online" }.count <= 1, "\(events.map(\.type))")
-        let status = try harness.accessgw(["status", "--journal", harness.journalPath])
+        let status = try await harness.accessgw(["status", "--journal", harness.journalPath])
         #expect(status.status == 0 && !status.output.contains("offline"), "\(status.output)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func overwrittenEventsWhileTheGatewayWasStoppedAreReportedExactly() async throws {
@@ -63,7 +63,7 @@ struct DeviceLogEndToEndTests {
         door.record(code: 16, point: 1)
         door.record(code: 17, point: 1)
         try await waitUntil("the first 2 events acknowledged") { door.logStatus.ack == 2 }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
 
         // 30 more while nobody reads: a log of 10 keeps seqs 23…32, so 3…22 are overwritten unread.
         for i in 0..<30 { door.record(code: 16, point: Int16(i % 4)) }
@@ -82,6 +82,6 @@ struct DeviceLogEndToEndTests {
         #expect(survivors == Array(23...32), "the surviving events follow the loss report, in order")
         #expect(events.compactMap(\.seq) == [1, 2] + Array(23...32))
         try await waitUntil("the survivors acknowledged") { door.logStatus.ack == 32 }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

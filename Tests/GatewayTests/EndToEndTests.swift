@@ -66,7 +66,7 @@ struct EndToEndTests {
             subscriber.messages.contains { $0.topic == "accessgw/test-site/door-3e/state" && $0.payload.contains(#""door":"closed""#) }
         }
         #expect(subscriber.messages.contains { $0.topic == "accessgw/test-site/gateway/gw-test/status" && $0.payload.contains("online") })
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func brokerOutageLosesNothingAndKeepsPerDeviceOrder() async throws {
@@ -89,7 +89,7 @@ struct EndToEndTests {
             #expect(Array(Set(seqs)).sorted() == Array(1...20), "\(device) lost events")
             #expect(seqs == seqs.sorted(), "\(device) out of order")
         }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func crashedGatewayLosesNothingAndRepublishesWithTheSameIds() async throws {
@@ -120,7 +120,7 @@ struct EndToEndTests {
         // A redelivered event carries the same id: one id per seq, never two.
         let idsPerSeq = Dictionary(grouping: opened, by: { $0.seq ?? 0 }).mapValues { Set($0.map(\.id)).count }
         #expect(idsPerSeq.values.allSatisfy { $0 == 1 })
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }
 
@@ -138,7 +138,7 @@ struct CommitAckCrashTests {
         #expect(crashing.wait() == 86, "the gateway should die at the crash point: \(crashing.text)")
         // Committed to the journal, never acknowledged to the device.
         #expect(door.logStatus.ack == 0)
-        let journalled = try harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "door.opened", "-n", "100", "--json"])
+        let journalled = try await harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "door.opened", "-n", "100", "--json"])
         let committed = journalled.output.split(separator: "\n").count
         #expect(committed >= 1 && committed <= 3, "one window of records was committed: \(journalled.output)")
 
@@ -148,9 +148,9 @@ struct CommitAckCrashTests {
         #expect(Set(events.compactMap(\.seq)) == Set(1...10))
         let idsPerSeq = Dictionary(grouping: events, by: { $0.seq ?? 0 }).mapValues { Set($0.map(\.id)) }
         #expect(idsPerSeq.values.allSatisfy { $0.count == 1 })
-        let stored = try harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "door.opened", "-n", "100", "--json"])
+        let stored = try await harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "door.opened", "-n", "100", "--json"])
         #expect(stored.output.split(separator: "\n").count == 10, "each event stored once")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }
 
@@ -179,6 +179,6 @@ struct DeviceClockTests {
         }
         try await waitUntil("the gate's clock to be set") { abs(try clockOffset(gate)) <= 2 }
         #expect(abs(try clockOffset(door) - 120) <= 2, "time_sync: false leaves the clock alone")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

@@ -6,8 +6,8 @@ import TestSupport
 /// SPEC section 4: `id` is unique for ever and stable for the same device record; subscribers dedupe by it.
 @Suite("end to end: event ids never repeat and never change", .serialized)
 struct EventIdentityEndToEndTests {
-    static func ids(inJournal path: String, type: String? = nil) throws -> [String] {
-        let (_, output) = try ChildProcess.run(GatewayHarness.binary, ["tail", "--journal", path, "-n", "100000", "--json"]
+    static func ids(inJournal path: String, type: String? = nil) async throws -> [String] {
+        let (_, output) = try await ChildProcess.run(GatewayHarness.binary, ["tail", "--journal", path, "-n", "100000", "--json"]
                                                    + (type.map { ["--type", $0] } ?? []))
         return output.split(separator: "\n").compactMap { line in
             let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
@@ -31,15 +31,15 @@ struct EventIdentityEndToEndTests {
         try await harness.start()
         for _ in 0..<3 { original.record(code: 16, point: 1) }
         try await waitUntil("3 events acknowledged") { original.logStatus.ack == 3 }
-        let firstEpochIDs = try Self.ids(inJournal: harness.journalPath).filter { $0.contains("/g/") }
-        #expect(harness.stop() == 0)
+        let firstEpochIDs = try await Self.ids(inJournal: harness.journalPath).filter { $0.contains("/g/") }
+        await #expect(harness.stop() == 0)
 
         // 1. The journal is deleted: the new one has a new epoch, so its gateway-made ids are new.
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: harness.journalPath + suffix) }
         try await harness.start()
         original.record(code: 17, point: 1)
         try await waitUntil("seq 4 acknowledged") { original.logStatus.ack == 4 }
-        let secondEpochIDs = try Self.ids(inJournal: harness.journalPath).filter { $0.contains("/g/") }
+        let secondEpochIDs = try await Self.ids(inJournal: harness.journalPath).filter { $0.contains("/g/") }
         #expect(!firstEpochIDs.isEmpty && !secondEpochIDs.isEmpty)
         #expect(Set(firstEpochIDs).isDisjoint(with: secondEpochIDs), "\(firstEpochIDs) vs \(secondEpochIDs)")
 
@@ -74,7 +74,7 @@ struct EventIdentityEndToEndTests {
         let events = try await subscriber.waitForEvents("every device event") { events in
             events.filter { $0.seq != nil }.count >= 3 + 1 + 2 + 2 + 1
         }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
         let device = events.filter { $0.device == "door-3e" && $0.seq != nil }.map(\.id)
         #expect(device == [
             "test-site/door-3e/FD2411A1.1/1", "test-site/door-3e/FD2411A1.1/2", "test-site/door-3e/FD2411A1.1/3",
@@ -96,7 +96,7 @@ struct EventIdentityEndToEndTests {
                                         environment: ["ACCESSGW_CRASH_AFTER_COMMITS": "1"])
         #expect(crashing.wait() == 86, "the gateway should die at the crash point: \(crashing.text)")
         #expect(door.logStatus.ack == 0)
-        let beforeCrash = try Self.ids(inJournal: harness.journalPath, type: "door.opened")
+        let beforeCrash = try await Self.ids(inJournal: harness.journalPath, type: "door.opened")
         #expect(!beforeCrash.isEmpty)
 
         // A replacement gateway with an empty journal reads the same unacknowledged records again.
@@ -104,8 +104,8 @@ struct EventIdentityEndToEndTests {
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: harness.journalPath + suffix) }
         try await harness.start()
         try await waitUntil("all six acknowledged") { door.logStatus.ack == 6 }
-        #expect(harness.stop() == 0)
-        let afterCrash = try Self.ids(inJournal: harness.journalPath, type: "door.opened")
+        await #expect(harness.stop() == 0)
+        let afterCrash = try await Self.ids(inJournal: harness.journalPath, type: "door.opened")
         #expect(afterCrash.count == 6)
         #expect(Array(afterCrash.prefix(beforeCrash.count)) == beforeCrash)
         #expect(beforeCrash.first == "test-site/door-3e/SIM-FD-0001.1/1")

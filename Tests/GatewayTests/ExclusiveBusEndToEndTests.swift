@@ -22,7 +22,7 @@ struct ExclusiveBusEndToEndTests {
         let daemon = try #require(harness.gateway).process.processIdentifier
 
         let profile = GatewayHarness.repository.appendingPathComponent("Devices/face-door.yaml").path
-        let probe = try harness.accessgw(["probe", "--profile", profile, "--rtu", simulator.pair.masterEnd, "--baud", "9600", "--unit", "1"])
+        let probe = try await harness.accessgw(["probe", "--profile", profile, "--rtu", simulator.pair.masterEnd, "--baud", "9600", "--unit", "1"])
         #expect(probe.status == 1, "\(probe.output)")
         #expect(probe.output.contains("\(simulator.pair.masterEnd) is in use by pid \(daemon) ("), "\(probe.output)")
         #expect(probe.output.contains("accessgw run"), "names the daemon: \(probe.output)")
@@ -31,10 +31,10 @@ struct ExclusiveBusEndToEndTests {
         door.record(code: 16, point: 2)
         try await waitUntil("the second event journalled") { door.logStatus.ack == 2 }
         #expect(harness.logLines(containing: "bad").isEmpty, "\(harness.log)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
 
         // Once the daemon stopped, the line is free.
-        let free = try harness.accessgw(["probe", "--profile", profile, "--rtu", simulator.pair.masterEnd, "--baud", "9600", "--unit", "1"])
+        let free = try await harness.accessgw(["probe", "--profile", profile, "--rtu", simulator.pair.masterEnd, "--baud", "9600", "--unit", "1"])
         #expect(free.status == 0, "\(free.output)")
     }
 
@@ -58,18 +58,18 @@ struct ExclusiveBusEndToEndTests {
         // Events keep coming while three probes run through the daemon.
         for round in 0..<3 {
             for point in 0..<4 { door.record(code: 16, point: Int16(1 + point), subject: "P-\(round)-\(point)") }
-            let probe = try harness.accessgw(["probe", "--config", harness.configPath, "door-3e"])
+            let probe = try await harness.accessgw(["probe", "--config", harness.configPath, "door-3e"])
             #expect(probe.status == 0, "\(probe.output)")
             #expect(probe.output.contains("device    door-3e  profile face-door"), "\(probe.output)")
             #expect(probe.output.contains("events    head_seq "), "\(probe.output)")
             #expect(probe.output.contains("read by the running daemon"), "\(probe.output)")
             #expect(!probe.output.contains("in use by"), "\(probe.output)")
         }
-        let all = try harness.accessgw(["probe", "--config", harness.configPath, "--all"])
+        let all = try await harness.accessgw(["probe", "--config", harness.configPath, "--all"])
         #expect(all.status == 0, "\(all.output)")
         #expect(all.output.contains("device    door-3e") && all.output.contains("device    door-3w"), "\(all.output)")
         #expect(all.output.contains("2 of 2 device(s) answered"), "\(all.output)")
-        let unknown = try harness.accessgw(["probe", "--config", harness.configPath, "door-9"])
+        let unknown = try await harness.accessgw(["probe", "--config", harness.configPath, "door-9"])
         #expect(unknown.status != 0 && unknown.output.contains("door-9"), "\(unknown.output)")
 
         let events = try await subscriber.waitForEvents("13 events of door-3e") { events in
@@ -82,10 +82,10 @@ struct ExclusiveBusEndToEndTests {
         #expect(!harness.log.contains("device offline"), "\(harness.log)")
         #expect(harness.logLines(containing: "log.kind=gateway.probe").count == 5, "\(harness.log)")
         #expect(simulator.server.statistics.crcErrors == 0 && simulator.server.statistics.malformedFrames == 0)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
 
         // Without the daemon, --all reads the line itself.
-        let direct = try harness.accessgw(["probe", "--config", harness.configPath, "--all"])
+        let direct = try await harness.accessgw(["probe", "--config", harness.configPath, "--all"])
         #expect(direct.status == 0, "\(direct.output)")
         #expect(direct.output.contains("2 of 2 device(s) answered") && !direct.output.contains("running daemon"), "\(direct.output)")
     }

@@ -40,7 +40,8 @@ struct FleetMQTTEndToEndTests {
         #expect(first.log.contains("client_id=accessgw-kunming-guandu-gw-test"))
         #expect(second.log.contains("client_id=accessgw-kunming-chenggong-gw-test"))
         #expect(!first.broker.log.contains("already connected"), "\(first.broker.log)")
-        #expect(first.stop() == 0 && second.stop() == 0)
+        let (firstStatus, secondStatus) = (await first.stop(), await second.stop())
+        #expect(firstStatus == 0 && secondStatus == 0)
     }
 
     @Test func twoGatewaysWithTheSameClientIDNameTheTakeoverOnce() async throws {
@@ -59,7 +60,8 @@ struct FleetMQTTEndToEndTests {
         for harness in [first, second] {
             #expect(harness.log.components(separatedBy: message).count - 1 <= 1, "\(harness.log)")
         }
-        #expect(first.stop() == 0 && second.stop() == 0)
+        let (firstStatus, secondStatus) = (await first.stop(), await second.stop())
+        #expect(firstStatus == 0 && secondStatus == 0)
     }
 
     @Test func aCleanStopLeavesTheDevicesOfflineAndTheGatewayOfflineWithItsVersion() async throws {
@@ -76,7 +78,7 @@ struct FleetMQTTEndToEndTests {
         #expect(object["state"] as? String == "online")
         #expect((object["version"] as? String)?.isEmpty == false)
         #expect(object["started"] is String && object["since"] is String)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
 
         let late = try await Subscriber.subscribed(to: "accessgw/test-site/+/state", on: harness.broker)
         let retained = try await late.waitFor(count: 1)
@@ -106,6 +108,6 @@ struct FleetMQTTEndToEndTests {
         try await Task.sleep(for: .milliseconds(300))  // a second retained message would have arrived with the first
         #expect(late.messages.map(\.topic) == ["accessgw/test-site/door-3e/state"], "\(late.messages)")
         #expect(retained[0].payload.contains(#""online":true"#))
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

@@ -98,7 +98,7 @@ struct ForgetTests {
         let pseudonym = PrivacyFilter(Self.privacy()).pseudonym("P-0012")
         #expect(granted.filter { $0.data["person"] as? String == pseudonym }.count == 2)
 
-        let (status, output) = try ChildProcess.run(GatewayHarness.binary, ["forget", "--person", "P-0012", "--config", harness.configPath])
+        let (status, output) = try await ChildProcess.run(GatewayHarness.binary, ["forget", "--person", "P-0012", "--config", harness.configPath])
         #expect(status == 0, "\(output)")
         #expect(output.contains("deleted 2 event(s) of this person"), "\(output)")
         let erased = try await subscriber.waitForEvents("gateway.data_erased") { $0.contains { $0.type == "gateway.data_erased" } }
@@ -110,7 +110,7 @@ struct ForgetTests {
         let persons = try JournalReader(path: harness.journalPath).events(filter: JournalFilter(limit: nil, devices: ["door-1"], types: [NamePattern("access.*")!]))
             .map { CloudEventText.field("person", in: $0.payload) }
         #expect(persons.count == 1 && !persons.contains(pseudonym))
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }
 

@@ -36,8 +36,8 @@ final class RTUSimulator: @unchecked Sendable {
 
 extension GatewayHarness {
     /// The CloudEvents `accessgw tail --json` prints for this harness's journal, with extra `arguments`.
-    func journalEvents(_ arguments: [String] = []) throws -> [[String: Any]] {
-        let (status, output) = try accessgw(["tail", "--journal", journalPath, "--json"] + arguments)
+    func journalEvents(_ arguments: [String] = []) async throws -> [[String: Any]] {
+        let (status, output) = try await accessgw(["tail", "--journal", journalPath, "--json"] + arguments)
         guard status == 0 else { throw TailFailed(output: output) }
         for line in output.split(separator: "\n") {
             let type = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["type"] as? String ?? "?"
@@ -49,8 +49,8 @@ extension GatewayHarness {
     }
 
     /// `accessgw status --journal … --json`, parsed (its exit status is also in `exit_code`).
-    func statusJSON() throws -> [String: Any] {
-        let (status, output) = try accessgw(["status", "--journal", journalPath, "--json"])
+    func statusJSON() async throws -> [String: Any] {
+        let (status, output) = try await accessgw(["status", "--journal", journalPath, "--json"])
         guard [0, 1, 2].contains(status), let object = (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any]
         else { throw TailFailed(output: output) }
         return object

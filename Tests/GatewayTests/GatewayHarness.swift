@@ -1,3 +1,4 @@
+import AccessModel
 import Foundation
 import Simulators
 import TestSupport
@@ -71,12 +72,12 @@ final class GatewayHarness: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM, and the exit status.
+    /// SIGTERM, and the exit status (waited for on a thread of its own, not on the cooperative pool).
     @discardableResult
-    func stop() -> Int32 {
+    func stop() async -> Int32 {
         guard let gateway else { return -1 }
         kill(gateway.process.processIdentifier, SIGTERM)
-        let status = gateway.wait()
+        let status = await onDedicatedThread { gateway.wait() }
         self.gateway = nil
         return status
     }
@@ -90,8 +91,8 @@ final class GatewayHarness: @unchecked Sendable {
     var log: String { gateway?.text ?? "" }
 
     /// Runs the `accessgw` binary with `arguments` to completion.
-    func accessgw(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        try ChildProcess.run(Self.binary, arguments)
+    func accessgw(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await ChildProcess.run(Self.binary, arguments)
     }
 
     struct GatewayExited: Error, CustomStringConvertible {

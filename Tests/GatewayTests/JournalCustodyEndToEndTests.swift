@@ -14,7 +14,7 @@ struct JournalCustodyEndToEndTests {
         try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
         try await harness.start()
         let first = try #require(harness.gateway).process.processIdentifier
-        let second = try harness.accessgw(["run", "--config", harness.configPath])
+        let second = try await harness.accessgw(["run", "--config", harness.configPath])
         #expect(second.status == 1)
         #expect(second.output.contains("journal \(harness.journalPath): it is in use by another accessgw (pid \(first))"),
                 "\(second.output)")
@@ -23,13 +23,13 @@ struct JournalCustodyEndToEndTests {
         try await waitUntil("the event acknowledged by the first daemon") { door.logStatus.ack == 1 }
         // status reads the daemon's snapshot beside it: 0 once the daemon's next snapshot shows everything up.
         try await waitUntil("status reports everything up") {
-            (try? harness.accessgw(["status", "--journal", harness.journalPath]).status) == 0
+            await (try? harness.accessgw(["status", "--journal", harness.journalPath]).status) == 0
         }
-        let tail = try harness.accessgw(["tail", "-n", "5", "--journal", harness.journalPath])
+        let tail = try await harness.accessgw(["tail", "-n", "5", "--journal", harness.journalPath])
         #expect(tail.status == 0 && tail.output.contains("door.opened"))
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
         try await harness.start()  // the lock went with the first daemon
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func aJournalDeletedWhileRunningLosesNothing() async throws {
@@ -45,7 +45,7 @@ struct JournalCustodyEndToEndTests {
         for _ in 0..<3 { door.record(code: 17, point: 1) }
         let gateway = try #require(harness.gateway)
         try await waitUntil("the daemon to stop on the deleted journal") { !gateway.isRunning }
-        #expect(harness.stop() == 75)
+        await #expect(harness.stop() == 75)
         #expect(gateway.text.contains("journal \(harness.journalPath) was deleted while running"), "\(gateway.text)")
         #expect(door.logStatus.ack == 5, "nothing acknowledged into the deleted file")
         #expect(FileManager.default.fileExists(atPath: harness.journalPath), "the journal saved at its path")
@@ -58,7 +58,7 @@ struct JournalCustodyEndToEndTests {
         }
         #expect(!events.contains { $0.type == "gateway.events_lost" })
         try await waitUntil("all 8 acknowledged") { door.logStatus.ack == 8 }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func aJournalReplacedWhileRunningIsLeftAloneAndOursIsSavedBesideIt() async throws {
@@ -76,13 +76,13 @@ struct JournalCustodyEndToEndTests {
         door.record(code: 17, point: 1)
         let gateway = try #require(harness.gateway)
         try await waitUntil("the daemon to stop on the replaced journal") { !gateway.isRunning }
-        #expect(harness.stop() == 75)
+        await #expect(harness.stop() == 75)
         #expect(gateway.text.contains("journal \(harness.journalPath) was replaced by another file while running"), "\(gateway.text)")
         #expect(door.logStatus.ack == 3, "nothing acknowledged after the replacement")
         #expect(try String(contentsOfFile: harness.journalPath, encoding: .utf8) == "not this daemon's journal")
         let saved = try #require(try FileManager.default.contentsOfDirectory(atPath: harness.directory.path)
             .first { $0.hasPrefix("journal.db.saved-") })
-        let tail = try harness.accessgw(["tail", "-n", "10", "--json", "--journal", harness.directory.appendingPathComponent(saved).path])
+        let tail = try await harness.accessgw(["tail", "-n", "10", "--json", "--journal", harness.directory.appendingPathComponent(saved).path])
         #expect(tail.status == 0)
         #expect(tail.output.components(separatedBy: #""type":"door.opened""#).count - 1 == 3, "the 3 journalled events are in the saved copy: \(tail.output)")
     }

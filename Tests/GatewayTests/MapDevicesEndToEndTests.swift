@@ -115,7 +115,7 @@ struct MapDevicesEndToEndTests {
             messages.contains { $0.retained || $0.payload.contains("\"floor\":-2") }
         }
         #expect(state.last?.payload.contains("\"mode\":\"fire_service\"") == true, "\(state)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func everyRuleFiresOverTCP() async throws {
@@ -165,7 +165,7 @@ struct MapDevicesEndToEndTests {
             throw error
         }
         #expect(events.contains { $0.type == "elevator.mode_changed" && $0.data["mode"] as? String == "fire_service" })
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func everyRuleFiresOverAnRTUPseudoTerminal() async throws {
@@ -176,14 +176,14 @@ struct MapDevicesEndToEndTests {
         try await Self.everyRuleFires(harness, line.devices)
     }
 
-    @Test func probePrintsEveryRequestAndWhatEachRuleWouldEmit() throws {
+    @Test func probePrintsEveryRequestAndWhatEachRuleWouldEmit() async throws {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator(try Self.devices())
         simulator.devices[0].updateMap { map in
             map.set("fault_code", 21)
             map.set("floor", -2)
         }
-        let (status, output) = try harness.accessgw(["probe", "--profile", "lift-monitor", "--tcp", "127.0.0.1:\(simulator.server.port)", "--unit", "1"])
+        let (status, output) = try await harness.accessgw(["probe", "--profile", "lift-monitor", "--tcp", "127.0.0.1:\(simulator.server.port)", "--unit", "1"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("read      discrete_inputs 0+8: 00000000"), "\(output)")
         #expect(output.contains("read      input 0+5: 0xFFFE 0x21 0x0 0x0 0x0"), "\(output)")
@@ -230,7 +230,7 @@ struct MapDevicesEndToEndTests {
         #expect(all.filter { $0.type == "access.granted" }.count == 1 && after.contains { $0.data["card"] as? String == "42" })
         #expect(all.count == 4, "nothing invented: \(all.map(\.type))")
         #expect(Set(all.map(\.id)).count == all.count)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }
 

@@ -24,7 +24,7 @@ struct MetricsNamingEndToEndTests {
                 && $0.contains("accessgw_mqtt_acknowledged_total ") && !$0.contains("accessgw_mqtt_acknowledged_total 0\n") ? $0 : nil }
         }
         let lines = text.split(separator: "\n").map(String.init)
-        let version = try ChildProcess.run(GatewayHarness.binary, ["--version"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let version = try await ChildProcess.run(GatewayHarness.binary, ["--version"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(lines.contains { $0.hasPrefix("accessgw_build_info{version=\"\(version)\",arch=") && $0.hasSuffix("} 1") }, "\(text)")
 
         // Every TYPE has its HELP right before it; names are snake_case; counters end in _total.
@@ -58,7 +58,7 @@ struct MetricsNamingEndToEndTests {
             })
             #expect(!used.isEmpty && used.isSubset(of: exported), "\(example) uses \(used.subtracting(exported).sorted())")
         }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// Issue 19 item 17: the last-event series of a map-2 device moves when its rules emit (it stayed 0, so the shipped
@@ -101,10 +101,10 @@ struct MetricsNamingEndToEndTests {
         let lastEvent = try #require(value(#"accessgw_device_last_event_timestamp_seconds{device="lift"}"#), "\(text)")
         #expect(abs(lastEvent - Date().timeIntervalSince1970) < 120, "\(text)")
         #expect(!text.contains(#"accessgw_device_clock_offset_seconds{device="lift"}"#), "\(text)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
-    @Test func promtoolAcceptsTheExampleAlertRules() throws {
+    @Test func promtoolAcceptsTheExampleAlertRules() async throws {
         let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/promtool" }
             .first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let promtool = path else {
@@ -112,7 +112,7 @@ struct MetricsNamingEndToEndTests {
             return
         }
         let rules = GatewayHarness.repository.appendingPathComponent("Examples/alerts.yml").path
-        let result = try ChildProcess.run(promtool, ["check", "rules", rules])
+        let result = try await ChildProcess.run(promtool, ["check", "rules", rules])
         #expect(result.status == 0, "\(result.output)")
     }
 }

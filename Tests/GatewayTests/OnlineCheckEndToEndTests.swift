@@ -5,12 +5,12 @@ import TestSupport
 
 @Suite("end to end: check --online, bus load, unit and baud ranges")
 struct OnlineCheckEndToEndTests {
-    @Test func plainCheckRejectsUnitAndBaudOutOfRangeAndWarnsAboutAnOverloadedBus() throws {
+    @Test func plainCheckRejectsUnitAndBaudOutOfRangeAndWarnsAboutAnOverloadedBus() async throws {
         let harness = try GatewayHarness()
         let devices = (1...15).map { "  - { id: door-\($0), profile: face-door, bus: b3-rs485, unit: \($0), poll: 200ms }" }
         try harness.configure(buses: "  - id: b3-rs485\n    rtu: { device: /dev/ttyFLEET-none, baud: 9600 }\n    turnaround: 5ms",
                               devices: devices.joined(separator: "\n"))
-        let loaded = try harness.accessgw(["check", "--config", harness.configPath])
+        let loaded = try await harness.accessgw(["check", "--config", harness.configPath])
         #expect(loaded.status == 0, "\(loaded.output)")
         let warning = try #require(loaded.output.split(separator: "\n").first { $0.hasPrefix("warning: b3-rs485: 15 devices at 200 ms need ") },
                                    "\(loaded.output)")
@@ -19,21 +19,21 @@ struct OnlineCheckEndToEndTests {
 
         let fewer = (1...2).map { "  - { id: door-\($0), profile: face-door, bus: b3-rs485, unit: \($0), poll: 1s }" }
         try harness.configure(buses: "  - id: b3-rs485\n    rtu: { device: /dev/ttyFLEET-none, baud: 9600 }", devices: fewer.joined(separator: "\n"))
-        let light = try harness.accessgw(["check", "--config", harness.configPath])
+        let light = try await harness.accessgw(["check", "--config", harness.configPath])
         #expect(light.status == 0 && !light.output.contains("warning:"), "\(light.output)")
 
         try harness.configure(buses: "  - id: b3-rs485\n    rtu: { device: /dev/ttyFLEET-none, baud: 9601 }", devices: """
           - { id: door-1, profile: face-door, bus: b3-rs485, unit: 0 }
           - { id: door-2, profile: face-door, bus: b3-rs485, unit: 250 }
         """)
-        let bad = try harness.accessgw(["check", "--config", harness.configPath])
+        let bad = try await harness.accessgw(["check", "--config", harness.configPath])
         #expect(bad.status == 78, "\(bad.output)")
         #expect(bad.output.contains("buses[0].rtu.baud: 9601 is not a standard baud rate (1200, 2400, 4800, 9600"), "\(bad.output)")
         #expect(bad.output.contains("devices[0].unit: 0 is out of range 1...247"), "\(bad.output)")
         #expect(bad.output.contains("devices[1].unit: 250 is out of range 1...247"), "\(bad.output)")
     }
 
-    @Test func onlineCheckNamesAMissingTtyAnUnreadableSecretAnUnreachableBrokerAndAWrongKind() throws {
+    @Test func onlineCheckNamesAMissingTtyAnUnreadableSecretAnUnreachableBrokerAndAWrongKind() async throws {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1), SimulatedDevice(kind: .faceDoor, unit: 2)])
         let password = harness.directory.appendingPathComponent("broker-password").path
@@ -45,7 +45,7 @@ struct OnlineCheckEndToEndTests {
                               mqttExtra: "  username: gw\n  password_file: \(password)")
         // Nothing listens on the broker's port: the harness's broker is stopped.
         harness.broker.stop()
-        let result = try harness.accessgw(["check", "--config", harness.configPath, "--online", "--user", "nobody"])
+        let result = try await harness.accessgw(["check", "--config", harness.configPath, "--online", "--user", "nobody"])
         #expect(result.status == 1, "\(result.output)")
         #expect(result.output.contains("error: bus b3-rs485: /dev/ttyFLEET-missing does not exist"), "\(result.output)")
         #expect(result.output.contains("error: mqtt.password_file: \(password) is not readable by nobody (it is 0600 "), "\(result.output)")
@@ -55,11 +55,11 @@ struct OnlineCheckEndToEndTests {
         #expect(result.output.contains("check --online: 4 problem(s) outside the file"), "\(result.output)")
     }
 
-    @Test func onlineCheckPassesWithAReachableBrokerAndReadableSecrets() throws {
+    @Test func onlineCheckPassesWithAReachableBrokerAndReadableSecrets() async throws {
         let harness = try GatewayHarness()
         let simulator = try TCPSimulator([SimulatedDevice(kind: .faceDoor, unit: 1)])
         try harness.configure(buses: simulator.busYAML, devices: doorOnLanYAML)
-        let result = try harness.accessgw(["check", "--config", harness.configPath, "--online"])
+        let result = try await harness.accessgw(["check", "--config", harness.configPath, "--online"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("ok: mqtt 127.0.0.1:\(harness.broker.port): accepted the connection"), "\(result.output)")
         #expect(result.output.hasSuffix("online: ok\n"), "\(result.output)")

@@ -51,7 +51,7 @@ struct RTUBusEndToEndTests {
         let door4 = back.filter { $0.device == "door-4" }.map(\.type)
         #expect(door4 == ["device.offline", "device.online"])
         #expect(harness.log.contains("device offline after 3 failed polls"), "\(harness.log)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// Issue 24: with SPEC 2's example (9600 baud, `timeout: 200ms`) on a baud-paced line every window read timed out
@@ -84,6 +84,6 @@ struct RTUBusEndToEndTests {
         for notice in ["no reply within", "another unit", "link to"] {
             #expect(!harness.log.contains(notice), "\(harness.log)")
         }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

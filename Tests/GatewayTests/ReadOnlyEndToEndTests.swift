@@ -48,12 +48,12 @@ struct ReadOnlyEndToEndTests {
         let words = try door.readRegisters(address: 12, count: 2)
         let offset = Int64(UInt32(words[0]) << 16 | UInt32(words[1])) - Int64(Date().timeIntervalSince1970)
         #expect(abs(offset - 120) <= 2, "time_sync: true, but read-only leaves the clock alone")
-        let journalled = try harness.journalEvents(["--device", "door-3e", "--type", "door.*"])
+        let journalled = try await harness.journalEvents(["--device", "door-3e", "--type", "door.*"])
         #expect(journalled.count == 5, "the journal holds each record once: \(journalled.count)")
 
-        let status = try harness.accessgw(["status", "--config", harness.configPath])
+        let status = try await harness.accessgw(["status", "--config", harness.configPath])
         #expect(status.output.contains("READ-ONLY"), "\(status.output)")
-        #expect(try harness.statusJSON()["status"].flatMap { ($0 as? [String: Any])?["read_only"] as? Bool } == true)
-        #expect(harness.stop() == 0)
+        await #expect(try harness.statusJSON()["status"].flatMap { ($0 as? [String: Any])?["read_only"] as? Bool } == true)
+        await #expect(harness.stop() == 0)
     }
 }

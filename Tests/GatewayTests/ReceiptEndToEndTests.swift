@@ -30,13 +30,13 @@ struct ReceiptEndToEndTests {
     }
 
     /// Publishes a receipt as SPEC 4.3 says: MQTT 5, QoS 1, retained, user property `signature` by `key`.
-    static func publishReceipt(_ payload: String, key: Ed25519PrivateKey?, broker: MosquittoBroker) throws {
+    static func publishReceipt(_ payload: String, key: Ed25519PrivateKey?, broker: MosquittoBroker) async throws {
         var arguments = broker.clientArguments + ["-V", "mqttv5", "-q", "1", "-r", "-t", receiptTopic, "-m", payload]
         if let key {
             let signature = try RequestAuthority.signature(topic: receiptTopic, payload: Array(payload.utf8), key: key)
             arguments += ["-D", "publish", "user-property", "signature", signature]
         }
-        let result = try ChildProcess.run("/usr/bin/mosquitto_pub", arguments)
+        let result = try await ChildProcess.run("/usr/bin/mosquitto_pub", arguments)
         precondition(result.status == 0, "mosquitto_pub failed: \(result.output)")
     }
 
@@ -47,8 +47,8 @@ struct ReceiptEndToEndTests {
         return #"{"issuer":"\#(issuer)","time":"\#(formatter.string(from: Date()))","epoch":"\#(epoch)","through":\#(through)\#(list)}"#
     }
 
-    func receiptStatus(_ harness: GatewayHarness) throws -> [String: Any] {
-        try harness.statusJSON()["receipts"] as? [String: Any] ?? [:]
+    func receiptStatus(_ harness: GatewayHarness) async throws -> [String: Any] {
+        try await harness.statusJSON()["receipts"] as? [String: Any] ?? [:]
     }
 
     /// The loss, then its repair: a broker acknowledged events queued for a persistent-session subscriber and was
@@ -74,7 +74,7 @@ struct ReceiptEndToEndTests {
         if receipts { #expect(Self.places(seen).count == seen.count && Self.epoch(seen) != nil, "every event carries gwepoch and gwseq") }
         // Acknowledged by the broker (the observer has them): now the power cut.
         try await eventually("the gateway marks the 20 events published", timeout: .seconds(20)) {
-            (try? harness.statusJSON())?["pending"] as? Int == 0 ? true : nil
+            await (try? harness.statusJSON())?["pending"] as? Int == 0 ? true : nil
         }
         try harness.broker.crashAndRestart()
         let back = try await Subscriber.subscribed(to: Self.eventTopic, on: harness.broker, sessionID: "centre")
@@ -83,7 +83,7 @@ struct ReceiptEndToEndTests {
             door.record(code: 16, point: 2)
             let received = try await back.waitFor(count: 1, timeout: .seconds(30))
             #expect(Set(Self.ids(received)).isDisjoint(with: original), "the killed broker's queue is gone and nothing resends it")
-            #expect(harness.stop() == 0)
+            await #expect(harness.stop() == 0)
             return
         }
         let again = try await eventually("the 20 events again, within resend_after + a few seconds", timeout: .seconds(15)) {
@@ -92,18 +92,18 @@ struct ReceiptEndToEndTests {
         }
         #expect(Set(Self.ids(again)).isSuperset(of: original), "re-sent with their original ids")
         _ = try await eventually("status counts the re-sent events", timeout: .seconds(10)) {
-            (try receiptStatus(harness)["resent"] as? Int ?? 0) >= 20 ? true : nil
+            await (try receiptStatus(harness)["resent"] as? Int ?? 0) >= 20 ? true : nil
         }
         // The centre's receipt for everything: the gateway stops re-sending and counts nothing unconfirmed.
         let epoch = try #require(Self.epoch(seen))
         let top = Self.places(seen).max() ?? 0
-        try Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: top + 100), key: pm.key, broker: harness.broker)
+        try await Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: top + 100), key: pm.key, broker: harness.broker)
         let status = try await eventually("the receipt applied and nothing unconfirmed", timeout: .seconds(15)) {
-            let status = try receiptStatus(harness)
+            let status = try await receiptStatus(harness)
             return status["applied"] as? Int == 1 && status["unconfirmed"] as? Int == 0 ? status : nil
         }
         #expect(status["through"] as? Int == top + 100)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// Forged, unpermitted, other-epoch, stale and malformed receipts confirm nothing and are counted by reason; the
@@ -125,15 +125,15 @@ struct ReceiptEndToEndTests {
         let seen = try await observer.waitFor(count: 5, timeout: .seconds(30))
         let epoch = try #require(Self.epoch(seen))
         let all = Self.receipt(issuer: "pm-central", epoch: epoch, through: 1000)
-        try Self.publishReceipt(all, key: nil, broker: harness.broker)
-        try Self.publishReceipt(all, key: other.key, broker: harness.broker)
-        try Self.publishReceipt(Self.receipt(issuer: "pm-ops", epoch: epoch, through: 1000), key: other.key, broker: harness.broker)
-        try Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: "0123456789abcdef", through: 1000), key: pm.key, broker: harness.broker)
-        try Self.publishReceipt(#"{"issuer":"pm-central","through":"all"}"#, key: pm.key, broker: harness.broker)
-        try Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: 1), key: pm.key, broker: harness.broker)
-        try Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: 0), key: pm.key, broker: harness.broker)
+        try await Self.publishReceipt(all, key: nil, broker: harness.broker)
+        try await Self.publishReceipt(all, key: other.key, broker: harness.broker)
+        try await Self.publishReceipt(Self.receipt(issuer: "pm-ops", epoch: epoch, through: 1000), key: other.key, broker: harness.broker)
+        try await Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: "0123456789abcdef", through: 1000), key: pm.key, broker: harness.broker)
+        try await Self.publishReceipt(#"{"issuer":"pm-central","through":"all"}"#, key: pm.key, broker: harness.broker)
+        try await Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: 1), key: pm.key, broker: harness.broker)
+        try await Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: 0), key: pm.key, broker: harness.broker)
         let status = try await eventually("six receipts ignored, one applied", timeout: .seconds(15)) {
-            let status = try receiptStatus(harness)
+            let status = try await receiptStatus(harness)
             let ignored = status["ignored"] as? [String: Int] ?? [:]
             return ignored.values.reduce(0, +) == 6 && status["applied"] as? Int == 1 ? status : nil
         }
@@ -141,11 +141,11 @@ struct ReceiptEndToEndTests {
                                                          "stale": 1, "malformed": 1])
         // Only place 1 is confirmed: the others are still unconfirmed and are published again.
         let unconfirmed = try await eventually("the events stay unconfirmed and are re-sent", timeout: .seconds(20)) {
-            let status = try receiptStatus(harness)
+            let status = try await receiptStatus(harness)
             return (status["resent"] as? Int ?? 0) >= 4 ? status : nil
         }
         #expect((unconfirmed["unconfirmed"] as? Int ?? 0) >= 4)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// A gateway stopped with unconfirmed events sends them again after its restart, and what a receipt confirmed
@@ -164,9 +164,9 @@ struct ReceiptEndToEndTests {
         let epoch = try #require(Self.epoch(seen))
         let places = Self.places(seen).sorted()
         // The centre stored the first five (and gateway.started before them), not the rest.
-        try Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: places[4]), key: pm.key, broker: harness.broker)
-        _ = try await eventually("the receipt applied", timeout: .seconds(15)) { try receiptStatus(harness)["applied"] as? Int == 1 ? true : nil }
-        #expect(harness.stop() == 0)
+        try await Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: places[4]), key: pm.key, broker: harness.broker)
+        _ = try await eventually("the receipt applied", timeout: .seconds(15)) { try await receiptStatus(harness)["applied"] as? Int == 1 ? true : nil }
+        await #expect(harness.stop() == 0)
         let after = try await Subscriber.subscribed(to: Self.eventTopic, on: harness.broker)
         try await harness.start()
         let resent = try await eventually("the five unconfirmed events again after the restart", timeout: .seconds(60)) {
@@ -174,7 +174,7 @@ struct ReceiptEndToEndTests {
             return Set(places[5...]).isSubset(of: got) ? got : nil
         }
         #expect(resent.isDisjoint(with: places[..<5]), "what the receipt confirmed before the restart is not sent again")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// 10,000 events, confirmed by receipts with holes: what the holes hold is re-sent, nothing else, and once the
@@ -196,10 +196,10 @@ struct ReceiptEndToEndTests {
         let epoch = try #require(Self.epoch(started))
         // The centre "lost" 3000, 6000-6009 and everything above 10,001 (gateway.started is place 1).
         let ranges = [[3001, 5999], [6010, 10_001]]
-        try Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: 2999, ranges: ranges),
+        try await Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: 2999, ranges: ranges),
                                 key: pm.key, broker: harness.broker)
         _ = try await eventually("the first receipt applied", timeout: .seconds(15)) {
-            try receiptStatus(harness)["applied"] as? Int == 1 ? true : nil
+            try await receiptStatus(harness)["applied"] as? Int == 1 ? true : nil
         }
         func covered(_ place: Int) -> Bool { place <= 2999 || ranges.contains { (($0[0])...($0[1])).contains(place) } }
         for i in 0..<10_000 { door.record(code: 16, point: Int16(i % 4 + 1)) }
@@ -218,12 +218,12 @@ struct ReceiptEndToEndTests {
         }
         #expect(resent.allSatisfy { !covered($0) }, "a confirmed place is never sent again")
         let top = places.last!
-        try Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: top + 10), key: pm.key, broker: harness.broker)
+        try await Self.publishReceipt(Self.receipt(issuer: "pm-central", epoch: epoch, through: top + 10), key: pm.key, broker: harness.broker)
         _ = try await eventually("nothing unconfirmed", timeout: .seconds(15)) {
-            let status = try receiptStatus(harness)
+            let status = try await receiptStatus(harness)
             return status["applied"] as? Int == 2 && status["unconfirmed"] as? Int == 0 ? true : nil
         }
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// `accessgw forget` fills each erased, already published event's place with `gateway.erased`: the same gwseq,
@@ -245,7 +245,7 @@ struct ReceiptEndToEndTests {
             return grants.count >= 2 ? grants : nil
         }
         let erased = try #require(granted.first { ($0["data"] as? [String: Any])?["person"] as? String == "P-0012" })
-        let (status, output) = try ChildProcess.run(GatewayHarness.binary, ["forget", "--person", "P-0012", "--config", harness.configPath])
+        let (status, output) = try await ChildProcess.run(GatewayHarness.binary, ["forget", "--person", "P-0012", "--config", harness.configPath])
         #expect(status == 0, "\(output)")
         let replacement = try await eventually("gateway.erased", timeout: .seconds(20)) { () -> [String: Any]? in
             observer.messages.first { $0.topic.hasSuffix("/event/gateway.erased") }
@@ -256,7 +256,7 @@ struct ReceiptEndToEndTests {
         #expect((replacement["data"] as? [String: Any])?["erases"] as? String == erased["id"] as? String)
         let text = observer.messages.first { $0.topic.hasSuffix("/event/gateway.erased") }?.payload ?? ""
         #expect(!text.contains("P-0012"))
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// `Examples/subscriber.py --receipts`, a consumer written from the SPEC alone, confirms what it stored: the
@@ -284,11 +284,11 @@ struct ReceiptEndToEndTests {
             subscriber.text.components(separatedBy: "door.opened").count - 1 >= 5
         }
         let status = try await eventually("its receipts confirm everything (\(subscriber.text))", timeout: .seconds(20)) {
-            let status = try receiptStatus(harness)
+            let status = try await receiptStatus(harness)
             return (status["applied"] as? Int ?? 0) >= 1 && status["unconfirmed"] as? Int == 0 && (status["through"] as? Int ?? 0) >= 6
                 ? status : nil
         }
         #expect((status["ignored"] as? [String: Int] ?? [:]).values.allSatisfy { $0 == 0 }, "\(status)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

@@ -36,19 +36,19 @@ struct RefusedPublicationEndToEndTests {
         var last: [String: Any] = [:]
         defer { if last["refused"] as? Int != 2 * rounds { Issue.record("status: \(last["refused"] ?? "-") refused, \(last["pending"] ?? "-") pending\n\(harness.log)") } }
         let status = try await eventually("the refusals journalled") { () -> [String: Any]? in
-            let status = try harness.statusJSON()
+            let status = try await harness.statusJSON()
             last = status
             return status["refused"] as? Int == 2 * rounds && status["pending"] as? Int == 0 ? status : nil
         }
         #expect(status["refused"] as? Int == 2 * rounds)
-        let human = try harness.accessgw(["status", "--journal", harness.journalPath])
+        let human = try await harness.accessgw(["status", "--journal", harness.journalPath])
         #expect(human.output.contains("\(2 * rounds) REFUSED by the broker"), "\(human.output)")
-        let tail = try harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "access.denied", "-n", "3"])
+        let tail = try await harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "access.denied", "-n", "3"])
         #expect(tail.output.split(separator: "\n").count == 3)
         #expect(tail.output.split(separator: "\n").allSatisfy { $0.hasSuffix("REFUSED BY BROKER (reason 0x87)") }, "\(tail.output)")
         #expect(harness.log.components(separatedBy: "connected to MQTT broker").count == 2, "one connection only:\n\(harness.log)")
         #expect(harness.log.contains("rejected a publication: not authorized"))
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
 
         // A restart does not put the refused events back into the queue: the journal has them as done (only the
         // retry of refused events sends them again, apart from the queue, and the broker refusing them again is
@@ -60,7 +60,7 @@ struct RefusedPublicationEndToEndTests {
         _ = try await subscriber.waitForEvents("the event after the restart") { $0.contains { $0.data["person"] as? String == "after-restart" } }
         #expect(accessEvents() == before + 1)
         #expect(!harness.log.contains("rejected a publication"), "refused events were sent again:\n\(harness.log)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// Issue 19 item 12: refused events are retried with backoff and counted, so they go out once the ACL is fixed;
@@ -87,7 +87,7 @@ struct RefusedPublicationEndToEndTests {
             $0.filter { $0.type == "access.granted" }.count >= rounds
         }
         _ = try await eventually("the refusals journalled") { () -> Bool? in
-            try harness.statusJSON()["refused"] as? Int == 2 * rounds ? true : nil
+            try await harness.statusJSON()["refused"] as? Int == 2 * rounds ? true : nil
         }
         #expect(subscriber.events.filter { $0.type == "access.granted" }.count == rounds, "each allowed event once")
 
@@ -99,7 +99,7 @@ struct RefusedPublicationEndToEndTests {
         }
         #expect(Set(denied.filter { $0.type == "access.denied" }.map(\.id)).count == 2 * rounds)
         _ = try await eventually("no event refused any more") { () -> Bool? in
-            try harness.statusJSON()["refused"] as? Int == 0 ? true : nil
+            try await harness.statusJSON()["refused"] as? Int == 0 ? true : nil
         }
         let delivered = MetricsEndpointTests.get(Int(port)).split(separator: "\n")
             .first { $0.hasPrefix(#"accessgw_mqtt_refused_retries_total{result="delivered"}"#) }?.split(separator: " ").last
@@ -108,6 +108,6 @@ struct RefusedPublicationEndToEndTests {
         #expect(!harness.log.contains("taken over"), "\(harness.log)")
         // 120 refusals: one ERROR, then summaries (rate-limited per broker), not a line per event from the network thread.
         #expect(harness.logLines(containing: "rejected a publication").count <= 2, "\(harness.logLines(containing: "rejected a publication").count) lines")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

@@ -79,7 +79,7 @@ struct ReloadEndToEndTests {
         // systemd hears RELOADING=1 and then READY=1 again.
         let kinds = notify.messages.compactMap { $0.split(separator: "\n").first.map(String.init) }.filter { $0 == "READY=1" || $0 == "RELOADING=1" }
         #expect(kinds == ["READY=1", "RELOADING=1", "READY=1"])
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func invalidConfigurationIsLoggedAndTheGatewayKeepsRunning() async throws {
@@ -92,7 +92,7 @@ struct ReloadEndToEndTests {
         try harness.configure(buses: simulator.busYAML, devices: [
             door, Self.device("door-4", profile: "face-door", bus: "lan", unit: 1, poll: "5ms"),
         ].joined(separator: "\n"))
-        let check = try harness.accessgw(["check", "--config", harness.configPath])
+        let check = try await harness.accessgw(["check", "--config", harness.configPath])
         let problems = check.output.replacingOccurrences(of: "accessgw: ", with: "").split(separator: "\n").map(String.init)
         #expect(problems.count == 2, "expected two problems, check printed: \(check.output)")
         let process = try #require(harness.gateway)
@@ -112,6 +112,6 @@ struct ReloadEndToEndTests {
         try await waitUntil("the reloaded: line (log: \(harness.log))", timeout: .seconds(30)) { harness.log.contains("reloaded:") }
         #expect(harness.log.contains(#"level=warning msg="changes to mqtt take effect only after a restart (systemctl restart accessgw); applied the buses and devices""#))
         #expect(harness.log.contains("reloaded: restarted buses none; added devices none; removed devices none; unchanged 1"))
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

@@ -59,7 +59,7 @@ struct ReplayEndToEndTests {
         let request = ReplayRequestEndToEndTests.request(id: "replay-1", issuer: "pm-replay",
                                                          extra: #","devices":["door-3e"],"types":["door.*"]"#)
         let started = ContinuousClock.now
-        try pm.send(topic: "accessgw/test-site/gateway/gw-test/replay", payload: request, correlation: "replay-1")
+        try await pm.send(topic: "accessgw/test-site/gateway/gw-test/replay", payload: request, correlation: "replay-1")
         let reply = try await pm.reply("replay-1", timeout: .seconds(120))
         let took = ContinuousClock.now - started
         liveRun.stop()
@@ -89,7 +89,7 @@ struct ReplayEndToEndTests {
         // The payloads are the journal's, byte for byte.
         let originals = Set(original.messages.map(\.payload))
         #expect(received.allSatisfy { originals.contains($0.payload) })
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func aRequestWithoutTheReplayPermissionOrSignatureIsRejected() async throws {
@@ -101,12 +101,12 @@ struct ReplayEndToEndTests {
         try await harness.start()
         let request = ReplayRequestEndToEndTests.request(id: "replay-2", issuer: "pm-open-only")
         // Unauthenticated: no reply at all (SPEC 4.1); the permitted-but-not-allowed one after it is answered.
-        try pm.send(topic: "accessgw/test-site/gateway/gw-test/replay", payload: request, correlation: "unsigned", signed: false)
-        try pm.send(topic: "accessgw/test-site/gateway/gw-test/replay", payload: request, correlation: "no-permission")
+        try await pm.send(topic: "accessgw/test-site/gateway/gw-test/replay", payload: request, correlation: "unsigned", signed: false)
+        try await pm.send(topic: "accessgw/test-site/gateway/gw-test/replay", payload: request, correlation: "no-permission")
         let refused = try await pm.reply("no-permission")
         #expect(refused.status == "rejected" && refused.reason == "not_permitted", "\(refused.object)")
         #expect(!pm.received.contains { $0.correlation == "unsigned" })
         #expect(harness.log.contains("no reply to accessgw/test-site/reply/pm-open-only/unsigned: unauthenticated"), "\(harness.log)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

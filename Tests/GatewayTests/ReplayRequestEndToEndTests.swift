@@ -43,37 +43,37 @@ struct ReplayRequestEndToEndTests {
         _ = try await live.waitFor(count: 3, timeout: .seconds(30))
         let time = Date()
         let request = Self.request(id: "fresh-1", issuer: "pm-replay", time: time, extra: #","types":["door.*"]"#)
-        try pm.send(topic: Self.replayTopic, payload: request, correlation: "first")
+        try await pm.send(topic: Self.replayTopic, payload: request, correlation: "first")
         let first = try await pm.reply("first", timeout: .seconds(60))
         #expect(first.status == "done" && first.object["count"] as? Int == 3, "\(first.object)")
 
         // Newer history, then the same bytes and signature again with another Response Topic: not served again.
         for _ in 0..<2 { door.record(code: 16, point: 1) }
         _ = try await live.waitFor(count: 5, timeout: .seconds(30))
-        try pm.send(topic: Self.replayTopic, payload: request, correlation: "stolen")
+        try await pm.send(topic: Self.replayTopic, payload: request, correlation: "stolen")
         let again = try await pm.reply("stolen", timeout: .seconds(60))
         #expect(again.status == "rejected" && again.reason == "id_reused", "\(again.object)")
 
         // A new request made at the first one's time and asking up to 2099: history up to its time only.
         let capped = Self.request(id: "fresh-2", issuer: "pm-replay", time: time, extra: #","to":"2099-01-01T00:00:00Z","types":["door.*"]"#)
-        try pm.send(topic: Self.replayTopic, payload: capped, correlation: "capped")
+        try await pm.send(topic: Self.replayTopic, payload: capped, correlation: "capped")
         let cappedReply = try await pm.reply("capped", timeout: .seconds(60))
         #expect(cappedReply.status == "done" && cappedReply.object["count"] as? Int == 3, "\(cappedReply.object)")
 
         // Past its deadline: expired, nothing sent.
         let stale = Self.request(id: "stale", issuer: "pm-replay", time: Date().addingTimeInterval(-120), ttlMillis: 10_000)
-        try pm.send(topic: Self.replayTopic, payload: stale, correlation: "stale")
+        try await pm.send(topic: Self.replayTopic, payload: stale, correlation: "stale")
         let staleReply = try await pm.reply("stale")
         #expect(staleReply.status == "expired", "\(staleReply.object)")
         // Without `time`: malformed, found before authentication, so not answered.
-        try pm.send(topic: Self.replayTopic, payload: #"{"id":"timeless","issuer":"pm-replay","from":"2026-01-01T00:00:00Z"}"#,
+        try await pm.send(topic: Self.replayTopic, payload: #"{"id":"timeless","issuer":"pm-replay","from":"2026-01-01T00:00:00Z"}"#,
                     correlation: "timeless")
         try await waitUntil("the timeless request refused (log: \(harness.log))") {
             harness.log.contains("replay request timeless malformed; no reply")
         }
         #expect(!pm.received.contains { $0.correlation == "timeless" })
         #expect(stolen.messages.isEmpty, "\(stolen.messages.count) events replayed to the second topic")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func repliesAndReplayedEventsGoOnlyUnderTheAuthenticatedIssuersReplyTree() async throws {
@@ -91,18 +91,18 @@ struct ReplayRequestEndToEndTests {
 
         // A stranger aims a reply at the gateway's status topic, the issuer's own requests at an alarm topic and at
         // the site's tree (replayed events would land on {site}/door-3e/event/…), a stranger's replay at a state topic.
-        try pm.send(topic: open, payload: CommandIssuer.payload(id: "stranger-1", issuer: "pm-replay"), correlation: "c1",
+        try await pm.send(topic: open, payload: CommandIssuer.payload(id: "stranger-1", issuer: "pm-replay"), correlation: "c1",
                     signed: false, responseTopic: "accessgw/test-site/gateway/gw-test/status")
-        try pm.send(topic: open, payload: CommandIssuer.payload(id: "aimed-1", issuer: "pm-replay"), correlation: "c2",
+        try await pm.send(topic: open, payload: CommandIssuer.payload(id: "aimed-1", issuer: "pm-replay"), correlation: "c2",
                     responseTopic: "accessgw/test-site/door-3e/event/alarm.forced")
-        try pm.send(topic: Self.replayTopic, payload: Self.request(id: "aimed-replay", issuer: "pm-replay"), correlation: "c3",
+        try await pm.send(topic: Self.replayTopic, payload: Self.request(id: "aimed-replay", issuer: "pm-replay"), correlation: "c3",
                     responseTopic: "accessgw/test-site")
-        try pm.send(topic: Self.replayTopic, payload: Self.request(id: "stranger-replay", issuer: "pm-replay"), correlation: "c4",
+        try await pm.send(topic: Self.replayTopic, payload: Self.request(id: "stranger-replay", issuer: "pm-replay"), correlation: "c4",
                     signed: false, responseTopic: "accessgw/test-site/door-3e/state")
         // Genuine requests after them are answered (each kind is decided in order on its own queue).
-        try pm.send(topic: open, payload: CommandIssuer.payload(id: "genuine", issuer: "pm-replay"), correlation: "genuine")
+        try await pm.send(topic: open, payload: CommandIssuer.payload(id: "genuine", issuer: "pm-replay"), correlation: "genuine")
         #expect(try await pm.reply("genuine").status == "written")
-        try pm.send(topic: Self.replayTopic, payload: Self.request(id: "genuine-replay", issuer: "pm-replay", extra: #","types":["door.*"]"#),
+        try await pm.send(topic: Self.replayTopic, payload: Self.request(id: "genuine-replay", issuer: "pm-replay", extra: #","types":["door.*"]"#),
                     correlation: "genuine-replay")
         let genuine = try await pm.reply("genuine-replay", timeout: .seconds(60))
         #expect(genuine.status == "done" && genuine.object["count"] as? Int == 2, "\(genuine.object)")
@@ -123,7 +123,7 @@ struct ReplayRequestEndToEndTests {
         #expect(siteTree.events.filter { $0.type == "door.opened" && !$0.topic.contains("/reply/") }.count == 2,
                 "replayed events landed on the site's own event topics")
         #expect(!pm.received.contains { ["c1", "c2", "c3", "c4"].contains($0.correlation) })
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func requestsOverSixteenKiBOrBeyondFourWaitingAreCountedAndDropped() async throws {
@@ -145,7 +145,7 @@ struct ReplayRequestEndToEndTests {
         for (name, size) in [("huge", 1 << 20), ("big-1", 20 << 10), ("big-2", 20 << 10), ("big-3", 20 << 10)] {
             let file = harness.directory.appendingPathComponent("\(name).json").path
             try (#"{"id":"\#(name)","pad":""# + String(repeating: "x", count: size) + #""}"#).write(toFile: file, atomically: true, encoding: .utf8)
-            let published = try ChildProcess.run("/usr/bin/mosquitto_pub", harness.broker.clientArguments + [
+            let published = try await ChildProcess.run("/usr/bin/mosquitto_pub", harness.broker.clientArguments + [
                 "-V", "mqttv5", "-q", "1", "-t", Self.replayTopic, "-f", file, "-D", "publish", "response-topic", "\(pm.replyTopic)/\(name)",
             ])
             #expect(published.status == 0, "\(published.output)")
@@ -154,11 +154,11 @@ struct ReplayRequestEndToEndTests {
         try await waitUntil("the 20 KiB requests refused") { try await Self.metric(tooLarge, port: port) >= 3 }
 
         // A replay of 100 events at 20/s runs for 5 s; 8 requests meanwhile: 4 wait and are answered, 4 are dropped.
-        try pm.send(topic: Self.replayTopic, payload: Self.request(id: "slow", issuer: "pm-replay", extra: #","types":["door.*"]"#),
+        try await pm.send(topic: Self.replayTopic, payload: Self.request(id: "slow", issuer: "pm-replay", extra: #","types":["door.*"]"#),
                     correlation: "slow")
         _ = try await slowEvents.waitFor(count: 1, timeout: .seconds(30))
         for n in 0..<8 {
-            try pm.send(topic: Self.replayTopic, payload: Self.request(id: "quick-\(n)", issuer: "pm-replay", extra: #","types":["nothing.*"]"#),
+            try await pm.send(topic: Self.replayTopic, payload: Self.request(id: "quick-\(n)", issuer: "pm-replay", extra: #","types":["nothing.*"]"#),
                         correlation: "quick-\(n)")
         }
         let slow = try await pm.reply("slow", timeout: .seconds(60))
@@ -172,7 +172,7 @@ struct ReplayRequestEndToEndTests {
         #expect(answered.count == 4 && answered.allSatisfy { $0.status == "done" }, "\(answered.map(\.object))")
         #expect(try await Self.metric(backlog, port: port) == 4)
         #expect(try await Self.metric(tooLarge, port: port) == 3, "the 1 MiB request reached the gateway")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func replayPseudonymisesEventsJournalledBeforePrivacyWasOn() async throws {
@@ -186,7 +186,7 @@ struct ReplayRequestEndToEndTests {
         try await harness.start()
         door.record(code: 1, point: 1, direction: 1, value: 900, subject: "P-0012")
         #expect(try await live.waitFor(count: 1, timeout: .seconds(30))[0].payload.contains("P-0012"))
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
 
         // Pseudonymisation turned on: the event journalled in the clear is replayed pseudonymised.
         let key = harness.directory.appendingPathComponent("privacy.key").path
@@ -196,7 +196,7 @@ struct ReplayRequestEndToEndTests {
         try harness.enableRequests(from: pm)
         let replayed = try await Subscriber.subscribed(to: "\(pm.replyTopic)/private/+/event/#", on: harness.broker, protocolVersion: "mqttv5")
         try await harness.start()
-        try pm.send(topic: Self.replayTopic, payload: Self.request(id: "private", issuer: "pm-replay", extra: #","types":["access.*"]"#),
+        try await pm.send(topic: Self.replayTopic, payload: Self.request(id: "private", issuer: "pm-replay", extra: #","types":["access.*"]"#),
                     correlation: "private")
         let reply = try await pm.reply("private", timeout: .seconds(60))
         #expect(reply.status == "done" && reply.object["count"] as? Int == 1, "\(reply.object)")
@@ -204,7 +204,7 @@ struct ReplayRequestEndToEndTests {
         #expect(!event.payload.contains("P-0012"), "\(event.payload)")
         let data = ((try? JSONSerialization.jsonObject(with: Data(event.payload.utf8))) as? [String: Any])?["data"] as? [String: Any]
         #expect((data?["person"] as? String)?.hasPrefix("k1:") == true, "\(event.payload)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func replayIncludesADeviceAddedByAReload() async throws {
@@ -227,11 +227,11 @@ struct ReplayRequestEndToEndTests {
         for _ in 0..<3 { added.record(code: 16, point: 1) }
         _ = try await live.waitFor(count: 4, timeout: .seconds(30))
 
-        try pm.send(topic: Self.replayTopic, payload: Self.request(id: "after-reload", issuer: "pm-replay",
+        try await pm.send(topic: Self.replayTopic, payload: Self.request(id: "after-reload", issuer: "pm-replay",
                                                                     extra: #","devices":["door-*"],"types":["door.*"]"#),
                     correlation: "after-reload")
         let reply = try await pm.reply("after-reload", timeout: .seconds(60))
         #expect(reply.status == "done" && reply.object["count"] as? Int == 4, "\(reply.object)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

@@ -22,18 +22,18 @@ struct RestartedReaderEndToEndTests {
                                         environment: ["ACCESSGW_CRASH_AFTER_COMMITS": "1"])
         #expect(crashing.wait() == 86, "the gateway should die at the crash point: \(crashing.text)")
         #expect(door.logStatus.ack == 0, "committed, never acknowledged")
-        #expect(try lossReports(harness) == [[20, 1, 20]], "the loss was committed before the crash")
+        await #expect(try lossReports(harness) == [[20, 1, 20]], "the loss was committed before the crash")
 
         try await harness.start()
         try await waitUntil("the survivors acknowledged after the restart") { door.logStatus.ack == 30 }
         let events = try await subscriber.waitForEvents("the 10 survivors") { Set($0.compactMap(\.seq)).count >= 10 }
         #expect(Set(events.compactMap(\.seq)) == Set(21...30))
-        #expect(try lossReports(harness) == [[20, 1, 20]], "one report of the loss, journalled once")
+        await #expect(try lossReports(harness) == [[20, 1, 20]], "one report of the loss, journalled once")
         door.record(code: 17, point: 1)
         _ = try await subscriber.waitForEvents("seq 31") { $0.contains { $0.seq == 31 } }
         let lost = subscriber.events.filter { $0.type == "gateway.events_lost" }
         #expect(Set(lost.map(\.id)).count == 1, "one id for the loss: \(lost.map(\.id))")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// Before: a loss seen only after the device's ack_seq passed it (the device raises an ack below tail_seq - 1 to
@@ -62,13 +62,13 @@ struct RestartedReaderEndToEndTests {
             events.contains { $0.type == "gateway.events_lost" } && Set(events.compactMap(\.seq)).isSuperset(of: 16...35)
         }
         #expect(Set(events.compactMap(\.seq)) == Set(1...5).union(16...35))
-        #expect(try lossReports(harness) == [[10, 6, 15]], "seq 6…15 reported lost, once")
-        #expect(harness.stop() == 0)
+        await #expect(try lossReports(harness) == [[10, 6, 15]], "seq 6…15 reported lost, once")
+        await #expect(harness.stop() == 0)
     }
 
     /// The journalled `gateway.events_lost` reports as [count, from_seq, to_seq].
-    func lossReports(_ harness: GatewayHarness) throws -> [[Int]] {
-        let stored = try harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "gateway.events_lost", "-n", "100", "--json"])
+    func lossReports(_ harness: GatewayHarness) async throws -> [[Int]] {
+        let stored = try await harness.accessgw(["tail", "--journal", harness.journalPath, "--type", "gateway.events_lost", "-n", "100", "--json"])
         return try stored.output.split(separator: "\n").map { line in
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             let data = object?["data"] as? [String: Any] ?? object ?? [:]

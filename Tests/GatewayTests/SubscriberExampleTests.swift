@@ -58,9 +58,9 @@ struct SubscriberExampleTests {
         try await waitUntil("seqs 4 and 5 after the restart (\(subscriber.text))", timeout: .seconds(30)) { seqs() == [1, 2, 3, 4, 5] }
 
         // 2. A redelivery (QoS 1 allows one) carries the same id and is dropped.
-        let fifth = try #require(try harness.journalEvents(["--type", "door.closed"]).last)
+        let fifth = try await #require(try harness.journalEvents(["--type", "door.closed"]).last)
         let payload = String(decoding: try JSONSerialization.data(withJSONObject: fifth), as: UTF8.self)
-        let published = try ChildProcess.run("/usr/bin/mosquitto_pub", harness.broker.clientArguments
+        let published = try await ChildProcess.run("/usr/bin/mosquitto_pub", harness.broker.clientArguments
             + ["-q", "1", "-t", "accessgw/test-site/door-3e/event/door.closed", "-m", payload])
         #expect(published.status == 0)
         try await waitUntil("the duplicate noticed (\(subscriber.text))") { subscriber.text.contains("duplicate dropped: \(fifth["id"]!)") }
@@ -86,6 +86,6 @@ struct SubscriberExampleTests {
         #expect(subscriber.text.contains("gap in test-site/door-3e/SIM-FD-0001.1: seq 6..8 missing"))
         try await waitUntil("the replay reply") { subscriber.text.contains(#""status":"done""#) }
         subscriber.stop(signal: SIGTERM)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 }

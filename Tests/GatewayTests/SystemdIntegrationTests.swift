@@ -11,7 +11,7 @@ import TestSupport
 struct SystemdIntegrationTests {
     static let unit = GatewayHarness.repository.appendingPathComponent("Systemd/accessgw.service").path
 
-    @Test func unitFilePassesVerifyAndIsRatedTwoOrLower() throws {
+    @Test func unitFilePassesVerifyAndIsRatedTwoOrLower() async throws {
         let directory = try makeTemporaryDirectory("accessgw-unit")
         defer { try? FileManager.default.removeItem(at: directory) }
         // verify checks that ExecStart exists: point it at the built binary instead of /usr/bin.
@@ -19,9 +19,9 @@ struct SystemdIntegrationTests {
             .replacingOccurrences(of: "/usr/bin/accessgw", with: GatewayHarness.binary)
         let copy = directory.appendingPathComponent("accessgw.service").path
         try unit.write(toFile: copy, atomically: true, encoding: .utf8)
-        let verify = try ChildProcess.run("systemd-analyze", ["verify", copy])
+        let verify = try await ChildProcess.run("systemd-analyze", ["verify", copy])
         #expect(verify.status == 0, "systemd-analyze verify: \(verify.output)")
-        let security = try ChildProcess.run("systemd-analyze", ["security", "--offline=true", copy])
+        let security = try await ChildProcess.run("systemd-analyze", ["security", "--offline=true", copy])
         let exposure = security.output.split(separator: "\n").first { $0.contains("Overall exposure level") }
             .flatMap { line in line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) } }
         let level = try #require(exposure, "no exposure level in: \(security.output)")
@@ -40,7 +40,7 @@ struct SystemdIntegrationTests {
         try await waitUntil("READY=1") { listener.messages.contains { $0.contains("READY=1") } }
         try await waitUntil("two WATCHDOG=1 pings") { listener.messages.filter { $0 == "WATCHDOG=1" }.count >= 2 }
         #expect(listener.messages.contains { $0.hasPrefix("STATUS=") && $0.contains("broker disconnected") })
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
         #expect(listener.messages.contains("STOPPING=1"))
     }
 
@@ -65,7 +65,7 @@ struct SystemdIntegrationTests {
         #expect(started["MESSAGE_ID"] == LogKind.gatewayStarted.messageID)
         #expect(entries.allSatisfy { $0["SYSLOG_IDENTIFIER"] == "accessgw" && $0["PRIORITY"] != nil })
         #expect(!harness.log.contains("device online"), "entries go to the socket, not stderr: \(harness.log)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     /// A JOURNAL_STREAM inherited by a daemon whose stderr goes elsewhere does not count: plain logfmt lines.
@@ -78,7 +78,7 @@ struct SystemdIntegrationTests {
         let lines = harness.log.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("time=") && $0.contains(" level=info msg=\"device online\" ") && $0.contains(" device=door-1") })
         #expect(lines.allSatisfy { LogfmtPairs($0) != nil }, "every line is logfmt: \(harness.log)")
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     @Test func metricsAndHealthAreServedOverHTTP() async throws {
@@ -106,7 +106,7 @@ struct SystemdIntegrationTests {
         #expect(metrics.contains("accessgw_journal_pending_events"))
         let health = try await Self.get("http://127.0.0.1:\(port)/healthz")
         #expect(health.status == 200)
-        #expect(harness.stop() == 0)
+        await #expect(harness.stop() == 0)
     }
 
     static func get(_ url: String) async throws -> (status: Int, body: String) {

@@ -26,20 +26,20 @@ import TestSupport
         #expect(try journal.refusedCount() == 1)
     }
 
-    @Test func aVersion1JournalIsMigratedKeepingItsEvents() throws {
+    @Test func aVersion1JournalIsMigratedKeepingItsEvents() async throws {
         let temp = try TemporaryJournal()
         defer { temp.remove() }
         try FileManager.default.createDirectory(atPath: (temp.path as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
         let insert = "INSERT INTO events (device, boot, seq, type, alarm, time_ms, recorded_ms, topic, payload) "
             + "VALUES ('door-3e', 7, 1, 'access.granted', 0, 1, 2, 't', '{}');"
-        let (status, output) = try ChildProcess.run("/usr/bin/sqlite3", [temp.path, JournalSchema.createVersion1 + insert])
+        let (status, output) = try await ChildProcess.run("/usr/bin/sqlite3", [temp.path, JournalSchema.createVersion1 + insert])
         #expect(status == 0, "\(output)")
         let journal = try temp.open()
         #expect(try journal.unpublished(limit: 10).map(\.journalSeq) == [1])
         #expect(try journal.markRefused([(journalSeq: 1, reason: 0x87)]) == 1)
         #expect(try journal.refusedCount() == 1)
-        let (_, version) = try ChildProcess.run("/usr/bin/sqlite3", [temp.path, "PRAGMA user_version"])
+        let (_, version) = try await ChildProcess.run("/usr/bin/sqlite3", [temp.path, "PRAGMA user_version"])
         #expect(version.trimmingCharacters(in: .whitespacesAndNewlines) == "\(JournalSchema.version)")
     }
 }

@@ -43,7 +43,7 @@ import TestSupport
 
         await publisher.stop()
         // A marker published after the stop: a Will would have been sent before the broker handled it.
-        let (status, output) = try ChildProcess.run("/usr/bin/mosquitto_pub",
+        let (status, output) = try await ChildProcess.run("/usr/bin/mosquitto_pub",
                                                     broker.clientArguments + ["-q", "1", "-t", "accessgw/marker", "-m", "after-stop"])
         #expect(status == 0, "\(output)")
         let received = try await subscriber.waitFor(count: 3)

@@ -80,7 +80,7 @@ struct RTUFaultTests {
         master.send(CRC16.appending(to: [0] + RawModbusClient.writeMultiplePDU(
             address: 12, values: [UInt16(now >> 16), UInt16(now & 0xFFFF)])))
         #expect(master.receive(count: 1, timeout: .milliseconds(200)).isEmpty)
-        let words = try Mbpoll.readRTU(path: pair.masterEnd, unit: 3, address: 12, count: 3)
+        let words = try await Mbpoll.readRTU(path: pair.masterEnd, unit: 3, address: 12, count: 3)
         #expect(abs(Int64(words.u32(0)) - Int64(now)) <= 2 && words[2] & 8 == 0)
     }
 

@@ -21,10 +21,10 @@ struct RTUServerTests {
         let (server, _) = try Self.line(pair)
         defer { server.stop() }
         for unit in UInt8(1)...3 {
-            let words = try Mbpoll.readRTU(path: pair.masterEnd, unit: unit, address: 0, count: 2)
+            let words = try await Mbpoll.readRTU(path: pair.masterEnd, unit: unit, address: 0, count: 2)
             #expect(words == [UInt16(unit), 1])
         }
-        let absent = try Mbpoll.run(["-m", "rtu", "-b", "9600", "-P", "none", "-a", "7", "-0", "-r", "0", "-c", "1",
+        let absent = try await Mbpoll.run(["-m", "rtu", "-b", "9600", "-P", "none", "-a", "7", "-0", "-r", "0", "-c", "1",
                                      "-1", "-o", "0.3", pair.masterEnd])
         #expect(absent.status != 0)
         #expect(server.statistics.otherUnits == 1)

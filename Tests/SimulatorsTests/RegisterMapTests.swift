@@ -6,11 +6,11 @@ import TestSupport
 
 @Suite("Register map over TCP")
 struct RegisterMapTests {
-    @Test func windowAckAndTooHighAckAgainstARealSocket() throws {
+    @Test func windowAckAndTooHighAckAgainstARealSocket() async throws {
         let (host, device, port) = try SimulatorHost.startTCP(.faceDoor)
         defer { host.stop() }
         for i in 1...5 { device.record(code: 1, point: 1, direction: 1, value: 900 + UInt32(i), subject: "P-000\(i)") }
-        let header = try Mbpoll.readTCP(port: port, address: 100, count: 10)
+        let header = try await Mbpoll.readTCP(port: port, address: 100, count: 10)
         #expect(header.u32(0) == 5 && header.u32(2) == 1 && header[4] == 1 && header[5] == 3)
         #expect(header.u32(6) == 0 && header[8] == 5)
         let client = try RawModbusClient(port: port)
@@ -39,12 +39,12 @@ struct RegisterMapTests {
         #expect(r.u32(0) == 1 && r.u32(2) == 1 && r[4] == 2 && r.u32(6) == 0 && r[15] == 33)
     }
 
-    @Test func plateTextRoundTripsThroughGB18030Registers() throws {
+    @Test func plateTextRoundTripsThroughGB18030Registers() async throws {
         let (host, device, port) = try SimulatorHost.startTCP(.plateReader)
         defer { host.stop() }
         device.record(code: 1, point: 1, direction: 1, value: 960, extra: 1 << 16 | 1, subject: "云A12345")
         device.record(code: 1, point: 1, direction: 1, value: 930, extra: 1 << 16 | 5, subject: "云AD12345")
-        let words = try Mbpoll.readTCP(port: port, address: 110, count: 64)
+        let words = try await Mbpoll.readTCP(port: port, address: 110, count: 64)
         func subject(_ record: Int) -> [UInt8] {
             words[(record * 32 + 12)..<(record * 32 + 32)].flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
         }

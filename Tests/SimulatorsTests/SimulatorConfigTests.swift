@@ -111,10 +111,11 @@ struct SimulatorConfigTests {
         let ports = host.devices.compactMap { host.tcpPort(of: $0) }
         #expect(ports.count == 3 && Set(ports).count == 3)
         try await waitUntil("face-door and plate-reader scenarios to record events") {
-            let heads = try ports.prefix(2).map { try Mbpoll.readTCP(port: $0, address: 100, count: 2).u32(0) }
+            var heads: [UInt32] = []
+            for port in ports.prefix(2) { heads.append(try await Mbpoll.readTCP(port: port, address: 100, count: 2).u32(0)) }
             return heads.allSatisfy { $0 >= 10 }
         }
-        let backlog = try Mbpoll.readTCP(port: ports[2], address: 100, count: 10)
+        let backlog = try await Mbpoll.readTCP(port: ports[2], address: 100, count: 10)
         #expect(backlog.u32(0) == 50_000 && backlog.u32(2) == 1 && backlog[8] == 50_000 && backlog[9] & 2 == 2)
         #expect(host.summary.count == 3)
     }

@@ -16,16 +16,16 @@ struct TCPFaultTests {
         #expect(client.read(address: 0, count: 1) == .registers([1]))
     }
 
-    @Test func noReplyFaultDropsRequestsAndMbpollTimesOut() throws {
+    @Test func noReplyFaultDropsRequestsAndMbpollTimesOut() async throws {
         let (host, device, port) = try SimulatorHost.startTCP(.plateReader, faults: DeviceFaults(noReplyProbability: 1))
         defer { host.stop() }
         let client = try RawModbusClient(port: port, timeout: .milliseconds(300))
         #expect(client.read(address: 0, count: 1) == .none)
-        let result = try Mbpoll.run(["-m", "tcp", "-p", "\(port)", "-a", "1", "-0", "-r", "0", "-c", "1", "-1",
+        let result = try await Mbpoll.run(["-m", "tcp", "-p", "\(port)", "-a", "1", "-0", "-r", "0", "-c", "1", "-1",
                                      "-o", "0.3", "127.0.0.1"])
         #expect(result.output.contains("timeout") || result.output.contains("Connection timed out"))
         device.faults = .none
-        #expect(try Mbpoll.readTCP(port: port, address: 0, count: 1) == [2])
+        await #expect(try Mbpoll.readTCP(port: port, address: 0, count: 1) == [2])
         #expect(host.tcpServer(of: device)?.statistics.dropped ?? 0 >= 2)
     }
 

@@ -89,8 +89,15 @@ public final class ChildProcess: @unchecked Sendable {
 
     deinit { stop(signal: SIGKILL) }
 
-    /// Runs a program to completion and returns its exit status and combined output.
-    public static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs a program to completion and returns its exit status and combined output; the wait happens on a thread of
+    /// its own, never on Swift's cooperative pool (two threads on a 2-core machine, shared by every test running).
+    public static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await onDedicatedThread { try runBlocking(executable, arguments) }
+    }
+
+    /// `run` for synchronous set-up code that has no pool thread to give back (a broker's password file, test
+    /// certificates made once per process).
+    public static func runBlocking(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let child = try ChildProcess(executable, arguments)
         let status = child.wait()
         return (status, child.text)

@@ -65,7 +65,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         if !options.users.isEmpty {
             let passwords = directory.appendingPathComponent("passwords").path
             for (index, (user, password)) in options.users.sorted(by: { $0.key < $1.key }).enumerated() {
-                let (status, output) = try ChildProcess.run("/usr/bin/mosquitto_passwd",
+                let (status, output) = try ChildProcess.runBlocking("/usr/bin/mosquitto_passwd",
                                                             (index == 0 ? ["-c"] : []) + ["-b", passwords, user, password])
                 guard status == 0 else { throw NotListening(port: port, output: "mosquitto_passwd: \(output)") }
             }

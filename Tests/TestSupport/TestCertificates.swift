@@ -28,7 +28,7 @@ public struct TestCertificates: Sendable {
         self.directory = directory
         let dir = directory.path
         func openssl(_ step: String, _ arguments: [String]) throws {
-            let (status, output) = try ChildProcess.run("/usr/bin/openssl", arguments)
+            let (status, output) = try ChildProcess.runBlocking("/usr/bin/openssl", arguments)
             guard status == 0 else { throw OpenSSLFailed(step: step, output: output) }
         }
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
