@@ -424,8 +424,9 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     /// `mosquitto_publish_v5` with the properties of a request or a reply (Response Topic, Correlation Data,
-    /// user properties), not retained.
-    func publishV5(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, properties request: RequestProperties) -> PublishOutcome {
+    /// user properties); retained only for a collector's receipts (SPEC 4.3).
+    func publishV5(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool = false,
+                   properties request: RequestProperties) -> PublishOutcome {
         var properties: OpaquePointer?
         defer { mosquitto_property_free_all(&properties) }
         if let correlationData = request.correlationData {
@@ -441,7 +442,7 @@ final class MosquittoClient: @unchecked Sendable {
             _ = mosquitto_property_add_string_pair(&properties, Int32(MQTT_PROP_USER_PROPERTY.rawValue), name, value)
         }
         var mid: Int32 = 0
-        let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, false, properties)
+        let rc = mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress, qos, retain, properties)
         let saved = errno
         wakeNetworkThread()
         switch rc {

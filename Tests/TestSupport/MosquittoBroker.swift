@@ -115,6 +115,14 @@ public final class MosquittoBroker: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Kills the broker (SIGKILL), as a crash would: no Will is sent for it, nothing is saved.
+    public func kill() {
+        guard let process else { return }
+        process.stop(signal: SIGKILL)
+        earlierOutput += process.text
+        self.process = nil
+    }
+
     /// Starts the broker again on the same port (stopping it first if it runs).
     public func restart() throws {
         stop()
