@@ -58,6 +58,7 @@ public final class CollectorService: Service, Sendable {
         notify("READY=1\nSTATUS=collecting into \(configuration.database)")
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.openDatabase() }
                 group.addTask { await self.batchLoop() }
                 group.addTask { await self.receiptLoop() }
                 group.addTask {
@@ -114,6 +115,20 @@ public final class CollectorService: Service, Sendable {
     }
 
     // MARK: Batches
+
+    /// Connects and migrates the schema at start, so a wrong URL or password shows at once, not with the first
+    /// event; the batch loop retries by itself when this fails.
+    private func openDatabase() async {
+        do {
+            let version = try await store.schemaVersion()
+            metrics.databaseUp.record(1)
+            logger.info("database \(current.database) open, schema version \(version)")
+        } catch {
+            metrics.databaseUp.record(0)
+            databaseDown.store(true, ordering: .relaxed)
+            logger.error("\(error); events wait until it is back", metadata: [LogKind.key: "\(LogKind.databaseUnreachable)"])
+        }
+    }
 
     private func batchLoop() async {
         var backoff = Backoff()

@@ -24,7 +24,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         let cause: String
         switch error.code {
         case .connectionError:
-            cause = error.underlying.map { "cannot connect: \($0)" } ?? "cannot connect"
+            let underlying = error.underlying.map { "\($0)" } ?? ""
+            cause = underlying.contains("Connection refused") ? "cannot connect: connection refused"
+                : underlying.contains("imed out") ? "cannot connect: timed out" : "cannot connect: \(underlying)"
         case .serverClosedConnection, .uncleanShutdown: cause = "the server closed the connection"
         case .clientClosedConnection: cause = "the connection was closed"
         case .authMechanismRequiresPassword: cause = "the server asks for a password: set database.password_file"

@@ -146,7 +146,7 @@ import TestSupport
         let collector = try await centre.startCollector(shareGroup: nil)
         centre.publish(1...10)
         try await centre.waitForReceipt(through: 10)
-        centre.broker.kill()
+        centre.broker.crash()
         try await Task.sleep(for: .seconds(1))
         try centre.broker.restart()
         try await waitUntil("the test client reconnected", timeout: .seconds(20)) { centre.gateways.isConnected }

@@ -25,7 +25,13 @@ final class CollectorHarness: @unchecked Sendable {
     let database = "access"
     let key: Ed25519PrivateKey
     let gateways: MQTTPublisher
-    private let received = Mutex<[IncomingMessage]>([])
+    private let received = Received()
+
+    /// The receipts the test client got, shared with libmosquitto's network thread.
+    final class Received: Sendable {
+        let messages = Mutex<[IncomingMessage]>([])
+        func withLock<T>(_ body: (inout [IncomingMessage]) -> T) -> T { messages.withLock { body(&$0) } }
+    }
     private(set) var collectors: [String: ChildProcess] = [:]
 
     init() async throws {

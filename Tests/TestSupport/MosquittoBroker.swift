@@ -115,8 +115,8 @@ public final class MosquittoBroker: @unchecked Sendable {
         self.process = nil
     }
 
-    /// Kills the broker (SIGKILL), as a crash would: no Will is sent for it, nothing is saved.
-    public func kill() {
+    /// Kills the broker (SIGKILL), as a crash would: nothing is saved; `restart()` brings it back on the same port.
+    public func crash() {
         guard let process else { return }
         process.stop(signal: SIGKILL)
         earlierOutput += process.text
