@@ -108,7 +108,7 @@ final class CollectorHarness: @unchecked Sendable {
     /// A CloudEvent as a gateway with receipts publishes it: with `gwepoch` and `gwseq`.
     static func event(_ gwseq: Int64, device: String = "door-1", type: String = "access.granted", id: String? = nil,
                       epoch: String = epoch, data extra: String = "", person: String = "P-0012") -> String {
-        let now = Timestamp.now.rfc3339
+        let now = "2026-12-07T08:00:00.100Z"  // fixed: a resent event is the same bytes
         return #"{"specversion":"1.0","id":"\#(id ?? eventID(gwseq, device: device))","source":"/accessgw/\#(site)/\#(device)","#
             + #""type":"\#(type)","time":"2026-12-07T08:00:00.000Z","subject":"\#(device)","recordedtime":"\#(now)","#
             + #""datacontenttype":"application/json","gwepoch":"\#(epoch)","gwseq":\#(gwseq),"#

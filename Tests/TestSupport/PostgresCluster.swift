@@ -6,12 +6,10 @@ import Glibc
 /// A private PostgreSQL cluster for tests: `initdb` in a temporary directory and `postgres` on a free loopback port,
 /// both run as the `postgres` user (PostgreSQL refuses to run as root), with trust authentication on 127.0.0.1.
 /// `kill()` and `start()` keep the directory and the port, so a test can take the database away and bring it back.
-public final class PostgresCluster: @unchecked Sendable {
-    // @unchecked: `server` is only replaced by start/kill/stop, which a test calls from one task at a time.
+public final class PostgresCluster: Sendable {
     public static let binaries = "/usr/lib/postgresql/15/bin"
     public let port: UInt16
     public let directory: URL
-    private var server: ChildProcess?
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -33,7 +31,7 @@ public final class PostgresCluster: @unchecked Sendable {
     }
 
     deinit {
-        server?.stop(signal: SIGKILL)
+        kill()
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -44,24 +42,39 @@ public final class PostgresCluster: @unchecked Sendable {
         guard status == 0 else { throw Failure(description: "\(arguments.joined(separator: " ")) failed (\(status)):\n\(output)") }
     }
 
-    /// Starts the server in the foreground of a child process and waits until it accepts connections.
-    public func start() throws {
-        let data = directory.appendingPathComponent("data").path
-        let child = try ChildProcess("/usr/sbin/runuser", ["-u", "postgres", "--", "\(Self.binaries)/postgres", "-D", data,
-                                                           "-p", "\(port)", "-k", directory.path, "-c", "listen_addresses=127.0.0.1",
-                                                           "-c", "fsync=off", "-c", "max_connections=50"])
-        server = child
-        let deadline = ContinuousClock.now + .seconds(30)
-        while true {
-            if let (status, _) = try? ChildProcess.run("\(Self.binaries)/pg_isready", ["-h", "127.0.0.1", "-p", "\(port)", "-t", "1"]),
-               status == 0 { return }
-            guard child.isRunning, ContinuousClock.now < deadline else {
-                child.stop(signal: SIGKILL)
-                throw Failure(description: "postgres did not start on port \(port):\n\(child.text)")
-            }
-            usleep(100_000)
-        }
+    /// Runs `arguments` as the postgres user with `posix_spawn` and waits for it, output to /dev/null. Not through
+    /// `ChildProcess` (Foundation's Process): `pg_ctl start` leaves a daemon behind, and Process then never reports
+    /// the exit of runuser (the test hangs with a zombie).
+    private static func spawnAsPostgres(_ arguments: [String]) throws {
+        let argv = ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var pid: pid_t = 0
+        let cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArguments, environ)
+        guard rc == 0 else { throw Failure(description: "cannot run \(argv.joined(separator: " ")): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        guard status == 0 else { throw Failure(description: "\(arguments.joined(separator: " ")) failed (wait status \(status))") }
     }
+
+    private var data: String { directory.appendingPathComponent("data").path }
+
+    /// Starts the server with `pg_ctl start -w` (its output goes to `postgres.log` in the directory, so no pipe of
+    /// the test stays open) and returns once it accepts connections.
+    public func start() throws {
+        try Self.spawnAsPostgres(["\(Self.binaries)/pg_ctl", "-D", data, "-l", directory.appendingPathComponent("postgres.log").path,
+                             "-w", "-t", "60", "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+                             "start"])
+    }
+
+    /// The server's log.
+    public var log: String { (try? String(contentsOf: directory.appendingPathComponent("postgres.log"), encoding: .utf8)) ?? "" }
 
     /// The postmaster's process id, from the first line of `postmaster.pid`.
     public var postmasterPID: Int32? {
@@ -69,21 +82,28 @@ public final class PostgresCluster: @unchecked Sendable {
         return (try? String(contentsOfFile: file, encoding: .utf8))?.split(separator: "\n").first.flatMap { Int32($0) }
     }
 
-    /// Kills the postmaster and every backend (SIGKILL), as a crash would.
+    /// Kills the postmaster and every backend (SIGKILL), as a crash would, and waits until they are gone.
     public func kill() {
-        if let pid = postmasterPID {
-            let backends = (try? ChildProcess.run("/usr/bin/pgrep", ["-P", "\(pid)"]))?.output ?? ""
-            Glibc.kill(pid, SIGKILL)
-            for backend in backends.split(separator: "\n").compactMap({ Int32($0) }) { Glibc.kill(backend, SIGKILL) }
+        guard let pid = postmasterPID, Glibc.kill(pid, 0) == 0 else { return }
+        let backends = ((try? ChildProcess.run("/usr/bin/pgrep", ["-P", "\(pid)"]))?.output ?? "")
+            .split(separator: "\n").compactMap { Int32($0) }
+        Glibc.kill(pid, SIGKILL)
+        for backend in backends { Glibc.kill(backend, SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, ([pid] + backends).contains(where: { Glibc.kill($0, 0) == 0 && !Self.isZombie($0) }) {
+            usleep(20_000)
         }
-        server?.stop(signal: SIGKILL)
-        server = nil
     }
 
-    /// Stops the server (fast shutdown).
+    private static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`).
     public func stop() {
-        server?.stop(signal: SIGINT)
-        server = nil
+        _ = try? Self.spawnAsPostgres(["\(Self.binaries)/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"])
     }
 
     /// `postgresql://postgres@127.0.0.1:PORT/NAME`.
