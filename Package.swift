@@ -9,7 +9,7 @@ let package = Package(
         // For the fuzz targets in Tests/Fuzz (a package of their own, built with libFuzzer by scripts/fuzz): the
         // modules whose parsers face input, so each target calls the same entry point the daemon uses.
         .library(name: "AccessGatewayModules", targets: [
-            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "RequestAuthority", "Journal",
+            "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "RequestAuthority", "Journal", "Collector",
         ]),
     ],
     dependencies: [
@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // C libraries, one system-library target each; exactly one Swift target imports each.
@@ -69,6 +70,15 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
+        // The centre's collector (SPEC 4.4): MQTT 5 shared subscription → PostgreSQL, and the signed receipts back.
+        .target(name: "Collector", dependencies: [
+            "AccessModel", "MQTTPublisher", "RequestAuthority", "DeviceProfiles",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
         // The benchmarks behind `accessgw bench` (SPEC section 8): end to end, RS-485 efficiency, scale.
         // Imports CMosquitto directly: its subscriber and raw-publish baseline are the reference the gateway's
         // publisher is measured against, so they must not go through the gateway's own wrapper.
@@ -79,7 +89,7 @@ let package = Package(
         // The thin command-line executable.
         .executableTarget(name: "accessgw", dependencies: [
             "AccessModel", "DeviceProfiles", "ModbusTransport", "Simulators", "Gateway", "Bench", "RequestAuthority", "MQTTPublisher",
-            "Journal",
+            "Journal", "Collector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,6 +121,10 @@ let package = Package(
         ]),
         .testTarget(name: "ModbusTransportTests", dependencies: ["AccessModel", "ModbusTransport", "Simulators", "TestSupport"]),
         .testTarget(name: "RequestAuthorityTests", dependencies: ["RequestAuthority", "AccessModel"]),
+        .testTarget(name: "CollectorTests", dependencies: [
+            "Collector", "TestSupport", "RequestAuthority", "MQTTPublisher", "AccessModel", "DeviceProfiles",
+            .product(name: "Logging", package: "swift-log"),
+        ], resources: [.copy("Golden")]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "Simulators", "TestSupport", "RequestAuthority", "CMosquitto", "AccessModel", "BusPolling", "MQTTPublisher",
             "DeviceProfiles", "EventRing", "Journal", "ModbusTransport", .product(name: "Logging", package: "swift-log"),

@@ -57,10 +57,20 @@ public struct LogKind: Sendable, Hashable, CustomStringConvertible {
     public static let gatewayReloaded = LogKind("gateway.reloaded", "5782c874325f4832b2c86edbd57a5fd0")
     public static let probeServed = LogKind("gateway.probe", "120b9795480146ae9d016cc4a637d23f")
 
+    // The centre's collector (`accessgw collect`): PostgreSQL down is said once, then summarised until it is back.
+    public static let databaseUnreachable = LogKind("collect.database_unreachable", "6b1f0c1c7d0a4f57a1f3f1d3b6a2e901",
+                                                    repeats: "failed database attempts")
+    public static let databaseReachable = LogKind("collect.database_reachable", "0d9e5b8f3c2a4e61b7d4a9c8e1f2a302",
+                                                  ends: ["collect.database_unreachable"])
+    public static let messageRejected = LogKind("collect.message_rejected", "9a4c2e7b1d3f4a85b6c0e8d2f4a1b703",
+                                                repeats: "rejected messages")
+    public static let eventConflict = LogKind("collect.conflict", "4e8b1a6c2d9f4b03a5c7e1d9f2b6a804", repeats: "conflicts")
+
     public static let all: [LogKind] = [
         modbusTimeout, modbusBadReply, modbusException, modbusConnection, modbusError, deviceOffline, deviceOnline,
         eventsLost, deviceBootID, mqttConnected, mqttUnreachable, mqttRefused, mqttConnectionLost, mqttPublicationRefused,
         gatewayStarted, gatewayReloaded, probeServed,
+        databaseUnreachable, databaseReachable, messageRejected, eventConflict,
     ]
     static let byName = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

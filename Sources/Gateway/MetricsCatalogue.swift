@@ -43,6 +43,21 @@ enum MetricsCatalogue {
         "accessgw_receipts_ignored_total": "Receipts ignored, by reason (unsigned, bad_signature, not_permitted, other_epoch, stale, malformed).",
         "accessgw_events_unconfirmed_expired_total": "Events retention deleted before a receipt confirmed them (reported as gateway.events_unconfirmed_expired).",
         "accessgw_events_resent_total": "Unconfirmed events published again receipts.resend_after after their last publication.",
+        // accessgw collect (SPEC 4.4)
+        "accessgw_collect_events_stored_total": "Events the collector stored for the first time.",
+        "accessgw_collect_duplicates_total": "Events received again with the same payload (or after their erasure): nothing changed.",
+        "accessgw_collect_conflicts_total": "Events received with an id already stored under another payload: the first kept.",
+        "accessgw_collect_erased_total": "Stored events deleted by gateway.erased.",
+        "accessgw_collect_rejected_total": "Messages not stored because they are not valid events, states or statuses, by reason.",
+        "accessgw_collect_refused_total": "Events the database refused one by one.",
+        "accessgw_collect_dropped_total": "Events dropped because max_pending were waiting for the database (their gateways send them again).",
+        "accessgw_collect_batch_duration_seconds": "Time to commit one batch.",
+        "accessgw_collect_receipts_published_total": "Signed receipts published.",
+        "accessgw_collect_database_failures_total": "Batches the database could not take (unreachable, restarting), retried.",
+        "accessgw_collect_database_up": "1 while the database takes batches.",
+        "accessgw_collect_mqtt_connected": "1 while connected to the central broker.",
+        "accessgw_collect_pending_events": "Events received and not yet committed.",
+        "accessgw_collect_lag_seconds": "Per gateway: seconds from the newest stored event's recordedtime to its commit.",
         "accessgw_publisher_events_total": "Journalled events handed to the broker, by source: memory (handed over by the journal writer after its commit) or journal (read back).",
     ]
 

@@ -11,10 +11,17 @@ extension MQTTPublisher {
         if isConnected { try? client.subscribe(topic: topic, qos: 1) }
     }
 
-    /// Whether `topic` matches the subscription `filter` (`mosquitto_topic_matches_sub`).
+    /// Whether `topic` matches the subscription `filter` (`mosquitto_topic_matches_sub`). A shared subscription
+    /// (`$share/{group}/{filter}`, MQTT 5) delivers messages on the topics of its filter.
     static func topic(_ topic: String, matches filter: String) -> Bool {
+        var filter = Substring(filter)
+        if filter.hasPrefix("$share/") {
+            let levels = filter.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+            guard levels.count == 3 else { return false }
+            filter = levels[2]
+        }
         var result = false
-        return mosquitto_topic_matches_sub(filter, topic, &result) == Int32(MOSQ_ERR_SUCCESS.rawValue) && result
+        return mosquitto_topic_matches_sub(String(filter), topic, &result) == Int32(MOSQ_ERR_SUCCESS.rawValue) && result
     }
 
     /// Publishes a journalled event again for a replay (SPEC 4.2): QoS 1, not retained, not journal-tracked, with the
@@ -86,11 +93,14 @@ extension MQTTPublisher {
                                                                               contentType: "application/json"))
     }
 
-    /// Publishes an MQTT 5 request (QoS 1, not retained) with its properties: `accessgw send`.
+    /// Publishes an MQTT 5 request (QoS 1, not retained) with its properties: `accessgw send`; retained for the
+    /// collector's signed receipts (SPEC 4.3).
     @discardableResult
     public func publish(topic: String, payload: [UInt8], properties: RequestProperties) -> Bool {
         withShared { s in
-            let outcome = payload.withUnsafeBytes { client.publishV5(topic: topic, payload: $0, qos: 1, properties: properties) }
+            let outcome = payload.withUnsafeBytes {
+                client.publishV5(topic: topic, payload: $0, qos: 1, properties: properties)
+            }
             switch outcome {
             case let .sent(mid), let .queuedUntilConnected(mid):
                 s.machine.published(mid: mid, journalSeq: nil)

@@ -441,8 +441,9 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     /// `mosquitto_publish_v5` with the properties of a request or a reply (Response Topic, Correlation Data,
-    /// user properties), not retained.
-    func publishV5(topic: String, payload: UnsafeRawBufferPointer, qos: Int32, properties request: RequestProperties) -> PublishOutcome {
+    /// user properties); retained only for a collector's receipts (SPEC 4.3).
+    func publishV5(topic: String, payload: UnsafeRawBufferPointer, qos: Int32,
+                   properties request: RequestProperties) -> PublishOutcome {
         var properties: OpaquePointer?
         defer { mosquitto_property_free_all(&properties) }
         if let correlationData = request.correlationData {

@@ -15,6 +15,7 @@ struct AccessGateway: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, CheckCommand.self, TailCommand.self, StatusCommand.self, ProbeCommand.self,
             BackupCommand.self, ForgetCommand.self, SimulateCommand.self, BenchCommand.self, DemoCommand.self, KeygenCommand.self, SendCommand.self,
+            CollectCommand.self,
         ]
     )
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Collector
 import Foundation
 import Gateway
 
@@ -22,6 +23,10 @@ struct CheckCommand: AsyncParsableCommand {
     var user: String?
 
     func run() async throws {
+        if CollectorConfiguration.isCollectorFile(path: config) {
+            guard !online else { throw ValidationError("--online checks a gateway's configuration; \(config) is a collector's") }
+            return try CollectCommand.check(path: config)
+        }
         let loaded: GatewayConfiguration
         do { loaded = try GatewayConfiguration.load(path: config) } catch { throw ConfigFailure(error.description) }
         print("\(config): ok: \(loaded.summary)")

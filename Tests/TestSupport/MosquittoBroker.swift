@@ -115,14 +115,18 @@ public final class MosquittoBroker: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Kills the broker (SIGKILL), as a crash would: nothing is saved; `restart()` brings it back on the same port.
+    public func crash() {
+        guard let process else { return }
+        process.stop(signal: SIGKILL)
+        earlierOutput += process.text
+        self.process = nil
+    }
+
     /// Kills the broker (SIGKILL: a power cut) and starts it again on the same port; without `persistent` it comes
     /// back with no session and no queued message, whatever it had acknowledged.
     public func crashAndRestart() throws {
-        if let process {
-            process.stop(signal: SIGKILL)
-            earlierOutput += process.text
-            self.process = nil
-        }
+        crash()
         try start()
     }
 
