@@ -58,7 +58,7 @@ extension DeviceProfile {
                 if case .sequence = value.node { return nil }  // map version 2: names of fields in `blocks`
                 return parseBlock(value, extraKeys: [], enums: enums, log: log)
             },
-            commands: top["commands"].flatMap { parseCommands($0, log: log) },
+            commands: top["blocks"] != nil ? nil : top["commands"].flatMap { parseCommands($0, log: log) },  // map 2: writes
             eventLog: eventLog, events: events, map: PolledMap.parse(top, enums: enums, layout: layout, log: log), file: root.file)
     }
 

@@ -32,6 +32,7 @@ extension PolledMap {
             }
         }
         map.reads = planReads(map.blocks, top["reads"], log: log)
+        if let commands = top["commands"] { map.commands = parseCommands(commands, blocks: map.blocks, log: log) }
         for ruleValue in top["rules"]?.sequence(log) ?? [] {
             if let rule = parseRule(ruleValue, map: map, log: log) { map.rules.append(rule) }
         }

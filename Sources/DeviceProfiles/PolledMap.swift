@@ -42,9 +42,11 @@ public struct PolledMap: Sendable {
     public var imageWords: Int
     /// The device's local time offset from UTC, for `bcd_time` fields; a device's configuration may override it.
     public var utcOffsetSeconds: Int
+    /// The commands, as writes of a coil or holding register with an optional pulse, in file order.
+    public var commands: [MapCommand]
 
     public init(blocks: [MapBlock] = [], fields: [MapField] = [], state: [Int] = [], rules: [MapRule] = [], reads: [MapRead] = [],
-                imageWords: Int = 0, utcOffsetSeconds: Int = 0) {
+                imageWords: Int = 0, utcOffsetSeconds: Int = 0, commands: [MapCommand] = []) {
         self.blocks = blocks
         self.fields = fields
         self.state = state
@@ -52,6 +54,7 @@ public struct PolledMap: Sendable {
         self.reads = reads
         self.imageWords = imageWords
         self.utcOffsetSeconds = utcOffsetSeconds
+        self.commands = commands
     }
 
     public func field(named name: String) -> Int? { fields.firstIndex { $0.name == name } }

@@ -30,4 +30,19 @@ extension ModbusConnection {
             bits[index] = reply[reply.startIndex + 2 + index / 8] >> UInt8(index % 8) & 1
         }
     }
+
+    /// Writes one coil (function 05: 0xFF00 on, 0x0000 off); the reply must echo the request.
+    public func writeCoil(unit: UInt8, address: UInt16, on: Bool) throws(ModbusError) {
+        _ = try exchange("modbus_write_bit", unit: unit, address: address,
+                         request: [0x05, UInt8(address >> 8), UInt8(address & 0xFF), on ? 0xFF : 0, 0])
+    }
+
+    /// Writes consecutive coils with one request (function 15).
+    public func writeCoils(unit: UInt8, address: UInt16, values: [Bool]) throws(ModbusError) {
+        var packed = [UInt8](repeating: 0, count: (values.count + 7) / 8)
+        for (index, on) in values.enumerated() where on { packed[index / 8] |= 1 << UInt8(index % 8) }
+        let request: [UInt8] = [0x0F, UInt8(address >> 8), UInt8(address & 0xFF), UInt8(values.count >> 8),
+                                UInt8(values.count & 0xFF), UInt8(packed.count)] + packed
+        _ = try exchange("modbus_write_bits", unit: unit, address: address, request: request)
+    }
 }

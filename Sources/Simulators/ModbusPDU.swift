@@ -99,11 +99,37 @@ public enum ModbusPDU {
         }
     }
 
-    /// Functions 01–04 of a map-2 device; it takes no writes.
+    /// Functions 01–04 of a map-2 device, and writes of its coils and holding registers (05, 06, 15, 16).
     private static func executeMap(function: UInt8, data: UnsafeBufferPointer<UInt8>, device: SimulatedDevice,
                                    to output: inout [UInt8]) throws(ModbusException) {
+        func word(_ i: Int) -> Int { Int(data[i]) << 8 | Int(data[i + 1]) }
         let table: ModbusTable
         switch function {
+        case 0x05, 0x06:
+            guard data.count == 4 else { throw .illegalDataValue("function \(function) needs 4 data bytes, got \(data.count)") }
+            let value = word(2)
+            if function == 0x05, value != 0xFF00, value != 0 {
+                throw .illegalDataValue("function 05 takes 0xFF00 or 0x0000, got 0x\(String(value, radix: 16))")
+            }
+            try device.writeMap(function == 0x05 ? .coils : .holding, address: word(0),
+                                values: [function == 0x05 ? (value == 0xFF00 ? 1 : 0) : UInt16(value)], function: function)
+            output.append(function)
+            output.append(contentsOf: data)
+            return
+        case 0x0F, 0x10:
+            guard data.count >= 5 else { throw .illegalDataValue("function \(function) needs at least 5 data bytes") }
+            let (quantity, byteCount) = (word(2), Int(data[4]))
+            let expected = function == 0x0F ? (quantity + 7) / 8 : quantity * 2
+            guard (1...(function == 0x0F ? 1968 : 123)).contains(quantity), byteCount == expected, data.count == 5 + byteCount else {
+                throw .illegalDataValue("function \(function) quantity \(quantity) does not match byte count \(byteCount)")
+            }
+            let values: [UInt16] = function == 0x0F
+                ? (0..<quantity).map { UInt16(data[5 + $0 / 8] >> UInt8($0 % 8) & 1) }
+                : (0..<quantity).map { UInt16(word(5 + $0 * 2)) }
+            try device.writeMap(function == 0x0F ? .coils : .holding, address: word(0), values: values, function: function)
+            output.append(function)
+            output.append(contentsOf: data.prefix(4))
+            return
         case 0x01: table = .coils
         case 0x02: table = .discreteInputs
         case 0x03: table = .holding

@@ -96,6 +96,17 @@ public final class SimulatedDevice: @unchecked Sendable {
         }
     }
 
+    /// Writes a map-2 device's coils or holding registers (functions 05, 06, 15, 16).
+    func writeMap(_ table: ModbusTable, address: Int, values: [UInt16], function: UInt8) throws(ModbusException) {
+        try locked { () throws(ModbusException) in
+            guard mapTables != nil else { throw .illegalFunction("this device has no \(table.rawValue)") }
+            try mapTables!.write(table, address: address, values: values, function: function)
+        }
+    }
+
+    /// Every coil and holding-register write a map-2 device received, in order.
+    public var mapWrites: [MapWrite] { locked { mapTables?.writes ?? [] } }
+
     /// Records an event with the device clock's current time and returns its seq.
     @discardableResult
     public func record(code: UInt16, point: Int16 = 0, direction: UInt8 = 0, value: UInt32 = 0,

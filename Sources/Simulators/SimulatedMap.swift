@@ -10,6 +10,8 @@ public struct SimulatedMap: Sendable {
     public let map: PolledMap
     /// The registers and bits, laid out as the gateway's image.
     public var values: MapWriting
+    /// Every coil and holding-register write received, in order (functions 05, 06, 15, 16; one entry per address).
+    public var writes: [MapWrite] = []
 
     public init(profile: DeviceProfile) {
         profileName = profile.name
@@ -36,6 +38,47 @@ public struct SimulatedMap: Sendable {
             }
         }
         return out
+    }
+}
+
+/// One write a simulated map-2 device received: which coil or register took which value, with which function.
+public struct MapWrite: Sendable, Equatable {
+    public var table: ModbusTable
+    public var address: Int
+    public var value: UInt16
+    public var function: UInt8
+
+    public init(table: ModbusTable, address: Int, value: UInt16, function: UInt8) {
+        self.table = table
+        self.address = address
+        self.value = value
+        self.function = function
+    }
+}
+
+extension SimulatedMap {
+    /// Writes coils (a value 0/1 each) or holding registers that a command of the profile writes, recording each;
+    /// any other address is exception 02 and nothing is written (the rest of the device stays read-only).
+    public mutating func write(_ table: ModbusTable, address: Int, values newValues: [UInt16], function: UInt8) throws(ModbusException) {
+        guard table == .coils || table == .holding else { throw .illegalFunction("\(table.rawValue) cannot be written") }
+        var targets: [(word: Int, bit: Int?)] = []
+        for at in address..<(address + newValues.count) {
+            guard map.commands.contains(where: { $0.table == table && Int($0.address) == at }),
+                  let block = map.blocks.first(where: { $0.table == table && at >= Int($0.address) && at < Int($0.address) + $0.count }) else {
+                throw .illegalDataAddress("\(table.rawValue) \(at) is not written by a command of the profile")
+            }
+            let offset = at - Int(block.address)
+            targets.append(table.holdsBits ? (block.imageOffset + offset / 16, offset % 16) : (block.imageOffset + offset, nil))
+        }
+        for (i, target) in targets.enumerated() {
+            if let bit = target.bit {
+                let mask = UInt16(1) << UInt16(bit)
+                values.image[target.word] = newValues[i] != 0 ? values.image[target.word] | mask : values.image[target.word] & ~mask
+            } else {
+                values.image[target.word] = newValues[i]
+            }
+            writes.append(MapWrite(table: table, address: address + i, value: newValues[i], function: function))
+        }
     }
 }
 

@@ -290,4 +290,16 @@ struct MapProfileTests {
         blocked.set("beam_broken", 1)            // beam broken while the arm is down: guarded out
         #expect(Self.events(map, closing, blocked).isEmpty)
     }
+
+    /// SPEC 3.5: the relay module's `open` and `close` pulse K1 and K2 (coils 0 and 1, function 05) for 1 s.
+    @Test func barrierGateCommandsPulseTheRelays() throws {
+        let map = try Self.map("barrier-gate")
+        #expect(map.commands == [
+            MapCommand(name: "open", table: .coils, address: 0, function: 5, value: 1, pulseMilliseconds: 1000, rest: 0,
+                       line: try #require(map.command(named: "open")).line),
+            MapCommand(name: "close", table: .coils, address: 1, function: 5, value: 1, pulseMilliseconds: 1000, rest: 0,
+                       line: try #require(map.command(named: "close")).line),
+        ])
+        #expect(try Fixtures.profile("barrier-gate").commands == nil, "a map-2 profile has no command block")
+    }
 }

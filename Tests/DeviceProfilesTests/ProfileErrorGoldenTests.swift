@@ -4,7 +4,7 @@ import Testing
 
 @Suite("profile errors (golden)")
 struct ProfileErrorGoldenTests {
-    static let cases = ["unknown-key", "bad-event-rules", "bad-values", "syntax", "bad-commands", "bad-map-rules", "addresses-past-65535"]
+    static let cases = ["unknown-key", "bad-event-rules", "bad-values", "syntax", "bad-commands", "bad-map-rules", "addresses-past-65535", "bad-map-commands"]
 
     @Test(arguments: cases)
     func profileErrorsMatchGolden(name: String) throws {
