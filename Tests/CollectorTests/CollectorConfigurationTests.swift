@@ -25,7 +25,7 @@ import TestSupport
         let expected = try String(contentsOfFile: "\(Self.golden)/central-errors.expected", encoding: .utf8)
             .split(separator: "\n").map { "accessgw: \(Self.golden)/\($0)" }.joined(separator: "\n") + "\n"
         for arguments in [["collect", "--config"], ["collect", "--check", "--config"], ["check", "--config"]] {
-            let (status, output) = await try ChildProcess.run(CollectorHarness.binary, arguments + ["\(Self.golden)/central-errors.yaml"])
+            let (status, output) = try await ChildProcess.run(CollectorHarness.binary, arguments + ["\(Self.golden)/central-errors.yaml"])
             #expect(status == 78, "\(arguments)")
             #expect(output == expected, "\(arguments)")
         }

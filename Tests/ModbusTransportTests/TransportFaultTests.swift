@@ -105,7 +105,9 @@ struct TransportFaultTests {
 
     @Test func droppedTCPConnectionFailsOnceAndTheNextRequestReconnects() async throws {
         let gate = SimulatedDevice(kind: .plateReader, unit: 1)
-        let fixture = try TCPFixture([gate])
+        // The simulator closes the link as soon as its thread runs; with a hundred suites on two cores that can take
+        // longer than a 300 ms reply timeout, which would turn the lost link into a timeout.
+        let fixture = try TCPFixture([gate], timeoutMillis: 5000)
         #expect(try await onBus { try fixture.connection.identity(unit: 1) } == Identity(of: gate))
         gate.dropConnectionOnNextRequest()
         let failed = try await timedFailure { _ = try fixture.connection.readRegisters(unit: 1, address: 0, count: 16) }
