@@ -7,18 +7,12 @@ import RequestAuthority
 extension CollectorConfiguration {
     /// Loads and validates `central.yaml` and the files it names; every problem is reported with file:line.
     public static func load(path: String) throws(ConfigurationError) -> CollectorConfiguration {
-        let log = ProblemLog()
-        let configuration = YAMLValue.load(path: path, log: log).flatMap { parse($0, log: log) }
-        try log.throwIfAny()
-        return configuration!
+        try ProblemLog.validated(path: path) { parse($0, log: $1) }
     }
 
     /// Validates configuration text as `load` does a file; `file` names it in problems.
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> CollectorConfiguration {
-        let log = ProblemLog()
-        let configuration = YAMLValue.parse(text, file: file, log: log).flatMap { parse($0, log: log) }
-        try log.throwIfAny()
-        return configuration!
+        try ProblemLog.validated(text: text, file: file) { parse($0, log: $1) }
     }
 
     static func parse(_ root: YAMLValue, log: ProblemLog) -> CollectorConfiguration? {

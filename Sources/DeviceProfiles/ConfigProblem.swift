@@ -51,3 +51,22 @@ public final class ProblemLog {
         throw ConfigurationError(ordered.map(\.element))
     }
 }
+
+extension ProblemLog {
+    /// Reads the YAML file at `path` and validates it with `parse`: the value, or every problem reported (each with
+    /// file:line) as one `ConfigurationError`. How each configuration file (gateway, collector) is loaded.
+    public static func validated<T>(path: String, _ parse: (YAMLValue, ProblemLog) -> T?) throws(ConfigurationError) -> T {
+        let log = ProblemLog()
+        let value = YAMLValue.load(path: path, log: log).flatMap { parse($0, log) }
+        try log.throwIfAny()
+        return value!
+    }
+
+    /// `validated(path:)` for text; `file` names it in problems (the fuzz targets' entry point).
+    public static func validated<T>(text: String, file: String, _ parse: (YAMLValue, ProblemLog) -> T?) throws(ConfigurationError) -> T {
+        let log = ProblemLog()
+        let value = YAMLValue.parse(text, file: file, log: log).flatMap { parse($0, log) }
+        try log.throwIfAny()
+        return value!
+    }
+}
